@@ -1,0 +1,152 @@
+//! The one error type of ferroflow. Every variant names the node, the shapes/dtypes and a hint.
+
+use std::path::PathBuf;
+
+/// `Result` with ferroflow's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while building or running a graph.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An op could not be added: bad shapes, dtypes or attributes, found at graph-build time.
+    #[error("{op} '{node}': {message}")]
+    Build {
+        /// Full scoped name the node would have had.
+        node: String,
+        /// Op type, e.g. `MatMul`.
+        op: String,
+        /// What is wrong, with the shapes/dtypes involved.
+        message: String,
+    },
+    /// A kernel failed while the session ran it.
+    #[error("{op} '{node}' failed at run time: {message}")]
+    Kernel {
+        /// Full scoped name.
+        node: String,
+        /// Op type.
+        op: String,
+        /// What is wrong, with the runtime shapes.
+        message: String,
+    },
+    /// A placeholder needed by the fetches was not fed.
+    #[error("placeholder '{name}' ({dtype}, {shape}) was not fed; add it to the feeds of this run")]
+    PlaceholderNotFed {
+        /// Placeholder name.
+        name: String,
+        /// Its dtype.
+        dtype: String,
+        /// Its static shape.
+        shape: String,
+    },
+    /// A fed value has the wrong dtype or a shape incompatible with the tensor.
+    #[error("cannot feed a {got_dtype} value of shape {got_shape:?} to '{name}', which is {expected_dtype} {expected_shape}")]
+    FeedMismatch {
+        /// Fed tensor name (`x:0`).
+        name: String,
+        /// Declared dtype.
+        expected_dtype: String,
+        /// Declared static shape.
+        expected_shape: String,
+        /// Dtype of the fed value.
+        got_dtype: String,
+        /// Shape of the fed value.
+        got_shape: Vec<usize>,
+    },
+    /// A variable was read before anything assigned it.
+    #[error("variable '{name}' was read before it was initialized; run global_variables_initializer() (or restore a checkpoint) first")]
+    UninitializedVariable {
+        /// Variable name.
+        name: String,
+    },
+    /// A handle from one graph was used with another.
+    #[error("{what} belongs to graph #{got}, but this is graph #{expected}; handles cannot be mixed across graphs")]
+    GraphMismatch {
+        /// Which handle.
+        what: String,
+        /// Graph in use.
+        expected: u32,
+        /// Graph of the handle.
+        got: u32,
+    },
+    /// The two branches of a cond do not return the same structure, dtypes or ranks.
+    #[error("cond '{cond}': {message}")]
+    CondMismatch {
+        /// Name of the cond.
+        cond: String,
+        /// Which outputs disagree and how.
+        message: String,
+    },
+    /// A fetched tensor was produced inside a cond branch that did not run.
+    #[error("fetched tensor '{name}' was not computed: it is inside a cond branch that was not taken; fetch the cond's output instead")]
+    DeadFetch {
+        /// Tensor name.
+        name: String,
+    },
+    /// No node or tensor with this name.
+    #[error("the graph has no {what} named '{name}'{hint}")]
+    NotFound {
+        /// "operation", "tensor" or "variable".
+        what: String,
+        /// The name asked for.
+        name: String,
+        /// A hint such as a similar name.
+        hint: String,
+    },
+    /// `gradients()` reached an op with no gradient function.
+    #[error("no gradient is defined for {op} '{node}'; wrap its output in stop_gradient() if no gradient should flow through it")]
+    NoGradient {
+        /// Node name.
+        node: String,
+        /// Op type.
+        op: String,
+    },
+    /// A variable-scope or variable error (reuse, duplicate name).
+    #[error("variable '{name}': {message}")]
+    Variable {
+        /// Variable name.
+        name: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A training-setup error (empty var_list, no gradients).
+    #[error("{0}")]
+    Training(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A checkpoint, meta graph or data file is damaged or incompatible.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A bad argument not yet attached to a node (contexts turn it into `Build`/`Kernel`).
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    /// A bad argument; node contexts attach the node name when they pass it on.
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::InvalidArgument(message.into())
+    }
+
+    /// A file error naming the path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// A damaged-file error naming the path.
+    pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Error {
+        Error::Format { path: path.into(), message: message.into() }
+    }
+}

@@ -1,0 +1,321 @@
+//! The `Op` trait and the contexts handed to op authors (shape inference, kernel, gradient).
+//!
+//! An op is defined in one file: its builder, its `Op` impl (`infer`, `compute`, `gradient`) and
+//! its gradient kernel. The graph and the session know no concrete op. The contexts create the
+//! errors, so an error cannot forget its node.
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::handles::{Operation, Tensor};
+use crate::scope::Scope;
+use crate::shape::Shape;
+use crate::value::{Element, Value};
+use ndarray::ArrayViewD;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use std::any::Any;
+use std::fmt;
+
+/// Static dtype and shape of one op output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorSpec {
+    /// Element type.
+    pub dtype: DType,
+    /// Static (possibly partial) shape.
+    pub shape: Shape,
+}
+
+impl TensorSpec {
+    /// A spec from its parts.
+    pub fn new(dtype: DType, shape: impl Into<Shape>) -> Self {
+        TensorSpec { dtype, shape: shape.into() }
+    }
+}
+
+impl fmt::Display for TensorSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.dtype, self.shape)
+    }
+}
+
+/// An operation type: shape rule, kernel and gradient in one impl.
+///
+/// Implementations are serde-serializable (registered through `typetag`), which is how meta
+/// graphs store them: the type name is the only registry.
+#[typetag::serde]
+pub trait Op: fmt::Debug + Send + Sync + Any {
+    /// The op type as TF names it (`"MatMul"`, `"FusedBatchNormV3"`).
+    fn type_name(&self) -> &'static str;
+
+    /// Output dtypes and static shapes from the inputs'; errors surface at build time.
+    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>>;
+
+    /// The kernel: computes the outputs from the input values.
+    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>>;
+
+    /// Adds the ops computing the gradient w.r.t. each input (`None`: no gradient flows).
+    fn gradient(&self, _s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
+        Err(cx.no_gradient())
+    }
+
+    /// True when the op reads or writes state (variables, RNG) and so is never folded or shared.
+    fn is_stateful(&self) -> bool {
+        false
+    }
+
+    /// True for `Merge`: the kernel receives `None` for inputs from branches that did not run.
+    fn accepts_dead_inputs(&self) -> bool {
+        false
+    }
+
+    /// True for the `VariableV2` op that holds a variable.
+    fn is_variable(&self) -> bool {
+        false
+    }
+
+    /// True when input `i` is a variable *reference* (as in `Assign`): the session does not
+    /// read it; the kernel finds the variable through [`KernelCtx::input_handle`].
+    fn is_ref_input(&self, _i: usize) -> bool {
+        false
+    }
+
+    /// A short attribute summary for graph dumps (`"transpose_a=true"`).
+    fn describe(&self) -> String {
+        String::new()
+    }
+
+    /// Upcast for downcasting to the concrete op.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// What shape inference sees: the node's name and its inputs' specs.
+pub struct InferCtx<'a> {
+    pub(crate) node: &'a str,
+    pub(crate) op_type: &'static str,
+    pub(crate) inputs: &'a [TensorSpec],
+}
+
+impl<'a> InferCtx<'a> {
+    /// A context for calling `infer` directly (used by tests and the meta-graph importer).
+    pub fn new(node: &'a str, op_type: &'static str, inputs: &'a [TensorSpec]) -> Self {
+        InferCtx { node, op_type, inputs }
+    }
+    /// Number of inputs.
+    pub fn num_inputs(&self) -> usize {
+        self.inputs.len()
+    }
+    /// Spec of input `i`.
+    pub fn input(&self, i: usize) -> Result<&TensorSpec> {
+        self.inputs.get(i).ok_or_else(|| self.error(format!("expected at least {} inputs, got {}", i + 1, self.inputs.len())))
+    }
+    /// All input specs.
+    pub fn inputs(&self) -> &[TensorSpec] {
+        self.inputs
+    }
+    /// The full name the node will get.
+    pub fn node_name(&self) -> &str {
+        self.node
+    }
+    /// A build error naming this node.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        Error::Build { node: self.node.to_string(), op: self.op_type.to_string(), message: message.into() }
+    }
+    /// Checks input `i` has dtype `want`.
+    pub fn expect_dtype(&self, i: usize, want: DType) -> Result<&TensorSpec> {
+        let s = self.input(i)?;
+        if s.dtype != want {
+            return Err(self.error(format!("input {i} must be {want}, got {}", s.dtype)));
+        }
+        Ok(s)
+    }
+    /// Checks input `i` is a float type.
+    pub fn expect_float(&self, i: usize) -> Result<&TensorSpec> {
+        let s = self.input(i)?;
+        if !s.dtype.is_float() {
+            return Err(self.error(format!("input {i} must be float32 or float64, got {}", s.dtype)));
+        }
+        Ok(s)
+    }
+    /// Checks inputs `i` and `j` share a dtype.
+    pub fn expect_same_dtype(&self, i: usize, j: usize) -> Result<DType> {
+        let (a, b) = (self.input(i)?, self.input(j)?);
+        if a.dtype != b.dtype {
+            return Err(self.error(format!(
+                "inputs must have the same dtype, got {} {} and {} {}",
+                a.dtype, a.shape, b.dtype, b.shape
+            )));
+        }
+        Ok(a.dtype)
+    }
+    /// Turns a bare `InvalidArgument` into a build error naming this node.
+    pub fn wrap(&self, e: Error) -> Error {
+        match e {
+            Error::InvalidArgument(m) => self.error(m),
+            other => other,
+        }
+    }
+}
+
+/// Services the session provides to kernels: variable storage and random streams.
+pub trait Runtime: Sync {
+    /// The current value of a variable (its `VariableV2` op); errors when uninitialized.
+    fn read_variable(&self, var: Operation) -> Result<Value>;
+    /// Replaces a variable's value.
+    fn write_variable(&self, var: Operation, value: Value) -> Result<()>;
+    /// Updates a variable in place (copy-on-write if the old value is still shared).
+    fn update_variable(&self, var: Operation, f: &mut dyn FnMut(&mut Value) -> Result<()>) -> Result<()>;
+    /// Runs `f` with the random stream of `node`, created from `seed` on first use.
+    fn with_rng(&self, node: Operation, seed: Option<u64>, f: &mut dyn FnMut(&mut StdRng));
+}
+
+/// What a kernel sees: its node, its input values and the session's runtime.
+pub struct KernelCtx<'a> {
+    op: Operation,
+    node: &'a str,
+    op_type: &'static str,
+    inputs: Vec<Option<Value>>,
+    handles: &'a [Tensor],
+    runtime: &'a dyn Runtime,
+}
+
+impl<'a> KernelCtx<'a> {
+    /// A context over the given inputs (`None` = from a branch that did not run, or a
+    /// reference input) and the inputs' handles.
+    pub fn new(
+        op: Operation,
+        node: &'a str,
+        op_type: &'static str,
+        inputs: Vec<Option<Value>>,
+        handles: &'a [Tensor],
+        runtime: &'a dyn Runtime,
+    ) -> Self {
+        KernelCtx { op, node, op_type, inputs, handles, runtime }
+    }
+    /// The handle of input `i` (for reference inputs: which variable).
+    pub fn input_handle(&self, i: usize) -> Result<Tensor> {
+        self.handles.get(i).copied().ok_or_else(|| self.error(format!("no input {i}")))
+    }
+    /// This node.
+    pub fn op(&self) -> Operation {
+        self.op
+    }
+    /// This node's full name.
+    pub fn node_name(&self) -> &str {
+        self.node
+    }
+    /// Number of inputs.
+    pub fn num_inputs(&self) -> usize {
+        self.inputs.len()
+    }
+    /// Input `i`.
+    pub fn input(&self, i: usize) -> Result<&Value> {
+        match self.inputs.get(i) {
+            Some(Some(v)) => Ok(v),
+            Some(None) => Err(self.error(format!("input {i} was not computed (its cond branch did not run)"))),
+            None => Err(self.error(format!("expected at least {} inputs, got {}", i + 1, self.inputs.len()))),
+        }
+    }
+    /// Input `i`, `None` when it comes from a branch that did not run.
+    pub fn input_opt(&self, i: usize) -> Option<&Value> {
+        self.inputs.get(i).and_then(Option::as_ref)
+    }
+    /// Takes input `i` out (no copy; lets a kernel reuse the buffer when it is not shared).
+    pub fn take_input(&mut self, i: usize) -> Result<Value> {
+        let n = self.inputs.len();
+        match self.inputs.get_mut(i).map(Option::take) {
+            Some(Some(v)) => Ok(v),
+            Some(None) => Err(self.error(format!("input {i} is not available (not computed or already taken)"))),
+            None => Err(self.error(format!("expected at least {} inputs, got {n}", i + 1))),
+        }
+    }
+    /// Input `i` viewed as an array of `T`.
+    pub fn view<T: Element>(&self, i: usize) -> Result<ArrayViewD<'_, T>> {
+        self.input(i)?.view::<T>().map_err(|e| self.wrap(e))
+    }
+    /// A scalar input.
+    pub fn scalar<T: Element>(&self, i: usize) -> Result<T> {
+        self.input(i)?.scalar::<T>().map_err(|e| self.wrap(e))
+    }
+    /// The session runtime (variables, RNG).
+    pub fn runtime(&self) -> &'a dyn Runtime {
+        self.runtime
+    }
+    /// A run-time error naming this node.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        Error::Kernel { node: self.node.to_string(), op: self.op_type.to_string(), message: message.into() }
+    }
+    /// Turns a bare `InvalidArgument` into a kernel error naming this node.
+    pub fn wrap(&self, e: Error) -> Error {
+        match e {
+            Error::InvalidArgument(m) => self.error(m),
+            other => other,
+        }
+    }
+}
+
+/// What a gradient function sees: the forward node's inputs/outputs and the incoming gradients.
+pub struct GradCtx<'a> {
+    pub(crate) op: Operation,
+    pub(crate) node: &'a str,
+    pub(crate) op_type: &'static str,
+    pub(crate) inputs: &'a [Tensor],
+    pub(crate) input_specs: &'a [TensorSpec],
+    pub(crate) output_specs: &'a [TensorSpec],
+    pub(crate) grads: &'a [Option<Tensor>],
+}
+
+impl<'a> GradCtx<'a> {
+    /// A context for the forward node `op`, given the gradient of each of its outputs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        op: Operation,
+        node: &'a str,
+        op_type: &'static str,
+        inputs: &'a [Tensor],
+        input_specs: &'a [TensorSpec],
+        output_specs: &'a [TensorSpec],
+        grads: &'a [Option<Tensor>],
+    ) -> Self {
+        GradCtx { op, node, op_type, inputs, input_specs, output_specs, grads }
+    }
+    /// The forward op.
+    pub fn op(&self) -> Operation {
+        self.op
+    }
+    /// Forward input `i`.
+    pub fn input(&self, i: usize) -> Result<Tensor> {
+        self.inputs.get(i).copied().ok_or_else(|| self.error(format!("no input {i}")))
+    }
+    /// Number of forward inputs.
+    pub fn num_inputs(&self) -> usize {
+        self.inputs.len()
+    }
+    /// Spec of forward input `i`.
+    pub fn input_spec(&self, i: usize) -> Result<&TensorSpec> {
+        self.input_specs.get(i).ok_or_else(|| self.error(format!("no input {i}")))
+    }
+    /// Forward output `i`.
+    pub fn output(&self, i: usize) -> Tensor {
+        self.op.output(i)
+    }
+    /// Spec of forward output `i`.
+    pub fn output_spec(&self, i: usize) -> Result<&TensorSpec> {
+        self.output_specs.get(i).ok_or_else(|| self.error(format!("no output {i}")))
+    }
+    /// Gradient flowing into output `i` (`None` when that output does not reach the loss).
+    pub fn grad(&self, i: usize) -> Option<Tensor> {
+        self.grads.get(i).copied().flatten()
+    }
+    /// Gradient of output `i`, or an error when none flows (for single-output ops).
+    pub fn grad_required(&self, i: usize) -> Result<Tensor> {
+        self.grad(i).ok_or_else(|| self.error(format!("no gradient reached output {i}")))
+    }
+    /// The error for an op without a gradient.
+    pub fn no_gradient(&self) -> Error {
+        Error::NoGradient { node: self.node.to_string(), op: self.op_type.to_string() }
+    }
+    /// A build error naming the forward node.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        Error::Build { node: self.node.to_string(), op: self.op_type.to_string(), message: message.into() }
+    }
+}

@@ -1,0 +1,99 @@
+//! Kernel helpers shared by the op families: dtype dispatch, broadcasting zips, axis handling.
+
+use ferroflow_core::shape::broadcast_dims;
+use ferroflow_core::{Error, Result};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
+
+/// Applies `f` element-wise over `a` and `b` with NumPy broadcasting.
+pub fn broadcast_zip<A: Copy, B: Copy, O>(a: &ArrayViewD<'_, A>, b: &ArrayViewD<'_, B>, f: impl Fn(A, B) -> O) -> Result<ArrayD<O>> {
+    if a.shape() == b.shape() {
+        return Ok(Zip::from(a).and(b).map_collect(|&x, &y| f(x, y)));
+    }
+    if b.len() == 1 && b.ndim() <= a.ndim() {
+        if let Some(&y) = b.iter().next() {
+            return Ok(a.mapv(|x| f(x, y)));
+        }
+    }
+    if a.len() == 1 && a.ndim() <= b.ndim() {
+        if let Some(&x) = a.iter().next() {
+            return Ok(b.mapv(|y| f(x, y)));
+        }
+    }
+    let dims = broadcast_dims(a.shape(), b.shape())?;
+    let av = a.broadcast(IxDyn(&dims)).ok_or_else(|| Error::invalid(format!("cannot broadcast {:?} to {dims:?}", a.shape())))?;
+    let bv = b.broadcast(IxDyn(&dims)).ok_or_else(|| Error::invalid(format!("cannot broadcast {:?} to {dims:?}", b.shape())))?;
+    Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
+}
+
+/// Three-way broadcasting zip.
+pub fn broadcast_zip3<A: Copy, B: Copy, C: Copy, O>(
+    a: &ArrayViewD<'_, A>,
+    b: &ArrayViewD<'_, B>,
+    c: &ArrayViewD<'_, C>,
+    f: impl Fn(A, B, C) -> O,
+) -> Result<ArrayD<O>> {
+    let dims = broadcast_dims(&broadcast_dims(a.shape(), b.shape())?, c.shape())?;
+    let d = IxDyn(&dims);
+    let err = |s: &[usize]| Error::invalid(format!("cannot broadcast {s:?} to {dims:?}"));
+    let av = a.broadcast(d.clone()).ok_or_else(|| err(a.shape()))?;
+    let bv = b.broadcast(d.clone()).ok_or_else(|| err(b.shape()))?;
+    let cv = c.broadcast(d).ok_or_else(|| err(c.shape()))?;
+    Ok(Zip::from(&av).and(&bv).and(&cv).map_collect(|&x, &y, &z| f(x, y, z)))
+}
+
+/// Sums `g` down to `target` (the inverse of broadcasting `target` up to `g`'s shape).
+pub fn sum_to_shape<T: Copy + num_traits::Zero + std::ops::Add<Output = T>>(g: ArrayD<T>, target: &[usize]) -> Result<ArrayD<T>> {
+    if g.shape() == target {
+        return Ok(g);
+    }
+    let nd = g.ndim();
+    if target.len() > nd {
+        return Err(Error::invalid(format!("cannot reduce shape {:?} to {target:?}", g.shape())));
+    }
+    let lead = nd - target.len();
+    let mut out = g;
+    // Sum leading axes away, then axes where the target has 1.
+    for _ in 0..lead {
+        out = out.sum_axis(Axis(0));
+    }
+    for (k, &t) in target.iter().enumerate() {
+        if t == 1 && out.shape()[k] != 1 {
+            out = out.sum_axis(Axis(k)).insert_axis(Axis(k));
+        } else if t != out.shape()[k] {
+            return Err(Error::invalid(format!("cannot reduce shape {:?} to {target:?}", out.shape())));
+        }
+    }
+    Ok(out)
+}
+
+/// Normalizes `axis` (negative counts from the end) against `rank`.
+pub fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if (0..r).contains(&a) {
+        Ok(a as usize)
+    } else {
+        Err(Error::invalid(format!("axis {axis} is out of range for a tensor of rank {rank}")))
+    }
+}
+
+/// Dispatches on a float `Value`, binding `$a` to its array and `$T` to its element type.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! float_dispatch {
+    ($v:expr, $cx:expr, |$a:ident: $T:ident| $body:expr) => {
+        match $v {
+            ferroflow_core::Value::F32($a) => {
+                #[allow(dead_code)]
+                type $T = f32;
+                $body
+            }
+            ferroflow_core::Value::F64($a) => {
+                #[allow(dead_code)]
+                type $T = f64;
+                $body
+            }
+            other => return Err($cx.error(format!("expected a float input, got {}", other.dtype()))),
+        }
+    };
+}

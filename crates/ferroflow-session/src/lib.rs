@@ -1,0 +1,30 @@
+//! ferroflow-session: runs graphs. TF1: `tf.Session`.
+//!
+//! `Session::run(fetches, feeds)` compiles the `(fetches, feeds)` pair into a [`plan::Plan`]
+//! once (pruning to what the fetches need, ordering, buffer lifetimes, cond branch guards),
+//! caches it, and then only executes kernels. Variables live in the session's store and keep
+//! their values across runs. `run` takes `&self` and may be called from several threads.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![warn(missing_docs)]
+
+mod plan;
+mod session;
+
+pub use plan::Plan;
+pub use session::{Fetch, Session, SessionOptions};
+
+/// Builds a feed list: `feed_dict![x => batch, is_training => true]`.
+///
+/// Keys are anything that converts into a `Tensor` (tensors, variables); values anything that
+/// converts into a `Value` (ndarrays, vectors, scalars).
+#[macro_export]
+macro_rules! feed_dict {
+    () => { Vec::<($crate::__core::Tensor, $crate::__core::Value)>::new() };
+    ($($k:expr => $v:expr),+ $(,)?) => {
+        vec![$(($crate::__core::Tensor::from($k), $crate::__core::Value::from($v))),+]
+    };
+}
+
+#[doc(hidden)]
+pub use ferroflow_core as __core;

@@ -1,0 +1,389 @@
+//! `Session`: the variable store, random streams, plan cache and the executor.
+
+use crate::plan::Plan;
+use ferroflow_core::{
+    Error, Graph, KernelCtx, Operation, Result, Runtime, Tensor, Value, Variable, TRAIN_OP, UPDATE_OPS,
+};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Something to fetch: a tensor (its value is returned) or an op (run for its effect).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fetch {
+    /// Return this tensor's value.
+    Tensor(Tensor),
+    /// Run this op; nothing is returned for it.
+    Operation(Operation),
+}
+
+impl From<Tensor> for Fetch {
+    fn from(t: Tensor) -> Self {
+        Fetch::Tensor(t)
+    }
+}
+impl From<&Tensor> for Fetch {
+    fn from(t: &Tensor) -> Self {
+        Fetch::Tensor(*t)
+    }
+}
+impl From<Operation> for Fetch {
+    fn from(o: Operation) -> Self {
+        Fetch::Operation(o)
+    }
+}
+impl From<&Operation> for Fetch {
+    fn from(o: &Operation) -> Self {
+        Fetch::Operation(*o)
+    }
+}
+impl From<ferroflow_core::Variable> for Fetch {
+    fn from(v: ferroflow_core::Variable) -> Self {
+        Fetch::Tensor(v.value())
+    }
+}
+
+/// Session settings.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Warn (once per fetch set) when a train op runs while ops in `UPDATE_OPS` do not run with
+    /// it: the TF1 trap that leaves batch-norm moving statistics at their initial values.
+    /// Default `true`.
+    pub warn_unrun_update_ops: bool,
+    /// Seed for random ops that have neither a graph nor an op seed. `None` (default) draws
+    /// one from the OS, as TF1 does.
+    pub seed: Option<u64>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions { warn_unrun_update_ops: true, seed: None }
+    }
+}
+
+type PlanKey = (Vec<Fetch>, Vec<Tensor>);
+
+/// Runs a graph. TF1: `tf.Session`.
+///
+/// ```
+/// use ferroflow_core::{DType, Graph, shape};
+/// use ferroflow_ops::{math, state};
+/// use ferroflow_session::{feed_dict, Session};
+/// # fn main() -> ferroflow_core::Result<()> {
+/// let g = Graph::new();
+/// let s = g.root();
+/// let x = state::placeholder(&s.with_name("x"), DType::F32, shape![None])?;
+/// let y = math::mul(&s, x, 2.0f32)?;
+/// let sess = Session::new(&g);
+/// let out = sess.run([y], &feed_dict![x => vec![1.0f32, 2.0]])?;
+/// assert_eq!(out[0].to_vec::<f32>()?, vec![2.0, 4.0]);
+/// # Ok(()) }
+/// ```
+pub struct Session {
+    graph: Graph,
+    options: SessionOptions,
+    session_seed: u64,
+    variables: RwLock<HashMap<Operation, Value>>,
+    rngs: Mutex<HashMap<Operation, StdRng>>,
+    plans: Mutex<HashMap<PlanKey, Arc<Plan>>>,
+    warnings: Mutex<Vec<String>>,
+}
+
+impl Session {
+    /// A session on `graph` with default options.
+    pub fn new(graph: &Graph) -> Session {
+        Session::with_options(graph, SessionOptions::default())
+    }
+
+    /// A session with explicit options.
+    pub fn with_options(graph: &Graph, options: SessionOptions) -> Session {
+        let session_seed = options.seed.unwrap_or_else(rand::random);
+        Session {
+            graph: graph.clone(),
+            options,
+            session_seed,
+            variables: RwLock::new(HashMap::new()),
+            rngs: Mutex::new(HashMap::new()),
+            plans: Mutex::new(HashMap::new()),
+            warnings: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The graph this session runs.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Runs the subgraph needed for `fetches`, with `feeds` replacing tensors' values.
+    /// Returns one value per *tensor* fetch, in fetch order; op fetches return nothing.
+    ///
+    /// Each node runs at most once per call. A fed tensor is not computed. Ops created inside
+    /// a cond branch run only when it is taken.
+    ///
+    /// # Errors
+    /// A fetch or feed from another graph, a fed value of the wrong dtype/shape, an unfed
+    /// placeholder, an uninitialized variable, a kernel failure (naming the node), or a fetch
+    /// inside a cond branch that did not run.
+    pub fn run<I, F>(&self, fetches: I, feeds: &[(Tensor, Value)]) -> Result<Vec<Value>>
+    where
+        I: IntoIterator<Item = F>,
+        F: Into<Fetch>,
+    {
+        let fetches: Vec<Fetch> = fetches.into_iter().map(Into::into).collect();
+        let gid = self.graph.id();
+        for f in &fetches {
+            let (g, what) = match f {
+                Fetch::Tensor(t) => (t.graph_id(), format!("fetch '{}'", t.name())),
+                Fetch::Operation(o) => (o.graph_id(), format!("fetch '{}'", o.name())),
+            };
+            self.graph.check_graph(g, || what)?;
+        }
+        let mut feed_order: Vec<usize> = (0..feeds.len()).collect();
+        feed_order.sort_by_key(|&i| feeds[i].0);
+        let mut feed_keys: Vec<Tensor> = feed_order.iter().map(|&i| feeds[i].0).collect();
+        for (t, _) in feeds {
+            self.graph.check_graph(t.graph_id(), || format!("feed '{}'", t.name()))?;
+        }
+        let before = feed_keys.len();
+        feed_keys.dedup();
+        if feed_keys.len() != before {
+            return Err(Error::invalid("the same tensor was fed twice in one run"));
+        }
+        // Validate feeds against the static specs.
+        self.graph.read(|st| -> Result<()> {
+            for (t, v) in feeds {
+                let spec = st.spec(*t)?;
+                if spec.dtype != v.dtype() || !spec.shape.accepts(v.shape()) {
+                    return Err(Error::FeedMismatch {
+                        name: format!("{}:{}", st.node(t.op())?.name, t.index()),
+                        expected_dtype: spec.dtype.to_string(),
+                        expected_shape: spec.shape.to_string(),
+                        got_dtype: v.dtype().to_string(),
+                        got_shape: v.shape().to_vec(),
+                    });
+                }
+            }
+            Ok(())
+        })?;
+        let plan = self.plan(fetches, feed_keys, gid)?;
+        let sorted_values: Vec<&Value> = feed_order.iter().map(|&i| &feeds[i].1).collect();
+        self.execute(&plan, &sorted_values)
+    }
+
+    /// Runs ops for their effect only (e.g. an initializer or a train op).
+    pub fn run_ops(&self, ops: &[Operation], feeds: &[(Tensor, Value)]) -> Result<()> {
+        self.run(ops.iter().copied(), feeds).map(|_| ())
+    }
+
+    /// The compiled plan for these fetches and feed keys (cached).
+    pub fn plan_for(&self, fetches: &[Fetch], feeds: &[Tensor]) -> Result<Arc<Plan>> {
+        let mut keys = feeds.to_vec();
+        keys.sort();
+        self.plan(fetches.to_vec(), keys, self.graph.id())
+    }
+
+    /// Number of cached plans (one per distinct fetch/feed set).
+    pub fn num_cached_plans(&self) -> usize {
+        self.plans.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    fn plan(&self, fetches: Vec<Fetch>, feed_keys: Vec<Tensor>, gid: u32) -> Result<Arc<Plan>> {
+        let key = (fetches, feed_keys);
+        if let Some(p) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(p.clone());
+        }
+        let plan = Arc::new(self.graph.read(|st| Plan::build(st, gid, &key.0, &key.1))?);
+        if self.options.warn_unrun_update_ops {
+            self.check_update_ops(&plan);
+        }
+        self.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(key, plan.clone());
+        Ok(plan)
+    }
+
+    /// The UPDATE_OPS trap: a train op runs but the update ops do not.
+    fn check_update_ops(&self, plan: &Plan) {
+        let train_ops: HashSet<Operation> = self.graph.collection_ops(&TRAIN_OP).into_iter().collect();
+        let ran: HashSet<Operation> = plan.ops().iter().copied().collect();
+        if !train_ops.iter().any(|t| ran.contains(t)) {
+            return;
+        }
+        let missing: Vec<String> = self.graph.collection_ops(&UPDATE_OPS).into_iter().filter(|u| !ran.contains(u)).map(|u| u.name()).collect();
+        if missing.is_empty() {
+            return;
+        }
+        let mut layers: Vec<String> = missing.iter().map(|n| n.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_else(|| n.clone())).collect();
+        layers.dedup();
+        let msg = format!(
+            "ferroflow warning: a train op runs but {} op(s) in UPDATE_OPS do not run with it, so the moving statistics of {} will never update and inference will use their initial values. Build the train op inside `s.control_dependencies(&g.collection_ops(&UPDATE_OPS), ...)` (TF1 pattern), fetch the update ops too, or turn this off with SessionOptions::warn_unrun_update_ops = false.",
+            missing.len(),
+            layers.join(", ")
+        );
+        eprintln!("{msg}");
+        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
+    }
+
+    /// Warnings this session has emitted (also printed to stderr).
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    fn execute(&self, plan: &Plan, feeds: &[&Value]) -> Result<Vec<Value>> {
+        #[derive(Clone)]
+        enum Slot {
+            Empty,
+            Dead,
+            Live(Value),
+        }
+        let mut slots: Vec<Slot> = vec![Slot::Empty; plan.num_slots];
+        for ((_, s), v) in plan.feed_slots.iter().zip(feeds) {
+            slots[*s] = Slot::Live((*v).clone());
+        }
+        for step in &plan.steps {
+            let mut alive = true;
+            for (pslot, branch) in &step.guards {
+                match &slots[*pslot] {
+                    Slot::Live(v) => {
+                        let p = v.scalar::<bool>().map_err(|_| Error::Kernel {
+                            node: step.name.clone(),
+                            op: step.type_name.to_string(),
+                            message: format!("cond predicate must be a scalar bool, got {} {:?}", v.dtype(), v.shape()),
+                        })?;
+                        if p != *branch {
+                            alive = false;
+                            break;
+                        }
+                    }
+                    _ => {
+                        alive = false;
+                        break;
+                    }
+                }
+            }
+            if alive {
+                let mut inputs = Vec::with_capacity(step.inputs.len());
+                for inp in &step.inputs {
+                    let Some((s, take)) = inp else {
+                        inputs.push(None);
+                        continue;
+                    };
+                    let v = if *take {
+                        match std::mem::replace(&mut slots[*s], Slot::Empty) {
+                            Slot::Live(v) => Some(v),
+                            _ => None,
+                        }
+                    } else {
+                        match &slots[*s] {
+                            Slot::Live(v) => Some(v.clone()),
+                            _ => None,
+                        }
+                    };
+                    if v.is_none() && !step.kernel.accepts_dead_inputs() {
+                        alive = false;
+                    }
+                    inputs.push(v);
+                }
+                if alive {
+                    let mut cx = KernelCtx::new(step.op, &step.name, step.type_name, inputs, &step.handles, self);
+                    let outs = step.kernel.compute(&mut cx).map_err(|e| cx.wrap(e))?;
+                    if outs.len() != step.outputs.len() {
+                        return Err(cx.error(format!("kernel returned {} outputs, expected {}", outs.len(), step.outputs.len())));
+                    }
+                    for (k, (v, slot)) in outs.into_iter().zip(&step.outputs).enumerate() {
+                        if let Some(spec) = step.output_specs.get(k) {
+                            if spec.dtype != v.dtype() || !spec.shape.accepts(v.shape()) {
+                                return Err(cx.error(format!(
+                                    "output {k} is {} {:?}, but its static spec is {}",
+                                    v.dtype(),
+                                    v.shape(),
+                                    spec
+                                )));
+                            }
+                        }
+                        if let Some(s) = slot {
+                            slots[*s] = Slot::Live(v);
+                        }
+                    }
+                }
+            }
+            if !alive {
+                for s in step.outputs.iter().flatten() {
+                    slots[*s] = Slot::Dead;
+                }
+            }
+            for s in &step.release {
+                slots[*s] = Slot::Empty;
+            }
+        }
+        let mut out = Vec::with_capacity(plan.fetch_slots.len());
+        for (t, s) in &plan.fetch_slots {
+            match &slots[*s] {
+                Slot::Live(v) => out.push(v.clone()),
+                _ => return Err(Error::DeadFetch { name: t.name() }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The current value of a variable, without running the graph.
+    pub fn variable_value(&self, v: Variable) -> Result<Value> {
+        self.read_variable(v.op())
+    }
+
+    /// True when the variable holds a value.
+    pub fn is_initialized(&self, v: Variable) -> bool {
+        self.variables.read().map(|m| m.contains_key(&v.op())).unwrap_or(false)
+    }
+
+    /// Sets variables directly, all or nothing: every value is checked against its variable's
+    /// dtype and static shape before any is stored. Used by `Saver::restore`.
+    pub fn set_variable_values(&self, values: Vec<(Variable, Value)>) -> Result<()> {
+        for (v, val) in &values {
+            self.graph.check_graph(v.op().graph_id(), || format!("variable '{}'", v.name()))?;
+            let spec = self.graph.spec(v.value())?;
+            if spec.dtype != val.dtype() || !spec.shape.accepts(val.shape()) {
+                return Err(Error::Variable {
+                    name: v.name(),
+                    message: format!("cannot set it to a {} value of shape {:?}; it is {}", val.dtype(), val.shape(), spec),
+                });
+            }
+        }
+        let mut store = self.variables.write().unwrap_or_else(|e| e.into_inner());
+        for (v, val) in values {
+            store.insert(v.op(), val);
+        }
+        Ok(())
+    }
+}
+
+impl Runtime for Session {
+    fn read_variable(&self, var: Operation) -> Result<Value> {
+        let store = self.variables.read().unwrap_or_else(|e| e.into_inner());
+        match store.get(&var) {
+            Some(v) => Ok(v.clone()),
+            None => Err(Error::UninitializedVariable { name: var.name() }),
+        }
+    }
+
+    fn write_variable(&self, var: Operation, value: Value) -> Result<()> {
+        self.variables.write().unwrap_or_else(|e| e.into_inner()).insert(var, value);
+        Ok(())
+    }
+
+    fn update_variable(&self, var: Operation, f: &mut dyn FnMut(&mut Value) -> Result<()>) -> Result<()> {
+        let mut store = self.variables.write().unwrap_or_else(|e| e.into_inner());
+        match store.get_mut(&var) {
+            Some(v) => f(v),
+            None => Err(Error::UninitializedVariable { name: var.name() }),
+        }
+    }
+
+    fn with_rng(&self, node: Operation, seed: Option<u64>, f: &mut dyn FnMut(&mut StdRng)) {
+        let mut rngs = self.rngs.lock().unwrap_or_else(|e| e.into_inner());
+        let rng = rngs.entry(node).or_insert_with(|| {
+            let s = seed.unwrap_or_else(|| self.session_seed ^ (node.node_index() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            StdRng::seed_from_u64(s)
+        });
+        f(rng)
+    }
+}
