@@ -67,6 +67,7 @@ pub fn sum_to_shape<T: Copy + num_traits::Zero + std::ops::Add<Output = T>>(g: A
 }
 
 /// Normalizes `axis` (negative counts from the end) against `rank`.
+#[allow(dead_code)]
 pub fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };

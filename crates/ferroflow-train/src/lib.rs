@@ -1,0 +1,11 @@
+//! ferroflow-train: what turns a graph into a trainer.
+//!
+//! `gradients()` adds gradient ops to the graph (TF1 `tf.gradients`), the optimizers add
+//! update ops with TF1's exact rules and slot names, schedules give learning rates as tensors,
+//! and the `Saver` writes and restores checkpoints.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod gradients;
+
+pub use gradients::gradients;
