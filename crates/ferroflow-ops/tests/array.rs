@@ -153,7 +153,7 @@ fn flatten_keeps_dim0() {
     let out = Session::new(&g).run([f], &[(x, Value::zeros(DType::F32, &[0, 7, 7, 64]))]).unwrap();
     assert_eq!(out[0].shape(), &[0, 3136]);
     check_gradients(|s, t| array::flatten(s, t[0]), &[seq(&[2, 3, 2])]);
-    let (out, dx) = run_with_grad(shape![None, 2, 2], &seq(&[3, 2, 2]), |s, p| array::flatten(s, p));
+    let (out, dx) = run_with_grad(shape![None, 2, 2], &seq(&[3, 2, 2]), array::flatten);
     assert_eq!(out.shape(), &[3, 4]);
     assert_eq!(dx.shape(), &[3, 2, 2]);
 }
@@ -236,6 +236,35 @@ fn transpose_values_and_shapes() {
     assert!(build_err(array::transpose(&s, p, &[0])).contains("1 entries for a tensor of rank 2"));
     assert!(build_err(array::transpose(&s, p, &[0, 0])).contains("not a permutation"));
     assert!(build_err(array::transpose(&s, p, &[0, 2])).contains("not a permutation"));
+}
+
+#[test]
+fn transpose_all_permutation_shapes_match_ndarray() {
+    // Covers the blocked 2-D and batched kernels (after dropping size-1 axes and merging
+    // adjacent ones), the order-keeping reshape case, and the strided fallback.
+    let cases: &[(&[usize], &[usize])] = &[
+        (&[5, 7], &[1, 0]),
+        (&[70, 33], &[1, 0]),
+        (&[300, 260], &[1, 0]),
+        (&[2, 3, 4, 5], &[0, 3, 1, 2]),
+        (&[2, 3, 4, 5], &[0, 2, 3, 1]),
+        (&[2, 3, 4, 5], &[3, 2, 1, 0]),
+        (&[2, 3, 4, 5], &[1, 0, 3, 2]),
+        (&[2, 1, 4, 1], &[3, 2, 0, 1]),
+        (&[1, 6, 1], &[2, 1, 0]),
+        (&[3, 0, 2], &[2, 0, 1]),
+        (&[4, 40, 50], &[0, 2, 1]),
+    ];
+    for &(dims, perm) in cases {
+        let n: usize = dims.iter().product();
+        let a = ArrayD::from_shape_vec(IxDyn(dims), (0..n as i64).collect()).unwrap();
+        let g = Graph::new();
+        let s = g.root();
+        let x = constant(&s, Value::from(a.clone())).unwrap();
+        let out = eval(&g, array::transpose(&s, x, perm).unwrap());
+        let want = a.view().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned();
+        assert_eq!(out, Value::from(want), "dims {dims:?} perm {perm:?}");
+    }
 }
 
 #[test]

@@ -54,23 +54,23 @@ fn binary(f: fn(&Scope, Tensor, Tensor) -> Result<Tensor>) -> Build {
 /// The builder for a fixture op name, for the ops this file covers.
 fn builder_for(op: &str) -> Option<Build> {
     Some(match op {
-        "tf.add" => binary(|s, a, b| math::add(s, a, b)),
-        "tf.subtract" => binary(|s, a, b| math::sub(s, a, b)),
-        "tf.multiply" => binary(|s, a, b| math::mul(s, a, b)),
-        "tf.divide" => binary(|s, a, b| math::div(s, a, b)),
-        "tf.maximum" => binary(|s, a, b| math::maximum(s, a, b)),
-        "tf.minimum" => binary(|s, a, b| math::minimum(s, a, b)),
-        "tf.pow" => binary(|s, a, b| math::pow(s, a, b)),
-        "tf.negative" => unary(|s, x| math::neg(s, x)),
-        "tf.square" => unary(|s, x| math::square(s, x)),
-        "tf.sqrt" => unary(|s, x| math::sqrt(s, x)),
-        "tf.rsqrt" => unary(|s, x| math::rsqrt(s, x)),
-        "tf.exp" => unary(|s, x| math::exp(s, x)),
-        "tf.log" => unary(|s, x| math::log(s, x)),
-        "tf.abs" => unary(|s, x| math::abs(s, x)),
-        "tf.tanh" => unary(|s, x| math::tanh(s, x)),
-        "tf.sigmoid" => unary(|s, x| math::sigmoid(s, x)),
-        "tf.nn.relu" => unary(|s, x| ferroflow_ops::nn::relu(s, x)),
+        "tf.add" => binary(math::add),
+        "tf.subtract" => binary(math::sub),
+        "tf.multiply" => binary(math::mul),
+        "tf.divide" => binary(math::div),
+        "tf.maximum" => binary(math::maximum),
+        "tf.minimum" => binary(math::minimum),
+        "tf.pow" => binary(math::pow),
+        "tf.negative" => unary(math::neg),
+        "tf.square" => unary(math::square),
+        "tf.sqrt" => unary(math::sqrt),
+        "tf.rsqrt" => unary(math::rsqrt),
+        "tf.exp" => unary(math::exp),
+        "tf.log" => unary(math::log),
+        "tf.abs" => unary(math::abs),
+        "tf.tanh" => unary(math::tanh),
+        "tf.sigmoid" => unary(math::sigmoid),
+        "tf.nn.relu" => unary(ferroflow_ops::nn::relu),
         _ => return None,
     })
 }
@@ -268,7 +268,8 @@ fn comparisons_broadcast_to_bool() {
     let s = g.root();
     let a = constant(&s, array![[1.0f32, 2.0, 3.0], [3.0, 2.0, 1.0]]).unwrap();
     let b = constant(&s, vec![2.0f32, 2.0, 2.0]).unwrap();
-    let cases: [(fn(&Scope, Tensor, Tensor) -> Result<Tensor>, [bool; 6]); 6] = [
+    type Cmp = fn(&Scope, Tensor, Tensor) -> Result<Tensor>;
+    let cases: [(Cmp, [bool; 6]); 6] = [
         (|s, a, b| math::equal(s, a, b), [false, true, false, false, true, false]),
         (|s, a, b| math::not_equal(s, a, b), [true, false, true, true, false, true]),
         (|s, a, b| math::less(s, a, b), [true, false, false, false, false, true]),

@@ -43,6 +43,93 @@ fn invert(perm: &[usize]) -> Vec<usize> {
     inv
 }
 
+/// The input dims and permutation with size-1 axes dropped and runs of axes that stay
+/// adjacent merged: `[N, H, W, C]` with `[0, 3, 1, 2]` becomes `[N, H·W, C]` with `[0, 2, 1]`.
+fn canonical(dims: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    // Drop size-1 axes (renumbering the rest).
+    let keep: Vec<usize> = (0..dims.len()).filter(|&a| dims[a] != 1).collect();
+    let renum = |a: usize| keep.iter().position(|&k| k == a);
+    let perm: Vec<usize> = perm.iter().filter_map(|&a| renum(a)).collect();
+    let dims: Vec<usize> = keep.iter().map(|&a| dims[a]).collect();
+    // Group output axes whose input axes are consecutive.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &a in &perm {
+        match groups.last_mut() {
+            Some(g) if g.last().is_some_and(|&l| l + 1 == a) => g.push(a),
+            _ => groups.push(vec![a]),
+        }
+    }
+    // Merged input axes, in input order; each group becomes one axis.
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&g| groups[g][0]);
+    let merged_dims: Vec<usize> = order.iter().map(|&g| groups[g].iter().map(|&a| dims[a]).product()).collect();
+    let mut merged_perm = vec![0; groups.len()];
+    for (pos, &g) in order.iter().enumerate() {
+        merged_perm[g] = pos;
+    }
+    (merged_dims, merged_perm)
+}
+
+/// Blocked 2-D transpose of a row-major `[rows, cols]` into `dst` (`[cols, rows]`); rows of
+/// output blocks run in parallel when the matrix is large.
+fn transpose2d<T: Copy + Send + Sync>(src: &[T], dst: &mut [T], rows: usize, cols: usize) {
+    const B: usize = 32;
+    let block = |j0: usize, out: &mut [T]| {
+        // `out` holds output rows j0..j0+B (input columns).
+        let j1 = (j0 + B).min(cols);
+        for i0 in (0..rows).step_by(B) {
+            let i1 = (i0 + B).min(rows);
+            for j in j0..j1 {
+                let o = &mut out[(j - j0) * rows..(j - j0 + 1) * rows];
+                for i in i0..i1 {
+                    o[i] = src[i * cols + j];
+                }
+            }
+        }
+    };
+    if rows * cols >= 1 << 16 {
+        use rayon::prelude::*;
+        dst.par_chunks_mut(B * rows).enumerate().for_each(|(b, out)| block(b * B, out));
+    } else {
+        for (b, out) in dst.chunks_mut(B * rows.max(1)).enumerate() {
+            block(b * B, out);
+        }
+    }
+}
+
+/// `x` permuted by `perm` as a contiguous array. Cases that reduce to a (batched) 2-D
+/// transpose use a cache-blocked kernel; a permutation that keeps the element order is a
+/// reshape; anything else goes through ndarray's strided copy.
+fn permute<T: ferroflow_core::Element>(x: ndarray::ArrayViewD<'_, T>, perm: &[usize]) -> std::result::Result<Value, String> {
+    let out_dims: Vec<usize> = perm.iter().map(|&a| x.shape()[a]).collect();
+    let (dims, p) = canonical(x.shape(), perm);
+    let src = x.as_standard_layout();
+    let Some(src) = src.as_slice() else {
+        return Err("internal error: a standard-layout array has no slice".into());
+    };
+    let n = src.len();
+    let data: Vec<T> = match p.as_slice() {
+        [] | [0] => src.to_vec(),
+        [1, 0] => {
+            let mut dst = vec![T::default(); n];
+            transpose2d(src, &mut dst, dims[0], dims[1]);
+            dst
+        }
+        [0, 2, 1] => {
+            let mut dst = vec![T::default(); n];
+            let m = dims[1] * dims[2];
+            for (s, d) in src.chunks(m.max(1)).zip(dst.chunks_mut(m.max(1))) {
+                transpose2d(s, d, dims[1], dims[2]);
+            }
+            dst
+        }
+        _ => {
+            return Ok(T::into_value(x.permuted_axes(IxDyn(perm)).as_standard_layout().into_owned().into_shared()));
+        }
+    };
+    Value::from_shape_vec(&out_dims, data).map_err(|e| e.to_string())
+}
+
 #[typetag::serde]
 impl Op for Transpose {
     fn type_name(&self) -> &'static str {
@@ -69,7 +156,7 @@ impl Op for Transpose {
         if p.iter().enumerate().all(|(i, &a)| i == a) {
             return Ok(vec![x]);
         }
-        let out = with_value!(x, a => Value::from(a.view().permuted_axes(IxDyn(&p)).as_standard_layout().into_owned()));
+        let out = with_value!(x, a => permute(a.view(), &p).map_err(|e| cx.error(format!("transpose failed: {e}")))?);
         Ok(vec![out])
     }
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
