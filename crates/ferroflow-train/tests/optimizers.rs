@@ -1,6 +1,7 @@
 //! TF1 optimizers: update rules, slot names, beta powers, the global step, errors, schedules,
 //! the UPDATE_OPS warning, and the TF golden programs of the `optim` fixture family.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::needless_range_loop, clippy::useless_vec)] // parallel arrays; feed_dict! builds a Vec
 
 use ferroflow_core::{
     DType, Error, Graph, Operation, Scope, Tensor, Value, Variable, GLOBAL_STEP, GLOBAL_VARIABLES, TRAINABLE_VARIABLES, TRAIN_OP,
@@ -851,4 +852,24 @@ fn golden_minimize_programs_match_tf() {
     for case in CASES {
         run_golden(case, loss_without_matmul);
     }
+}
+
+#[test]
+fn updates_happen_in_place_without_copying_buffers() {
+    let g = Graph::new();
+    let s = g.root();
+    let (w, loss) = elementwise_problem(&s, DType::F32);
+    let opt = AdamOptimizer::new(0.01f32);
+    let train = opt.minimize(&s, loss, None, None).unwrap();
+    let tracked = [w, opt.get_slot(w, "m").unwrap(), opt.get_slot(w, "v").unwrap()];
+    let sess = Session::new(&g);
+    init(&sess, &s);
+    sess.run_ops(&[train], &[]).unwrap();
+    let ptr = |v: Variable| sess.variable_value(v).unwrap().view::<f32>().unwrap().as_ptr() as usize;
+    let before: Vec<usize> = tracked.iter().map(|v| ptr(*v)).collect();
+    for _ in 0..3 {
+        sess.run_ops(&[train], &[]).unwrap();
+    }
+    let after: Vec<usize> = tracked.iter().map(|v| ptr(*v)).collect();
+    assert_eq!(before, after, "w, m and v keep their buffers across steps");
 }
