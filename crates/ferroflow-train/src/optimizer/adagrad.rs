@@ -1,10 +1,9 @@
 //! `AdagradOptimizer` and its fused kernel `ApplyAdagrad`.
 
-use super::{dispatch_float, infer_apply, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{dispatch_float, infer_apply, scalar_input, update_ref, zip1, zip2, LearningRate, Optimizer, OptimizerCore, Real};
 use ferroflow_core::typetag;
 use ferroflow_core::{Error, GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
-use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::fmt;
@@ -74,9 +73,9 @@ impl ApplyAdagrad {
         let lr: T = scalar_input(cx, 2, "lr")?;
         let g = cx.view::<T>(3)?;
         let shape = g.shape();
-        let accum = update_ref::<T>(cx, 1, shape, |a| Zip::from(a).and(&g).for_each(|a, &g| *a += g * g))?;
+        let accum = update_ref::<T>(cx, 1, shape, |a| zip1(a, &g, |a, g| *a += g * g))?;
         let a = accum.view::<T>().map_err(|e| cx.wrap(e))?;
-        let out = update_ref::<T>(cx, 0, shape, |w| Zip::from(w).and(&g).and(&a).for_each(|w, &g, &a| *w -= g * lr * a.sqrt().recip()))?;
+        let out = update_ref::<T>(cx, 0, shape, |w| zip2(w, &g, &a, |w, g, a| *w -= g * lr * a.sqrt().recip()))?;
         Ok(vec![out])
     }
 }

@@ -1,12 +1,11 @@
 //! `AdamOptimizer` and its fused kernel `ApplyAdam`.
 
-use super::{dispatch_float, infer_apply, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{dispatch_float, infer_apply, scalar_input, update_ref, zip1, zip2, LearningRate, Optimizer, OptimizerCore, Real};
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
 use ferroflow_ops::math::mul;
 use ferroflow_ops::state::assign;
-use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::fmt;
@@ -142,10 +141,10 @@ impl ApplyAdam {
         let alpha = lr * (one - b2p).sqrt() / (one - b1p);
         let g = cx.view::<T>(6)?;
         let shape = g.shape();
-        let m = update_ref::<T>(cx, 1, shape, |m| Zip::from(m).and(&g).for_each(|m, &g| *m += (g - *m) * (one - b1)))?;
-        let v = update_ref::<T>(cx, 2, shape, |v| Zip::from(v).and(&g).for_each(|v, &g| *v += (g * g - *v) * (one - b2)))?;
+        let m = update_ref::<T>(cx, 1, shape, |m| zip1(m, &g, |m, g| *m += (g - *m) * (one - b1)))?;
+        let v = update_ref::<T>(cx, 2, shape, |v| zip1(v, &g, |v, g| *v += (g * g - *v) * (one - b2)))?;
         let (m, v) = (m.view::<T>().map_err(|e| cx.wrap(e))?, v.view::<T>().map_err(|e| cx.wrap(e))?);
-        let out = update_ref::<T>(cx, 0, shape, |w| Zip::from(w).and(&m).and(&v).for_each(|w, &m, &v| *w -= (m * alpha) / (v.sqrt() + eps)))?;
+        let out = update_ref::<T>(cx, 0, shape, |w| zip2(w, &m, &v, |w, m, v| *w -= (m * alpha) / (v.sqrt() + eps)))?;
         Ok(vec![out])
     }
 }

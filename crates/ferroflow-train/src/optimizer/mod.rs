@@ -35,7 +35,8 @@ use ferroflow_ops::control::{group, NoOp};
 use ferroflow_ops::input::IntoInput;
 use ferroflow_ops::state::{constant, variable, variable_from, Assign, AssignKind, VariableOptions};
 use ferroflow_ops::array::{ones_like, zeros_like};
-use ndarray::ArrayViewMutD;
+use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use rayon::prelude::*;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -490,6 +491,66 @@ pub(crate) fn update_ref<T: Real>(
         })
         .map_err(|e| cx.wrap(e))?;
     out.ok_or_else(|| cx.error("the variable update did not run"))
+}
+
+/// Arrays at least this long are updated by several threads (rayon), in chunks of [`CHUNK`].
+const PAR_MIN: usize = 1 << 16;
+const CHUNK: usize = 1 << 13;
+
+/// `f(out, a)` element-wise over arrays of one shape (checked by the caller): flat slice loops
+/// when both are contiguous (so they vectorize), split over threads for large arrays; ndarray's
+/// `Zip` otherwise.
+pub(crate) fn zip1<T: Real>(mut out: ArrayViewMutD<'_, T>, a: &ArrayViewD<'_, T>, f: impl Fn(&mut T, T) + Sync) {
+    if let (Some(o), Some(a)) = (out.as_slice_mut(), a.as_slice()) {
+        let run = |o: &mut [T], a: &[T]| o.iter_mut().zip(a).for_each(|(o, &a)| f(o, a));
+        if o.len() >= PAR_MIN {
+            o.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).for_each(|(o, a)| run(o, a));
+        } else {
+            run(o, a);
+        }
+        return;
+    }
+    Zip::from(out).and(a).for_each(|o, &a| f(o, a));
+}
+
+/// [`zip1`] with two inputs.
+pub(crate) fn zip2<T: Real>(mut out: ArrayViewMutD<'_, T>, a: &ArrayViewD<'_, T>, b: &ArrayViewD<'_, T>, f: impl Fn(&mut T, T, T) + Sync) {
+    if let (Some(o), Some(a), Some(b)) = (out.as_slice_mut(), a.as_slice(), b.as_slice()) {
+        let run = |o: &mut [T], a: &[T], b: &[T]| o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| f(o, a, b));
+        if o.len() >= PAR_MIN {
+            o.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(|((o, a), b)| run(o, a, b));
+        } else {
+            run(o, a, b);
+        }
+        return;
+    }
+    Zip::from(out).and(a).and(b).for_each(|o, &a, &b| f(o, a, b));
+}
+
+/// [`zip1`] with three inputs.
+pub(crate) fn zip3<T: Real>(
+    mut out: ArrayViewMutD<'_, T>,
+    a: &ArrayViewD<'_, T>,
+    b: &ArrayViewD<'_, T>,
+    c: &ArrayViewD<'_, T>,
+    f: impl Fn(&mut T, T, T, T) + Sync,
+) {
+    if let (Some(o), Some(a), Some(b), Some(c)) = (out.as_slice_mut(), a.as_slice(), b.as_slice(), c.as_slice()) {
+        let run = |o: &mut [T], a: &[T], b: &[T], c: &[T]| {
+            o.iter_mut().zip(a).zip(b).zip(c).for_each(|(((o, &a), &b), &c)| f(o, a, b, c))
+        };
+        if o.len() >= PAR_MIN {
+            o.par_chunks_mut(CHUNK)
+                .zip(a.par_chunks(CHUNK))
+                .zip(b.par_chunks(CHUNK))
+                .zip(c.par_chunks(CHUNK))
+                .for_each(|(((o, a), b), c)| run(o, a, b, c));
+        } else {
+            run(o, a, b, c);
+        }
+        return;
+    }
+    Zip::from(out).and(a).and(b).and(c).for_each(|o, &a, &b, &c| f(o, a, b, c));
 }
 
 /// Runs `$run::<f32>` or `$run::<f64>` by the dtype of input `$grad` (the gradient).

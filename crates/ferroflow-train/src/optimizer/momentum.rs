@@ -1,10 +1,9 @@
 //! `MomentumOptimizer` (optionally Nesterov) and its fused kernel `ApplyMomentum`.
 
-use super::{dispatch_float, infer_apply, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{dispatch_float, infer_apply, scalar_input, update_ref, zip1, zip2, LearningRate, Optimizer, OptimizerCore, Real};
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
-use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::fmt;
@@ -77,13 +76,13 @@ impl ApplyMomentum {
         let mom = T::of(self.momentum);
         let g = cx.view::<T>(3)?;
         let shape = g.shape();
-        let accum = update_ref::<T>(cx, 1, shape, |a| Zip::from(a).and(&g).for_each(|a, &g| *a = *a * mom + g))?;
+        let accum = update_ref::<T>(cx, 1, shape, |a| zip1(a, &g, |a, g| *a = *a * mom + g))?;
         let a = accum.view::<T>().map_err(|e| cx.wrap(e))?;
         let out = update_ref::<T>(cx, 0, shape, |w| {
             if self.use_nesterov {
-                Zip::from(w).and(&g).and(&a).for_each(|w, &g, &a| *w -= g * lr + a * mom * lr);
+                zip2(w, &g, &a, |w, g, a| *w -= g * lr + a * mom * lr);
             } else {
-                Zip::from(w).and(&a).for_each(|w, &a| *w -= a * lr);
+                zip1(w, &a, |w, a| *w -= a * lr);
             }
         })?;
         Ok(vec![out])

@@ -1,10 +1,9 @@
 //! `RMSPropOptimizer` and its fused kernels `ApplyRMSProp` / `ApplyCenteredRMSProp`.
 
-use super::{dispatch_float, infer_apply, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{dispatch_float, infer_apply, scalar_input, update_ref, zip1, zip2, zip3, LearningRate, Optimizer, OptimizerCore, Real};
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
-use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::fmt;
@@ -137,23 +136,23 @@ impl ApplyRMSProp {
         let g = cx.view::<T>(r + 1)?;
         let shape = g.shape();
         let (ms_i, mom_i) = (r - 2, r - 1);
-        let ms = update_ref::<T>(cx, ms_i, shape, |ms| Zip::from(ms).and(&g).for_each(|ms, &g| *ms += (g * g - *ms) * (one - rho)))?;
+        let ms = update_ref::<T>(cx, ms_i, shape, |ms| zip1(ms, &g, |ms, g| *ms += (g * g - *ms) * (one - rho)))?;
         let ms = ms.view::<T>().map_err(|e| cx.wrap(e))?;
         let mom = if self.centered {
-            let mg = update_ref::<T>(cx, 1, shape, |mg| Zip::from(mg).and(&g).for_each(|mg, &g| *mg += (g - *mg) * (one - rho)))?;
+            let mg = update_ref::<T>(cx, 1, shape, |mg| zip1(mg, &g, |mg, g| *mg += (g - *mg) * (one - rho)))?;
             let mg = mg.view::<T>().map_err(|e| cx.wrap(e))?;
             update_ref::<T>(cx, mom_i, shape, |mom| {
-                Zip::from(mom).and(&g).and(&ms).and(&mg).for_each(|mom, &g, &ms, &mg| {
+                zip3(mom, &g, &ms, &mg, |mom, g, ms, mg| {
                     *mom = *mom * momentum + (g * lr) / ((ms - mg * mg) + eps).sqrt();
                 })
             })?
         } else {
             update_ref::<T>(cx, mom_i, shape, |mom| {
-                Zip::from(mom).and(&g).and(&ms).for_each(|mom, &g, &ms| *mom = *mom * momentum + (g * lr) / (ms + eps).sqrt())
+                zip2(mom, &g, &ms, |mom, g, ms| *mom = *mom * momentum + (g * lr) / (ms + eps).sqrt())
             })?
         };
         let mom = mom.view::<T>().map_err(|e| cx.wrap(e))?;
-        let out = update_ref::<T>(cx, 0, shape, |w| Zip::from(w).and(&mom).for_each(|w, &m| *w -= m))?;
+        let out = update_ref::<T>(cx, 0, shape, |w| zip1(w, &mom, |w, m| *w -= m))?;
         Ok(vec![out])
     }
 }
