@@ -75,19 +75,24 @@ struct Reference {
 
 impl Reference {
     fn new(rule: Rule) -> Self {
-        let n = W0.len();
+        Reference::tiled(rule, 1)
+    }
+
+    /// `W0` repeated `reps` times (the target repeats too).
+    fn tiled(rule: Rule, reps: usize) -> Self {
+        let n = W0.len() * reps;
         let (a0, b0) = match rule {
             Rule::RmsProp { .. } => (1.0, 0.0), // ms starts at ones
             Rule::Adagrad { init, .. } => (init, 0.0),
             _ => (0.0, 0.0),
         };
-        Reference { rule, w: W0.to_vec(), a: vec![a0; n], b: vec![b0; n], c: vec![0.0; n], t: 0 }
+        Reference { rule, w: W0.repeat(reps), a: vec![a0; n], b: vec![b0; n], c: vec![0.0; n], t: 0 }
     }
 
     fn step(&mut self) {
         self.t += 1;
         for i in 0..self.w.len() {
-            let g = self.w[i] - TARGET[i];
+            let g = self.w[i] - TARGET[i % TARGET.len()];
             match self.rule {
                 Rule::Sgd { lr } => self.w[i] -= lr * g,
                 Rule::Momentum { lr, momentum, nesterov } => {
@@ -177,6 +182,29 @@ fn update_rules_match_tf1_formulas_f64() {
 fn update_rules_match_tf1_formulas_f32() {
     for rule in RULES {
         check_rule(rule, DType::F32, 2e-5);
+    }
+}
+
+#[test]
+fn large_variables_take_the_multithreaded_path_with_the_same_results() {
+    // 3 * 40_000 elements: above the size where the kernels split the work over threads.
+    let reps = 40_000;
+    for rule in RULES {
+        let g = Graph::new();
+        let s = g.root();
+        let w = variable(&s.with_name("w"), W0.repeat(reps), VariableOptions::default()).unwrap();
+        let t = constant(&s, TARGET.repeat(reps)).unwrap();
+        let loss = mul(&s, square(&s, sub(&s, w, t).unwrap()).unwrap(), 0.5).unwrap();
+        let opt = optimizer_for(rule);
+        let train = opt.minimize(&s, loss, None, None).unwrap();
+        let sess = Session::new(&g);
+        init(&sess, &s);
+        let mut reference = Reference::tiled(rule, reps);
+        for _ in 0..3 {
+            sess.run_ops(&[train], &[]).unwrap();
+            reference.step();
+        }
+        assert_vec_close(&format!("{} large w", opt.name()), &f64s(&sess, w), &reference.w, 1e-12);
     }
 }
 
