@@ -70,6 +70,7 @@ pub struct GraphState {
     pub(crate) variables: Vec<Variable>,
     pub(crate) variables_by_name: HashMap<String, Variable>,
     pub(crate) seed: Option<u64>,
+    pub(crate) warnings: Vec<String>,
 }
 
 pub(crate) struct GraphInner {
@@ -111,6 +112,7 @@ impl Graph {
                 variables: Vec::new(),
                 variables_by_name: HashMap::new(),
                 seed: None,
+                warnings: Vec::new(),
             }),
         });
         let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
@@ -141,6 +143,22 @@ impl Graph {
     /// index when none is given). Affects ops created afterwards.
     pub fn set_random_seed(&self, seed: u64) {
         self.write().seed = Some(seed);
+    }
+
+    /// Records a build-time warning (a known TF1 trap) and prints it to stderr once.
+    /// Repeated identical messages are kept once.
+    pub fn warn(&self, message: impl Into<String>) {
+        let m = message.into();
+        let mut s = self.write();
+        if !s.warnings.contains(&m) {
+            eprintln!("ferroflow warning: {m}");
+            s.warnings.push(m);
+        }
+    }
+
+    /// The build-time warnings recorded so far.
+    pub fn warnings(&self) -> Vec<String> {
+        self.read(|s| s.warnings.clone())
     }
 
     /// The graph-level seed, if set.

@@ -1,7 +1,18 @@
-//! Array ops: shapes, broadcasting helpers, fills, reshapes, casts and index ops.
+//! Array ops: shapes, broadcasting helpers, fills, reshapes, transposes, concatenation, casts
+//! and one-hot encoding.
 
 pub mod broadcast;
+pub mod cast;
+pub mod concat;
 pub mod fill;
+pub mod one_hot;
+pub mod reshape;
+pub mod transpose;
 
 pub use broadcast::{broadcast_like, sum_to_like};
+pub use cast::cast;
+pub use concat::concat;
 pub use fill::{ones_like, zeros_like};
+pub use one_hot::one_hot;
+pub use reshape::{expand_dims, flatten, reshape, reshape_like, squeeze};
+pub use transpose::transpose;

@@ -1,0 +1,73 @@
+//! `cast`: converts a tensor to another dtype (TF1 `tf.cast`).
+
+use crate::input::IntoInput;
+use ferroflow_core::typetag;
+use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
+use serde::{Deserialize, Serialize};
+use std::any::Any;
+
+/// Converts its input to `to` (TF1 `Cast`).
+///
+/// Floats to integers truncate toward zero (saturating at the integer's range; NaN gives 0);
+/// nonzero is `true`; `true` is 1.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Cast {
+    /// The target dtype.
+    pub to: DType,
+}
+
+#[typetag::serde]
+impl Op for Cast {
+    fn type_name(&self) -> &'static str {
+        "Cast"
+    }
+    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
+        Ok(vec![TensorSpec::new(self.to, cx.input(0)?.shape.clone())])
+    }
+    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
+        let x = cx.take_input(0)?;
+        Ok(vec![if x.dtype() == self.to { x } else { x.cast(self.to) }])
+    }
+    fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
+        let from = cx.input_spec(0)?.dtype;
+        match cx.grad(0) {
+            // As TF: a gradient flows only between float types, cast back to the input's dtype.
+            Some(g) if from.is_float() && self.to.is_float() => Ok(vec![Some(cast(s, g, from)?)]),
+            _ => Ok(vec![None]),
+        }
+    }
+    fn describe(&self) -> String {
+        format!("to={}", self.to)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// `x` converted to `dtype`. TF1: `tf.cast(x, dtype)`; returns `x` itself when it already has
+/// that dtype (as TF1 does).
+///
+/// Floats to integers truncate toward zero; any nonzero value casts to `true`; `true` casts to
+/// 1. Gradient: cast back for float → float, none otherwise.
+///
+/// # Shapes
+/// Same as `x`.
+///
+/// ```
+/// use ferroflow_core::{DType, Graph};
+/// use ferroflow_ops::{array, constant};
+/// use ferroflow_session::Session;
+/// let g = Graph::new();
+/// let s = g.root();
+/// let x = constant(&s, vec![1.7f32, -1.7, 0.0]).unwrap();
+/// let i = array::cast(&s, x, DType::I32).unwrap();
+/// let out = Session::new(&g).run([i], &[]).unwrap();
+/// assert_eq!(out[0].to_vec::<i32>().unwrap(), vec![1, -1, 0]);
+/// ```
+pub fn cast(s: &Scope, x: impl IntoInput, dtype: DType) -> Result<Tensor> {
+    let x = x.into_tensor(s, None)?;
+    if x.dtype() == dtype {
+        return Ok(x);
+    }
+    s.add_op1(Cast { to: dtype }, &[x], "Cast")
+}

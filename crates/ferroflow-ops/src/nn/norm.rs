@@ -1,0 +1,514 @@
+//! Normalization: `moments` and `batch_normalization` (composites exactly as TF1 builds them,
+//! so their gradients come from the primitive ops), and `fused_batch_norm` (NHWC), a real kernel
+//! op (`FusedBatchNormV3`) with a fused backward kernel (`FusedBatchNormGradV3`).
+
+use crate::control::stop_gradient;
+use crate::input::IntoInput;
+use crate::math::binary::{add, mul, squared_difference, sub};
+use crate::math::reduce::{contiguous, Real};
+use crate::math::unary::{neg, rsqrt};
+use crate::math::{reduce_mean, reduce_sum};
+use ferroflow_core::typetag;
+use ferroflow_core::{DType, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::any::Any;
+
+// ---------------------------------------------------------------------------------------------
+// Composites.
+
+/// Mean and (biased) variance of `x` over `axes`. TF1: `tf.nn.moments(x, axes, keep_dims)`.
+///
+/// Built as TF builds it, in a `moments` name scope:
+/// `mean = reduce_mean(x, axes, keep_dims=true)`,
+/// `variance = reduce_mean(squared_difference(x, stop_gradient(mean)), axes, keep_dims=true)`,
+/// then both squeezed unless `keep_dims`. The gradient therefore comes from the primitives
+/// (`stop_gradient` is exact here because `Σ(x - mean) = 0`).
+///
+/// # Shapes
+/// `x` `[?, 5]` over `[0]` gives `[5]` and `[5]` (`[1, 5]` with `keep_dims`); NHWC `[?, H, W, C]`
+/// over `[0, 1, 2]` gives `[C]`.
+///
+/// # Errors
+/// An axis outside `[-rank, rank)` (build error naming the shape).
+///
+/// ```
+/// use ferroflow_core::Graph;
+/// use ferroflow_ops::{constant, nn};
+/// use ferroflow_session::Session;
+/// # fn main() -> ferroflow_core::Result<()> {
+/// let g = Graph::new();
+/// let s = g.root();
+/// let x = constant(&s, ndarray::array![[1.0f32, 2.0], [3.0, 6.0]])?;
+/// let (mean, var) = nn::moments(&s, x, &[0], false)?;
+/// let out = Session::new(&g).run([mean, var], &[])?;
+/// assert_eq!(out[0].to_vec::<f32>()?, vec![2.0, 4.0]);
+/// assert_eq!(out[1].to_vec::<f32>()?, vec![1.0, 4.0]);
+/// # Ok(()) }
+/// ```
+pub fn moments(s: &Scope, x: impl IntoInput, axes: &[i64], keep_dims: bool) -> Result<(Tensor, Tensor)> {
+    s.op_scope("moments", |s| {
+        let x = x.into_tensor(s, None)?;
+        let mean = reduce_mean(&s.with_name("mean"), x, Some(axes), true)?;
+        let sg = stop_gradient(s, mean)?;
+        let sq = squared_difference(s, x, sg)?;
+        let var = reduce_mean(&s.with_name("variance"), sq, Some(axes), true)?;
+        if keep_dims {
+            return Ok((mean, var));
+        }
+        // Squeeze the size-1 axes: a sum over them is an exact copy whose gradient broadcasts back.
+        let mean = reduce_sum(&s.with_name("Squeeze"), mean, Some(axes), false)?;
+        let var = reduce_sum(&s.with_name("Squeeze"), var, Some(axes), false)?;
+        Ok((mean, var))
+    })
+}
+
+/// Batch normalization with given statistics. TF1: `tf.nn.batch_normalization(x, mean,
+/// variance, offset, scale, variance_epsilon)`.
+///
+/// `y = scale · (x - mean) / sqrt(variance + epsilon) + offset`, computed exactly as TF does
+/// in a `batchnorm` name scope: `inv = rsqrt(variance + epsilon) · scale`,
+/// `y = x · inv + (offset - mean · inv)` (`-mean · inv` without offset; `scale` 1 when `None`).
+/// Gradients flow to every input (a composite of element-wise ops).
+///
+/// # Shapes
+/// NumPy broadcasting: `x` `[?, 5]` with `[5]` statistics gives `[?, 5]`.
+///
+/// # Errors
+/// Shapes that do not broadcast or mixed dtypes (build errors).
+///
+/// ```
+/// use ferroflow_core::Graph;
+/// use ferroflow_ops::{constant, nn};
+/// use ferroflow_session::Session;
+/// # fn main() -> ferroflow_core::Result<()> {
+/// let g = Graph::new();
+/// let s = g.root();
+/// let x = constant(&s, vec![1.0f64, 3.0])?;
+/// let y = nn::batch_normalization(&s, x, 2.0f64, 1.0f64, None, None, 0.0)?;
+/// assert_eq!(Session::new(&g).run([y], &[])?[0].to_vec::<f64>()?, vec![-1.0, 1.0]);
+/// # Ok(()) }
+/// ```
+pub fn batch_normalization(
+    s: &Scope,
+    x: impl IntoInput,
+    mean: impl IntoInput,
+    variance: impl IntoInput,
+    offset: Option<Tensor>,
+    scale: Option<Tensor>,
+    epsilon: f64,
+) -> Result<Tensor> {
+    s.op_scope("batchnorm", |s| {
+        let x = x.into_tensor(s, None)?;
+        let dt = Some(x.dtype());
+        let mean = mean.into_tensor(s, dt)?;
+        let variance = variance.into_tensor(s, dt)?;
+        let mut inv = rsqrt(s, add(s, variance, epsilon)?)?;
+        if let Some(sc) = scale {
+            inv = mul(s, inv, sc)?;
+        }
+        let shift = match offset {
+            Some(o) => sub(s, o, mul(s, mean, inv)?)?,
+            None => neg(s, mul(s, mean, inv)?)?,
+        };
+        add(s, mul(s, x, inv)?, shift)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused batch norm: shape rule shared by the forward and backward ops.
+
+/// Rows (`N·H·W`) above this many elements are processed in parallel.
+const PAR_MIN: usize = 1 << 15;
+/// Target elements per parallel block of rows.
+const BLOCK: usize = 1 << 14;
+
+/// Checks `x` is 4-D NHWC and each per-channel input is `[C]`; returns the merged `[C]` shape.
+fn infer_channels(cx: &InferCtx<'_>, x_index: usize, channel_inputs: &[(usize, &str)]) -> Result<Shape> {
+    let x = cx.expect_float(x_index)?;
+    if let Some(r) = x.shape.rank() {
+        if r != 4 {
+            return Err(cx.error(format!(
+                "x must be a 4-D NHWC tensor [batch, height, width, channels], got {} {} (rank {r}); for 2-D input use moments + batch_normalization",
+                x.dtype, x.shape
+            )));
+        }
+    }
+    let mut c = Shape::from_dims(vec![x.shape.dim(3)]);
+    for &(i, name) in channel_inputs {
+        let sp = cx.input(i)?;
+        if sp.dtype != x.dtype {
+            return Err(cx.error(format!("{name} is {} but x is {}; they must have the same dtype", sp.dtype, x.dtype)));
+        }
+        if sp.shape.rank().is_some_and(|r| r != 1) {
+            return Err(cx.error(format!("{name} must be 1-D [channels], got shape {}", sp.shape)));
+        }
+        c = c.merge(&sp.shape).ok_or_else(|| {
+            cx.error(format!("{name} has shape {} but x {} has {} channels", sp.shape, x.shape, c.dim(0).map_or("?".into(), |d| d.to_string())))
+        })?;
+    }
+    Ok(c)
+}
+
+/// `(rows, channels)` of an NHWC value, checking rank 4 at run time.
+fn nhwc(dims: &[usize]) -> Result<(usize, usize)> {
+    if dims.len() != 4 {
+        return Err(Error::invalid(format!("x must be a 4-D NHWC tensor, got shape {dims:?}")));
+    }
+    Ok((dims[..3].iter().product(), dims[3]))
+}
+
+fn check_channel_len(what: &str, v: &Value, c: usize) -> Result<()> {
+    if v.shape() != [c] {
+        return Err(Error::invalid(format!("{what} has shape {:?} but x has {c} channels", v.shape())));
+    }
+    Ok(())
+}
+
+/// Per-channel `f64` sums `(Σ a(x, k), Σ b(x, k))` over the rows of `[rows, c]` data, split over
+/// threads for large inputs. `f(row_a, row_b, acc1, acc2)` adds one row.
+fn channel_sums<T: Real>(a: &[T], b: &[T], c: usize, f: impl Fn(&[T], &[T], &mut [f64], &mut [f64]) + Sync) -> (Vec<f64>, Vec<f64>) {
+    let zero = || (vec![0f64; c], vec![0f64; c]);
+    if c == 0 || a.is_empty() {
+        return zero();
+    }
+    let block = (BLOCK / c).max(1) * c;
+    let run = |(ac, bc): (&[T], &[T])| {
+        let (mut s1, mut s2) = zero();
+        for (ra, rb) in ac.chunks_exact(c).zip(bc.chunks_exact(c)) {
+            f(ra, rb, &mut s1, &mut s2);
+        }
+        (s1, s2)
+    };
+    let join = |(mut a1, mut a2): (Vec<f64>, Vec<f64>), (b1, b2): (Vec<f64>, Vec<f64>)| {
+        a1.iter_mut().zip(b1).for_each(|(p, q)| *p += q);
+        a2.iter_mut().zip(b2).for_each(|(p, q)| *p += q);
+        (a1, a2)
+    };
+    if a.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
+        a.par_chunks(block).zip(b.par_chunks(block)).map(run).reduce(zero, join)
+    } else {
+        a.chunks(block).zip(b.chunks(block)).map(run).fold(zero(), join)
+    }
+}
+
+/// Writes `out[r, k] = f(x[r, k], y[r, k], k)` over `[rows, c]` data, in parallel when large.
+fn per_element<T: Real>(out: &mut [T], x: &[T], y: &[T], c: usize, f: impl Fn(T, T, usize) -> T + Sync) {
+    if c == 0 {
+        return;
+    }
+    let block = (BLOCK / c).max(1) * c;
+    let run = |(oc, (xc, yc)): (&mut [T], (&[T], &[T]))| {
+        for ((or, xr), yr) in oc.chunks_exact_mut(c).zip(xc.chunks_exact(c)).zip(yc.chunks_exact(c)) {
+            for (k, ((o, &xv), &yv)) in or.iter_mut().zip(xr).zip(yr).enumerate() {
+                *o = f(xv, yv, k);
+            }
+        }
+    };
+    if out.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
+        out.par_chunks_mut(block).zip(x.par_chunks(block).zip(y.par_chunks(block))).for_each(run);
+    } else {
+        out.chunks_mut(block).zip(x.chunks(block).zip(y.chunks(block))).for_each(run);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The forward op.
+
+/// Batch normalization of NHWC `x` in one kernel (TF1 `FusedBatchNormV3`).
+///
+/// Inputs: training `[x, scale, offset]`; inference `[x, scale, offset, mean, variance]`.
+/// Outputs: `y`, `batch_mean`, `batch_variance` (training: the Bessel-corrected variance
+/// `n/(n-1)·biased`; inference: the given statistics), and two reserve outputs used by the
+/// gradient: the mean used and `rsqrt(variance_used + epsilon)`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FusedBatchNorm {
+    /// Added to the variance before the square root (as given: no minimum is imposed).
+    pub epsilon: f64,
+    /// Normalize with the batch's statistics (else with the given ones).
+    pub is_training: bool,
+}
+
+struct BnOut<T> {
+    y: Vec<T>,
+    mean: Vec<T>,
+    var_out: Vec<T>,
+    inv: Vec<T>,
+}
+
+fn fused_bn_forward<T: Real>(x: &[T], c: usize, scale: &[T], offset: &[T], stats: Option<(&[T], &[T])>, eps: f64) -> BnOut<T> {
+    let rows = x.len().checked_div(c).unwrap_or(0);
+    let eps = T::of(eps);
+    let (mean, var, var_out) = match stats {
+        Some((m, v)) => (m.to_vec(), v.to_vec(), v.to_vec()),
+        None => {
+            // One pass in f64, shifted by the first row for accuracy:
+            // mean = shift + Σd/n, var = Σd²/n - (Σd/n)² with d = x - shift.
+            let shift: Vec<f64> = x.get(..c).map_or_else(|| vec![0.0; c], |r| r.iter().map(|v| v.wide()).collect());
+            let (s1, s2) = channel_sums(x, x, c, |r, _, a1, a2| {
+                for (((&v, &sh), p), q) in r.iter().zip(&shift).zip(a1.iter_mut()).zip(a2.iter_mut()) {
+                    let d = v.wide() - sh;
+                    *p += d;
+                    *q += d * d;
+                }
+            });
+            let n = rows as f64;
+            let mut mean = Vec::with_capacity(c);
+            let mut var = Vec::with_capacity(c);
+            for k in 0..c {
+                let m1 = s1[k] / n;
+                mean.push(T::of(shift[k] + m1));
+                var.push(T::of((s2[k] / n - m1 * m1).max(0.0)));
+            }
+            // TF: batch_var * rest_size / (rest_size - 1), with rest_size - 1 at least 1.
+            let adjust = T::of(rows as f64) / T::of(rows.saturating_sub(1).max(1) as f64);
+            let var_out = var.iter().map(|&v| v * adjust).collect();
+            (mean, var, var_out)
+        }
+    };
+    let inv: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
+    let factor: Vec<T> = inv.iter().zip(scale).map(|(&i, &s)| i * s).collect();
+    let mut y = vec![T::ZERO; x.len()];
+    per_element(&mut y, x, x, c, |v, _, k| (v - mean[k]) * factor[k] + offset[k]);
+    BnOut { y, mean, var_out, inv }
+}
+
+fn fused_bn_value<T: Real>(cx: &KernelCtx<'_>, op: &FusedBatchNorm) -> Result<Vec<Value>> {
+    let xv = cx.view::<T>(0)?;
+    let dims = xv.shape().to_vec();
+    let (_, c) = nhwc(&dims).map_err(|e| cx.wrap(e))?;
+    let names = ["scale", "offset", "mean", "variance"];
+    let n_stats = if op.is_training { 2 } else { 4 };
+    for (i, name) in names.iter().enumerate().take(n_stats) {
+        check_channel_len(name, cx.input(i + 1)?, c).map_err(|e| cx.wrap(e))?;
+    }
+    let x = contiguous(&xv);
+    let (sv, ov) = (cx.view::<T>(1)?, cx.view::<T>(2)?);
+    let (scale, offset) = (contiguous(&sv), contiguous(&ov));
+    let out = if op.is_training {
+        fused_bn_forward(&x, c, &scale, &offset, None, op.epsilon)
+    } else {
+        let (mv, vv) = (cx.view::<T>(3)?, cx.view::<T>(4)?);
+        let (m, v) = (contiguous(&mv), contiguous(&vv));
+        fused_bn_forward(&x, c, &scale, &offset, Some((&m, &v)), op.epsilon)
+    };
+    let w = |e| cx.wrap(e);
+    Ok(vec![
+        Value::from_shape_vec(&dims, out.y).map_err(w)?,
+        Value::from_shape_vec(&[c], out.mean.clone()).map_err(w)?,
+        Value::from_shape_vec(&[c], out.var_out).map_err(w)?,
+        Value::from_shape_vec(&[c], out.mean).map_err(w)?,
+        Value::from_shape_vec(&[c], out.inv).map_err(w)?,
+    ])
+}
+
+#[typetag::serde]
+impl Op for FusedBatchNorm {
+    fn type_name(&self) -> &'static str {
+        "FusedBatchNormV3"
+    }
+    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
+        let mut chans = vec![(1, "scale"), (2, "offset")];
+        if self.is_training {
+            if cx.num_inputs() != 3 {
+                return Err(cx.error(format!("training mode takes [x, scale, offset], got {} inputs", cx.num_inputs())));
+            }
+        } else {
+            if cx.num_inputs() != 5 {
+                return Err(cx.error(
+                    "inference mode (is_training = false) needs the population mean and variance; pass Some(mean) and Some(variance)",
+                ));
+            }
+            chans.extend([(3, "mean"), (4, "variance")]);
+        }
+        let c = infer_channels(cx, 0, &chans)?;
+        let x = cx.input(0)?;
+        let mut y_shape = x.shape.clone();
+        if let (Some(d), Some(cd)) = (x.shape.dims(), c.dims()) {
+            let mut d = d.to_vec();
+            d[3] = cd[0];
+            y_shape = Shape::from_dims(d);
+        }
+        let cs = TensorSpec::new(x.dtype, c);
+        Ok(vec![TensorSpec::new(x.dtype, y_shape), cs.clone(), cs.clone(), cs.clone(), cs])
+    }
+    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
+        match cx.input(0)?.dtype() {
+            DType::F32 => fused_bn_value::<f32>(cx, self),
+            DType::F64 => fused_bn_value::<f64>(cx, self),
+            d => Err(cx.error(format!("expected a float x, got {d}"))),
+        }
+    }
+    fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
+        // As TF: only the gradient of y is used; gradients reaching batch_mean/batch_variance
+        // are ignored (see docs/decisions/nn-norm-loss.md). No gradient for mean/variance inputs.
+        let mut out = vec![None; cx.num_inputs()];
+        let Some(dy) = cx.grad(0) else { return Ok(out) };
+        let (x, scale) = (cx.input(0)?, cx.input(1)?);
+        let grad_op = FusedBatchNormGrad { epsilon: self.epsilon, is_training: self.is_training };
+        let g = s.add_op(grad_op, &[dy, x, scale, cx.output(3), cx.output(4)], "FusedBatchNormGradV3")?;
+        out[0] = Some(g.output(0));
+        out[1] = Some(g.output(1));
+        out[2] = Some(g.output(2));
+        Ok(out)
+    }
+    fn describe(&self) -> String {
+        format!("epsilon={} is_training={}", self.epsilon, self.is_training)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The backward op.
+
+/// Gradient of [`FusedBatchNorm`] (TF1 `FusedBatchNormGradV3`). Inputs `[dy, x, scale,
+/// mean_used, inv_std]` (the last two are the forward op's reserve outputs); outputs
+/// `[dx, dscale, doffset]`.
+///
+/// Training: `dx = scale·inv · (dy - mean(dy) - (x - mean)·inv²·mean(dy·(x - mean)))`, two
+/// passes over the data (per-channel sums in `f64`, then `dx`). Inference:
+/// `dx = dy · scale · inv`, one pass. Both: `dscale = Σ dy·(x - mean)·inv`, `doffset = Σ dy`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FusedBatchNormGrad {
+    /// The forward op's epsilon (already folded into `inv_std`).
+    pub epsilon: f64,
+    /// Gradient of the training-mode forward op.
+    pub is_training: bool,
+}
+
+fn fused_bn_grad_value<T: Real>(cx: &KernelCtx<'_>, is_training: bool) -> Result<Vec<Value>> {
+    let (dyv, xv) = (cx.view::<T>(0)?, cx.view::<T>(1)?);
+    let dims = xv.shape().to_vec();
+    if dyv.shape() != dims.as_slice() {
+        return Err(cx.error(format!("dy has shape {:?} but x has {dims:?}", dyv.shape())));
+    }
+    let (rows, c) = nhwc(&dims).map_err(|e| cx.wrap(e))?;
+    for (i, name) in [(2, "scale"), (3, "mean"), (4, "inv_std")] {
+        check_channel_len(name, cx.input(i)?, c).map_err(|e| cx.wrap(e))?;
+    }
+    let (dy, x) = (contiguous(&dyv), contiguous(&xv));
+    let (sv, mv, iv) = (cx.view::<T>(2)?, cx.view::<T>(3)?, cx.view::<T>(4)?);
+    let (scale, mean, inv) = (contiguous(&sv), contiguous(&mv), contiguous(&iv));
+    let mean_w: Vec<f64> = mean.iter().map(|v| v.wide()).collect();
+    // Σ dy and Σ dy·(x - mean), per channel, in f64.
+    let (sdy, sdyx) = channel_sums(&dy, &x, c, |gr, xr, a1, a2| {
+        for ((((&g, &v), &m), p), q) in gr.iter().zip(xr).zip(&mean_w).zip(a1.iter_mut()).zip(a2.iter_mut()) {
+            let g = g.wide();
+            *p += g;
+            *q += g * (v.wide() - m);
+        }
+    });
+    let doffset: Vec<T> = sdy.iter().map(|&v| T::of(v)).collect();
+    let sum_dyx: Vec<T> = sdyx.iter().map(|&v| T::of(v)).collect();
+    let dscale: Vec<T> = sum_dyx.iter().zip(inv.iter()).map(|(&a, &i)| a * i).collect();
+    let coef0: Vec<T> = scale.iter().zip(inv.iter()).map(|(&s, &i)| s * i).collect();
+    let mut dx = vec![T::ZERO; x.len()];
+    if is_training {
+        let rinv = T::ONE / T::of(rows as f64);
+        let mdy: Vec<T> = doffset.iter().map(|&v| v * rinv).collect();
+        let coef1: Vec<T> = inv.iter().zip(&sum_dyx).map(|(&i, &s)| i * i * (s * rinv)).collect();
+        per_element(&mut dx, &dy, &x, c, |g, v, k| coef0[k] * ((g - mdy[k]) - (v - mean[k]) * coef1[k]));
+    } else {
+        per_element(&mut dx, &dy, &x, c, |g, _, k| g * coef0[k]);
+    }
+    let w = |e| cx.wrap(e);
+    Ok(vec![
+        Value::from_shape_vec(&dims, dx).map_err(w)?,
+        Value::from_shape_vec(&[c], dscale).map_err(w)?,
+        Value::from_shape_vec(&[c], doffset).map_err(w)?,
+    ])
+}
+
+#[typetag::serde]
+impl Op for FusedBatchNormGrad {
+    fn type_name(&self) -> &'static str {
+        "FusedBatchNormGradV3"
+    }
+    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
+        cx.expect_same_dtype(0, 1)?;
+        let c = infer_channels(cx, 1, &[(2, "scale"), (3, "mean"), (4, "inv_std")])?;
+        let x = cx.input(1)?;
+        let cs = TensorSpec::new(x.dtype, c);
+        Ok(vec![x.clone(), cs.clone(), cs])
+    }
+    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
+        match cx.input(1)?.dtype() {
+            DType::F32 => fused_bn_grad_value::<f32>(cx, self.is_training),
+            DType::F64 => fused_bn_grad_value::<f64>(cx, self.is_training),
+            d => Err(cx.error(format!("expected a float x, got {d}"))),
+        }
+    }
+    fn describe(&self) -> String {
+        format!("epsilon={} is_training={}", self.epsilon, self.is_training)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Fused batch normalization of an NHWC tensor. TF1: `tf.nn.fused_batch_norm(x, scale, offset,
+/// mean, variance, epsilon, data_format="NHWC", is_training)`.
+///
+/// Returns `(y, batch_mean, batch_variance)`. Training mode normalizes with the batch mean and
+/// **biased** variance over N, H, W and returns the **Bessel-corrected** variance
+/// (`n/(n-1)·biased`, `n = N·H·W`) for the moving average; `mean`/`variance` are ignored.
+/// Inference mode normalizes with the given `mean`/`variance` and returns them.
+/// `y = (x - mean) · (rsqrt(var + epsilon) · scale) + offset`. `epsilon` is used as given (TF
+/// 2.x behaviour; TF 1.x's Python wrapper raised it to at least 1.001e-5).
+///
+/// Gradients (one fused kernel) flow to `x`, `scale`, `offset` from `y` only: as in TF,
+/// gradients reaching `batch_mean`/`batch_variance` are ignored, and in inference mode none
+/// flows to `mean`/`variance`.
+///
+/// # Shapes
+/// `x` `[N, H, W, C]` (dims may be unknown), `scale`, `offset`, `mean`, `variance` `[C]`;
+/// `y` like `x`, statistics `[C]`.
+///
+/// # Errors
+/// Build time: `x` not 4-D, a per-channel input not `[C]`, mixed dtypes, or inference mode
+/// without `mean` and `variance`. Run time: the same checks on unknown dims.
+///
+/// ```
+/// use ferroflow_core::Graph;
+/// use ferroflow_ops::{constant, nn};
+/// use ferroflow_session::Session;
+/// # fn main() -> ferroflow_core::Result<()> {
+/// let g = Graph::new();
+/// let s = g.root();
+/// let x = constant(&s, ndarray::Array4::from_shape_vec((2, 1, 1, 1), vec![1.0f32, 3.0]).unwrap())?;
+/// let one = constant(&s, vec![1.0f32])?;
+/// let zero = constant(&s, vec![0.0f32])?;
+/// let (y, mean, var) = nn::fused_batch_norm(&s, x, one, zero, None, None, 0.0, true)?;
+/// let out = Session::new(&g).run([y, mean, var], &[])?;
+/// assert_eq!(out[0].to_vec::<f32>()?, vec![-1.0, 1.0]);
+/// assert_eq!(out[1].to_vec::<f32>()?, vec![2.0]);
+/// assert_eq!(out[2].to_vec::<f32>()?, vec![2.0]); // biased 1.0, corrected 2/1
+/// # Ok(()) }
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn fused_batch_norm(
+    s: &Scope,
+    x: impl IntoInput,
+    scale: impl IntoInput,
+    offset: impl IntoInput,
+    mean: Option<Tensor>,
+    variance: Option<Tensor>,
+    epsilon: f64,
+    is_training: bool,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let x = x.into_tensor(s, None)?;
+    let dt = Some(x.dtype());
+    let scale = scale.into_tensor(s, dt)?;
+    let offset = offset.into_tensor(s, dt)?;
+    let mut inputs = vec![x, scale, offset];
+    if !is_training {
+        if let (Some(m), Some(v)) = (mean, variance) {
+            inputs.push(m);
+            inputs.push(v);
+        }
+    }
+    let op = s.add_op(FusedBatchNorm { epsilon, is_training }, &inputs, "FusedBatchNormV3")?;
+    Ok((op.output(0), op.output(1), op.output(2)))
+}

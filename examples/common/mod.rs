@@ -1,0 +1,143 @@
+//! Shared plumbing of the founding-program examples: flags, data, and the TF1 training loop
+//! that prints what the founding note's programs print.
+
+#![allow(dead_code)]
+
+use clap::Parser;
+use ferroflow::data::{DataOptions, Datasets};
+use ferroflow::prelude::*;
+use ndarray::{Array2, Array4, Axis};
+use std::path::PathBuf;
+
+/// Flags every example takes. Defaults are per example (`Defaults`).
+#[derive(Parser, Debug)]
+pub struct Flags {
+    /// Directory with the four IDX files (default: the embedded 10k MNIST sample).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Training steps (batches).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Seed for the graph, the initializers and the data shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print a line every this many steps (the founding programs use 25/100).
+    #[arg(long, default_value_t = 25)]
+    pub log_every: usize,
+}
+
+/// Per-example defaults (the founding programs' values).
+pub struct Defaults {
+    pub steps: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+}
+
+/// Resolved settings.
+pub struct Settings {
+    pub data: Option<PathBuf>,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub seed: u64,
+    pub log_every: usize,
+}
+
+pub fn settings(d: Defaults) -> Settings {
+    let f = Flags::parse();
+    Settings {
+        data: f.data,
+        steps: f.steps.unwrap_or(d.steps),
+        batch_size: f.batch_size.unwrap_or(d.batch_size),
+        lr: f.lr.unwrap_or(d.lr),
+        seed: f.seed,
+        log_every: f.log_every.max(1),
+    }
+}
+
+/// Loads `--data DIR` or the embedded sample (validation held out of the training file).
+pub fn load(s: &Settings) -> anyhow::Result<Datasets> {
+    let ds = Datasets::load(s.data.as_deref(), DataOptions::default().seed(s.seed))?;
+    eprintln!(
+        "data: {} train / {} validation / {} test images{}",
+        ds.train.num_examples(),
+        ds.validation.num_examples(),
+        ds.test.num_examples(),
+        s.data.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_else(|| " (embedded MNIST sample)".into())
+    );
+    Ok(ds)
+}
+
+/// `[n, 784]` images as NHWC `[n, 28, 28, 1]`.
+pub fn nhwc(images: &Array2<f32>) -> anyhow::Result<Array4<f32>> {
+    let n = images.nrows();
+    Ok(images.clone().into_shape_with_order((n, 28, 28, 1))?)
+}
+
+/// The tensors a founding program trains and evaluates with.
+pub struct Model {
+    pub inputs: Tensor,
+    pub labels: Tensor,
+    pub is_training: Tensor,
+    pub loss: Tensor,
+    pub accuracy: Tensor,
+    pub train_op: Operation,
+    /// Inputs are NHWC images (else flat `[n, 784]`).
+    pub image_input: bool,
+}
+
+fn as_input(m: &Model, images: &Array2<f32>) -> anyhow::Result<Value> {
+    Ok(if m.image_input { Value::from(nhwc(images)?) } else { Value::from(images.clone()) })
+}
+
+/// The founding programs' loop and report: a line every 25 batches (training loss/accuracy on
+/// the batch) and every 100 (validation), then final validation and test accuracy and the first
+/// 100 test images scored one at a time with `is_training = false`.
+pub fn train_and_report(sess: &Session, m: &Model, ds: &mut Datasets, s: &Settings) -> anyhow::Result<f32> {
+    let val_x = as_input(m, ds.validation.images())?;
+    let val_y = Value::from(ds.validation.one_hot().clone());
+    for batch_i in 0..s.steps {
+        let (bx, by) = ds.train.next_batch(s.batch_size);
+        let (bx, by) = (as_input(m, &bx)?, Value::from(by));
+        sess.run([m.train_op], &feed_dict![m.inputs => bx.clone(), m.labels => by.clone(), m.is_training => true])?;
+        if batch_i % (4 * s.log_every) == 0 {
+            let r = sess.run([m.loss, m.accuracy], &feed_dict![m.inputs => val_x.clone(), m.labels => val_y.clone(), m.is_training => false])?;
+            println!(
+                "Batch: {:>2}: Validation loss: {:>3.5}, Validation accuracy: {:>3.5}",
+                batch_i,
+                r[0].scalar::<f32>()?,
+                r[1].scalar::<f32>()?
+            );
+        } else if batch_i % s.log_every == 0 {
+            let r = sess.run([m.loss, m.accuracy], &feed_dict![m.inputs => bx, m.labels => by, m.is_training => false])?;
+            println!(
+                "Batch: {:>2}: Training loss: {:>3.5}, Training accuracy: {:>3.5}",
+                batch_i,
+                r[0].scalar::<f32>()?,
+                r[1].scalar::<f32>()?
+            );
+        }
+    }
+    let acc = sess.run([m.accuracy], &feed_dict![m.inputs => val_x, m.labels => val_y, m.is_training => false])?;
+    println!("Final validation accuracy: {:>3.5}", acc[0].scalar::<f32>()?);
+    let test_x = as_input(m, ds.test.images())?;
+    let test_y = Value::from(ds.test.one_hot().clone());
+    let acc = sess.run([m.accuracy], &feed_dict![m.inputs => test_x, m.labels => test_y, m.is_training => false])?;
+    let test_acc = acc[0].scalar::<f32>()?;
+    println!("Final test accuracy: {:>3.5}", test_acc);
+    let mut correct = 0.0f32;
+    for i in 0..100.min(ds.test.num_examples()) {
+        let x = ds.test.images().select(Axis(0), &[i]);
+        let y = ds.test.one_hot().select(Axis(0), &[i]);
+        let r = sess.run([m.accuracy], &feed_dict![m.inputs => as_input(m, &x)?, m.labels => y, m.is_training => false])?;
+        correct += r[0].scalar::<f32>()?;
+    }
+    println!("Accuracy on 100 samples: {}", correct / 100.0);
+    Ok(test_acc)
+}

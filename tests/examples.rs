@@ -1,0 +1,63 @@
+//! Short end-to-end runs of every example binary (`cargo test` builds them first).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// `target/<profile>/examples/<name>`, next to this test binary's `deps/` folder.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap().join("examples");
+    dir.join(name)
+}
+
+fn run(name: &str, args: &[&str]) -> String {
+    let path = example(name);
+    assert!(path.exists(), "{} was not built; run through `cargo test`, which builds examples", path.display());
+    let out = Command::new(&path).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{name} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+fn value(stdout: &str, prefix: &str) -> f64 {
+    let line = stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no line '{prefix}' in:\n{stdout}"));
+    line[prefix.len()..].trim().parse().unwrap()
+}
+
+fn check_founding_output(stdout: &str, steps: usize) {
+    assert!(stdout.contains("Batch:  0: Validation loss: "), "{stdout}");
+    if steps > 25 {
+        assert!(stdout.contains("Batch: 25: Training loss: "), "{stdout}");
+    }
+    let v = value(stdout, "Final validation accuracy: ");
+    let t = value(stdout, "Final test accuracy: ");
+    let a = value(stdout, "Accuracy on 100 samples: ");
+    for x in [v, t, a] {
+        assert!((0.0..=1.0).contains(&x), "{stdout}");
+    }
+}
+
+#[test]
+fn batchnorm_conv20_runs() {
+    let out = run("batchnorm_conv20", &["--steps", "30", "--batch-size", "32"]);
+    check_founding_output(&out, 30);
+}
+
+#[test]
+fn batchnorm_layers_runs() {
+    let out = run("batchnorm_layers", &["--steps", "30", "--batch-size", "32"]);
+    check_founding_output(&out, 30);
+}
+
+#[test]
+fn batchnorm_mlp_runs_and_learns() {
+    let out = run("batchnorm_mlp", &["--steps", "100"]);
+    check_founding_output(&out, 100);
+    assert!(value(&out, "Final test accuracy: ") > 0.8, "{out}");
+}
+
+#[test]
+fn readme_program_runs() {
+    run("readme", &[]);
+}
