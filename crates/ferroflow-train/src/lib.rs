@@ -6,6 +6,14 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod global_step;
 pub mod gradients;
+pub mod optimizer;
+pub mod schedules;
 
+pub use global_step::{get_global_step, get_or_create_global_step};
 pub use gradients::gradients;
+pub use optimizer::{
+    AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer, RMSPropOptimizer,
+};
+pub use schedules::exponential_decay;
