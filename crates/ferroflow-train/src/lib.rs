@@ -7,5 +7,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod gradients;
+pub mod saver;
 
 pub use gradients::gradients;
+pub use saver::{import_meta_graph, latest_checkpoint, Saver};
