@@ -1,5 +1,5 @@
 //! Saver: round trips, resume, damaged files, crash-safe saves, trimming, warnings.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::useless_vec)]
 
 use ferroflow_core::{DType, Error, Graph, Scope, Tensor, Value, Variable};
 use ferroflow_ops::state::{assign, assign_add, global_variables_initializer, variable, VariableOptions};
@@ -669,4 +669,55 @@ fn damaged_state_file_is_reported() {
     saver.save(&sess, dir.join("model"), 1).unwrap();
     assert!(saver.warnings().iter().any(|w| w.contains("damaged checkpoint state")), "{:?}", saver.warnings());
     assert_eq!(latest_checkpoint(dir.path()).unwrap(), Some(dir.join("model-1")));
+}
+
+// ---------------------------------------------------------------------------------------
+// Robustness of the reader (the deterministic companion of the cargo-fuzz target)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn random_bytes_and_bit_flips_never_panic_the_reader() {
+    use ferroflow_train::saver::format::wrap_payload;
+    use ferroflow_train::saver::{decode_checkpoint, FileKind};
+    use rand::{Rng, SeedableRng};
+    let dir = TempDir::new("robust");
+    let g = Graph::new();
+    every_dtype(&g.root());
+    let sess = Session::new(&g);
+    init(&g, &sess);
+    let path = Saver::new(&g, VarList::All).unwrap().save(&sess, dir.join("m"), 1).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let h = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let payload = bytes[20 + h..].to_vec();
+    let p = Path::new("fuzz");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let start = std::time::Instant::now();
+    for _ in 0..2000 {
+        let n = rng.gen_range(0..300);
+        let junk: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
+        assert!(decode_checkpoint(&junk, p).is_err());
+        let _ = decode_checkpoint(&wrap_payload(FileKind::Checkpoint, &junk).unwrap(), p);
+    }
+    for cut in 0..bytes.len() {
+        assert!(decode_checkpoint(&bytes[..cut], p).is_err(), "truncation at {cut} went unnoticed");
+    }
+    // Damage behind a valid checksum reaches the payload decoder: an error or a checkpoint,
+    // never a panic or a huge allocation.
+    for k in 0..3000 {
+        let mut b = payload.clone();
+        for _ in 0..1 + k % 4 {
+            let i = rng.gen_range(0..b.len());
+            b[i] = if k % 2 == 0 { b[i] ^ (1 << rng.gen_range(0..8)) } else { rng.gen() };
+        }
+        if k % 7 == 0 {
+            b.truncate(rng.gen_range(0..b.len()));
+        }
+        let _ = decode_checkpoint(&wrap_payload(FileKind::Checkpoint, &b).unwrap(), p);
+    }
+    // A huge announced length is refused without allocating it.
+    let mut b = payload.clone();
+    b[0] = 0xFD; // a varint u64 tensor count follows: 2^63-ish tensors
+    b.splice(1..1, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]);
+    assert!(decode_checkpoint(&wrap_payload(FileKind::Checkpoint, &b).unwrap(), p).is_err());
+    assert!(start.elapsed().as_secs() < 20, "the robustness loop should take a few seconds");
 }

@@ -244,6 +244,7 @@ impl MetaGraph {
         let mut ops = Vec::with_capacity(payload.nodes.len());
         for n in &payload.nodes {
             let op: Box<dyn Op> = format::decode(&n.op.0).map_err(|m| {
+                let m = unknown_type(&m).map(|t| format!("unknown op type `{t}`")).unwrap_or(m);
                 Error::format(
                     path,
                     format!(
@@ -393,6 +394,12 @@ impl MetaGraph {
     }
 }
 
+/// The type name in typetag's "unknown variant `X`, expected one of …" (the list can be long).
+fn unknown_type(msg: &str) -> Option<&str> {
+    let rest = msg.split_once("unknown variant `")?.1;
+    Some(rest.split_once('`')?.0)
+}
+
 fn show_specs(specs: &[SpecRecord]) -> String {
     let parts: Vec<String> = specs
         .iter()
@@ -457,4 +464,107 @@ pub fn export_meta_graph(graph: &Graph, path: impl AsRef<Path>) -> Result<()> {
 pub fn import_meta_graph(path: impl AsRef<Path>) -> Result<(Graph, Option<Saver>)> {
     let path = path.as_ref();
     MetaGraph::read(path)?.import(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use ferroflow_ops::state::{variable, VariableOptions};
+    use ferroflow_ops::{cond, math, placeholder};
+
+    fn sample() -> MetaGraph {
+        let g = Graph::new();
+        let s = g.root();
+        let x = placeholder(&s.with_name("x"), DType::F32, ferroflow_core::shape![None]).unwrap();
+        let p = placeholder(&s.with_name("p"), DType::Bool, ferroflow_core::shape![]).unwrap();
+        let v = variable(&s.with_name("v"), 2.0f32, VariableOptions::default()).unwrap();
+        let y = cond(&s, p, |s| math::mul(s, x, v), |s| math::neg(s, x)).unwrap();
+        g.add_to_collection(&CollectionKey::new("out"), y);
+        let saver = Saver::new(&g, super::super::VarList::All).unwrap();
+        MetaGraph::from_graph(&g, Some(&saver)).unwrap()
+    }
+
+    fn import_err(mg: &MetaGraph) -> String {
+        match mg.import(Path::new("t.meta")) {
+            Ok(_) => panic!("import should fail"),
+            Err(e) => {
+                assert!(matches!(e, Error::Format { .. }), "{e:?}");
+                e.to_string()
+            }
+        }
+    }
+
+    fn node_index(mg: &MetaGraph, name: &str) -> usize {
+        mg.payload.nodes.iter().position(|n| n.name == name).unwrap()
+    }
+
+    #[test]
+    fn sample_imports() {
+        let mg = sample();
+        let (g, saver) = mg.import(Path::new("t.meta")).unwrap();
+        assert_eq!(g.num_nodes(), mg.payload.nodes.len());
+        assert_eq!(saver.unwrap().var_list().len(), 1);
+        // Through bytes too.
+        let back = MetaGraph::from_bytes(&mg.to_bytes().unwrap(), Path::new("t.meta")).unwrap();
+        assert_eq!(back.node_names(), mg.node_names());
+        assert_eq!(back.info().format_version, format::FORMAT_VERSION);
+    }
+
+    #[test]
+    fn a_changed_shape_rule_is_reported() {
+        let mut mg = sample();
+        let k = node_index(&mg, "x");
+        mg.payload.nodes[k].outputs[0].dims = Some(vec![Some(7)]);
+        let e = import_err(&mg);
+        assert!(e.contains("node 'x'") && e.contains("[7]") && e.contains("[?]") && e.contains("shape rule changed"), "{e}");
+    }
+
+    #[test]
+    fn dangling_references_are_reported() {
+        let base = sample();
+        let n = base.payload.nodes.len() as u32;
+
+        let mut mg = base.clone();
+        let k = node_index(&mg, "v/Assign");
+        mg.payload.nodes[k].inputs[1] = (n + 5, 0);
+        let e = import_err(&mg);
+        assert!(e.contains("cannot recreate node 'v/Assign'") && e.contains("not an existing tensor"), "{e}");
+
+        let mut mg = base.clone();
+        mg.payload.nodes[k].control_inputs.push(k as u32 + 1);
+        assert!(import_err(&mg).contains("control input"));
+
+        let mut mg = base.clone();
+        let k = node_index(&mg, "x");
+        mg.payload.nodes[k].cond_ctx = Some(40);
+        assert!(import_err(&mg).contains("cond context #40"));
+
+        let mut mg = base.clone();
+        mg.payload.cond_contexts[1].parent = Some(3);
+        assert!(import_err(&mg).contains("parent"));
+
+        let mut mg = base.clone();
+        mg.payload.cond_contexts[0].pred = (node_index(&mg, "x") as u32, 0);
+        assert!(import_err(&mg).contains("scalar bool"));
+
+        let mut mg = base.clone();
+        mg.payload.variables[0].op = node_index(&mg, "x") as u32;
+        assert!(import_err(&mg).contains("not a variable"));
+
+        let mut mg = base.clone();
+        mg.payload.collections.push(("out".into(), vec![ItemRecord::Tensor(n + 1, 0)]));
+        assert!(import_err(&mg).contains("collection 'out'"));
+
+        let mut mg = base.clone();
+        if let Some(s) = mg.payload.saver.as_mut() {
+            s.var_list[0].1 = 0;
+        }
+        assert!(import_err(&mg).contains("saver's variable"));
+
+        let mut mg = base.clone();
+        let k = node_index(&mg, "v");
+        mg.payload.nodes[k].name = "x".into();
+        assert!(import_err(&mg).contains("already exists"));
+    }
 }
