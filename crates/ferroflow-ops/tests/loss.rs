@@ -106,7 +106,7 @@ fn numeric_gradients_of_losses() {
     let lab = labels.clone();
     check_gradients(
         move |s, t| nn::softmax_cross_entropy_with_logits(s, constant(s, lab.clone())?, t[0]),
-        &[logits.clone()],
+        std::slice::from_ref(&logits),
     );
     // 3-D logits: classes on the last axis.
     check_gradients(
