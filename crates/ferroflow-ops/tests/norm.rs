@@ -152,10 +152,10 @@ fn numeric_gradients_of_moments_and_batch_normalization() {
     let x = sample(&[4, 5], 1, -2.0, 2.0);
     let x4 = sample(&[2, 3, 3, 2], 2, -2.0, 2.0);
     for keep in [false, true] {
-        check_gradients(|s, t| Ok(nn::moments(s, t[0], &[0], keep)?.0), &[x.clone()]);
-        check_gradients(|s, t| Ok(nn::moments(s, t[0], &[0], keep)?.1), &[x.clone()]);
-        check_gradients(|s, t| Ok(nn::moments(s, t[0], &[0, 1, 2], keep)?.1), &[x4.clone()]);
-        check_gradients(|s, t| Ok(nn::moments(s, t[0], &[-1], keep)?.1), &[x4.clone()]);
+        check_gradients(|s, t| Ok(nn::moments(s, t[0], &[0], keep)?.0), std::slice::from_ref(&x));
+        check_gradients(|s, t| Ok(nn::moments(s, t[0], &[0], keep)?.1), std::slice::from_ref(&x));
+        check_gradients(|s, t| Ok(nn::moments(s, t[0], &[0, 1, 2], keep)?.1), std::slice::from_ref(&x4));
+        check_gradients(|s, t| Ok(nn::moments(s, t[0], &[-1], keep)?.1), std::slice::from_ref(&x4));
     }
     let mean = sample(&[5], 3, -1.0, 1.0);
     let var = sample(&[5], 4, 0.5, 2.0);

@@ -36,7 +36,9 @@ fn run_case(case: &OpCase, build: impl Fn(&Scope, &[Tensor]) -> Result<Vec<Tenso
     (values, grad_values)
 }
 
-fn reduce_fn(op: &str) -> fn(&Scope, Tensor, Option<&[i64]>, bool) -> Result<Tensor> {
+type ReduceFn = fn(&Scope, Tensor, Option<&[i64]>, bool) -> Result<Tensor>;
+
+fn reduce_fn(op: &str) -> ReduceFn {
     match op {
         "tf.reduce_sum" => |s, x, a, k| math::reduce_sum(s, x, a, k),
         "tf.reduce_mean" => |s, x, a, k| math::reduce_mean(s, x, a, k),
@@ -113,11 +115,11 @@ fn numeric_gradients_of_reductions() {
     let axes_list: [Option<&[i64]>; 6] = [None, Some(&[0]), Some(&[1]), Some(&[-1]), Some(&[0, 2]), Some(&[])];
     for axes in axes_list {
         for keep in [false, true] {
-            check_gradients(|s, t| math::reduce_sum(s, t[0], axes, keep), &[x.clone()]);
-            check_gradients(|s, t| math::reduce_mean(s, t[0], axes, keep), &[x.clone()]);
-            check_gradients(|s, t| math::reduce_max(s, t[0], axes, keep), &[x.clone()]);
-            check_gradients(|s, t| math::reduce_min(s, t[0], axes, keep), &[x.clone()]);
-            check_gradients(|s, t| math::reduce_prod(s, t[0], axes, keep), &[x.clone()]);
+            check_gradients(|s, t| math::reduce_sum(s, t[0], axes, keep), std::slice::from_ref(&x));
+            check_gradients(|s, t| math::reduce_mean(s, t[0], axes, keep), std::slice::from_ref(&x));
+            check_gradients(|s, t| math::reduce_max(s, t[0], axes, keep), std::slice::from_ref(&x));
+            check_gradients(|s, t| math::reduce_min(s, t[0], axes, keep), std::slice::from_ref(&x));
+            check_gradients(|s, t| math::reduce_prod(s, t[0], axes, keep), std::slice::from_ref(&x));
         }
     }
 }
@@ -125,7 +127,7 @@ fn numeric_gradients_of_reductions() {
 #[test]
 fn prod_gradient_with_zeros() {
     let x = Value::from(ndarray::array![[0.0f64, 2.0, 3.0], [0.0, 0.0, 4.0], [1.5, -2.0, 0.5]]);
-    check_gradients(|s, t| math::reduce_prod(s, t[0], Some(&[1]), false), &[x.clone()]);
+    check_gradients(|s, t| math::reduce_prod(s, t[0], Some(&[1]), false), std::slice::from_ref(&x));
     let g = Graph::new();
     let s = g.root();
     let xt = constant(&s, x).unwrap();
@@ -155,10 +157,10 @@ fn max_gradient_splits_ties_evenly() {
 fn numeric_gradients_of_softmax() {
     let x = sample(&[3, 5], 2);
     let x3 = sample(&[2, 3, 4], 3);
-    check_gradients(|s, t| nn::softmax(s, t[0]), &[x.clone()]);
-    check_gradients(|s, t| nn::log_softmax(s, t[0]), &[x.clone()]);
-    check_gradients(|s, t| nn::softmax_with_axis(s, t[0], 1), &[x3.clone()]);
-    check_gradients(|s, t| nn::log_softmax_with_axis(s, t[0], 0), &[x3.clone()]);
+    check_gradients(|s, t| nn::softmax(s, t[0]), std::slice::from_ref(&x));
+    check_gradients(|s, t| nn::log_softmax(s, t[0]), std::slice::from_ref(&x));
+    check_gradients(|s, t| nn::softmax_with_axis(s, t[0], 1), std::slice::from_ref(&x3));
+    check_gradients(|s, t| nn::log_softmax_with_axis(s, t[0], 0), std::slice::from_ref(&x3));
     // Second derivatives: differentiate the gradient (SoftmaxGrad / LogSoftmaxGrad).
     let w = sample(&[3, 5], 4);
     for log in [false, true] {

@@ -331,7 +331,10 @@ fn reduce_par<T: Num>(
     }
     let rest = &g[1..];
     if !g0.red {
-        out.par_chunks_mut(g0.os).zip(x.par_chunks(g0.xs)).for_each(|(o, xc)| reduce_seq(xc, rest, o, f, fold));
+        out.par_chunks_mut(g0.os)
+            .zip(x.par_chunks(g0.xs))
+            .with_min_len((BLOCK / g0.xs).max(1))
+            .for_each(|(o, xc)| reduce_seq(xc, rest, o, f, fold));
         return;
     }
     if g0.xs >= BLOCK {
@@ -385,7 +388,7 @@ where
         return;
     }
     let rest = &g[1..];
-    out.par_chunks_mut(g0.xs).enumerate().for_each(|(i, chunk)| {
+    out.par_chunks_mut(g0.xs).enumerate().with_min_len((BLOCK / g0.xs).max(1)).for_each(|(i, chunk)| {
         let base = i * g0.xs;
         let ob0 = if g0.red { 0 } else { i * g0.os };
         walk(rest, 0, ob0, &mut |xb, n, ob, red| f(&mut chunk[xb..xb + n], base + xb, ob, red));
