@@ -448,6 +448,11 @@ fn optimizer_name_sets_scope_and_slot_suffix() {
     assert_eq!(train.name(), "opt");
     assert_eq!(train.type_name(), "NoOp");
     assert_eq!(g.operation_by_name("opt/update_w/ApplyMomentum").unwrap().type_name(), "ApplyMomentum");
+    // TF1's `minimize(name=...)`: the scope's explicit name names the apply scope and train op.
+    let named = opt.minimize(&s.with_name("train_step"), loss, None, None).unwrap();
+    assert_eq!(named.name(), "train_step");
+    assert!(g.operation_by_name("train_step/update_w/ApplyMomentum").is_ok());
+    assert!(g.operations().iter().all(|o| !o.name().starts_with("train_step/gradients")), "gradients stay under 'gradients'");
 }
 
 #[test]
