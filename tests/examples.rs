@@ -61,3 +61,10 @@ fn batchnorm_mlp_runs_and_learns() {
 fn readme_program_runs() {
     run("readme", &[]);
 }
+
+#[test]
+fn tflearn_convnet_runs() {
+    let out = run("tflearn_convnet", &["--steps", "20", "--batch-size", "32"]);
+    let t = value(&out, "Final test accuracy: ");
+    assert!((0.0..=1.0).contains(&t), "{out}");
+}

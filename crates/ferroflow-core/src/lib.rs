@@ -14,6 +14,7 @@ pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod handles;
+mod import;
 pub mod op;
 pub mod scope;
 pub mod shape;

@@ -26,6 +26,7 @@ pub struct Scope {
     control_deps: Vec<Operation>,
     cond_ctx: Option<CondCtxId>,
     op_name: Option<String>,
+    exact_name: Option<String>,
 }
 
 fn join(prefix: &str, name: &str) -> String {
@@ -46,6 +47,7 @@ impl Scope {
             control_deps: Vec::new(),
             cond_ctx: None,
             op_name: None,
+            exact_name: None,
         }
     }
 
@@ -83,6 +85,15 @@ impl Scope {
     pub fn with_name(&self, name: &str) -> Scope {
         let mut s = self.clone();
         s.op_name = Some(name.to_string());
+        s.exact_name = None;
+        s
+    }
+
+    /// A scope whose next op takes this name scope's own full name (TF1's `name=scope`, as in
+    /// `assign_sub(v, d, name=scope)` inside `name_scope("AssignMovingAvg")`).
+    pub fn as_op_name(&self) -> Scope {
+        let mut s = self.clone();
+        s.exact_name = Some(self.name_prefix.clone());
         s
     }
 
@@ -92,6 +103,7 @@ impl Scope {
         let mut s = self.clone();
         s.name_prefix = full;
         s.op_name = None;
+        s.exact_name = None;
         s
     }
 
@@ -101,6 +113,7 @@ impl Scope {
         let mut s = self.clone();
         s.name_prefix = prefix.to_string();
         s.op_name = None;
+        s.exact_name = None;
         s
     }
 
@@ -186,6 +199,7 @@ impl Scope {
         let mut s = self.clone();
         s.cond_ctx = Some(ctx);
         s.op_name = None;
+        s.exact_name = None;
         Ok(s)
     }
 
@@ -211,6 +225,9 @@ impl Scope {
 
     /// [`Scope::add_op`] for an already shared op (used by the meta-graph importer).
     pub fn add_op_arc(&self, op: Arc<dyn Op>, inputs: &[Tensor], default_name: &str) -> Result<Operation> {
+        if let Some(exact) = &self.exact_name {
+            return self.add_op_impl(op, inputs, exact.clone(), true);
+        }
         let base = self.op_name.as_deref().unwrap_or(default_name);
         let intended = join(&self.name_prefix, base);
         self.add_op_impl(op, inputs, intended, false)

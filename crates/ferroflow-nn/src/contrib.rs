@@ -1,6 +1,6 @@
 //! TF1 `tf.contrib.layers` flavour: `batch_norm` (its own defaults) and `fully_connected`.
 
-use crate::layers::{batch_norm_impl, dense, Activation, BatchNormOptions, BnSpec, DenseOptions, Regularizer, UpdateMode};
+use crate::layers::{batch_norm_impl, Activation, BatchNormOptions, BnSpec, DenseOptions, Regularizer, UpdateMode};
 use crate::training::Training;
 use ferroflow_core::{Result, Scope, Tensor, UPDATE_OPS};
 

@@ -13,6 +13,7 @@
 pub mod contrib;
 pub mod layers;
 
+pub mod tflearn;
 mod training;
 
 pub use training::Training;

@@ -9,6 +9,7 @@
 pub mod global_step;
 pub mod gradients;
 pub mod optimizer;
+pub mod saver;
 pub mod schedules;
 
 pub use global_step::{get_global_step, get_or_create_global_step};
@@ -16,4 +17,5 @@ pub use gradients::gradients;
 pub use optimizer::{
     AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer, RMSPropOptimizer,
 };
+pub use saver::{import_meta_graph, latest_checkpoint, Saver};
 pub use schedules::exponential_decay;

@@ -193,7 +193,7 @@ pub(crate) fn batch_norm_impl(s: &Scope, x: Tensor, training: Training, spec: &B
         let update = |name: &str, var: Variable, batch: Tensor| -> Result<Tensor> {
             vs.name_scope(name, |us| {
                 let delta = mul(us, sub(us, var.value(), batch)?, factor)?;
-                assign_sub(us, var, delta)
+                assign_sub(&us.as_op_name(), var, delta)
             })
         };
         let up_mean = update("AssignMovingAvg", moving_mean, mean)?;

@@ -6,7 +6,7 @@ mod conv;
 mod core;
 
 pub use self::core::{dense, dropout, flatten, Activation, DenseOptions, Regularizer};
-pub(crate) use self::core::{dense_named, layer_scope};
+pub(crate) use self::core::dense_named;
 pub use batch_norm::{batch_normalization, BatchNormOptions, UpdateMode};
 pub(crate) use batch_norm::{batch_norm_impl, BnSpec};
 pub use conv::{conv2d, max_pooling2d, Conv2dOptions};

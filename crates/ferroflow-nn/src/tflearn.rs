@@ -1,0 +1,339 @@
+//! A tflearn-style high-level API: build a network layer by layer on a [`Network`], add a
+//! [`Network::regression`] head, and train it with [`DNN::fit`].
+//!
+//! tflearn switches dropout and batch norm between training and inference through a global
+//! "is training" flag that its trainer sets. Here the flag is an explicit
+//! `placeholder_with_default(false)` owned by the network ([`Network::is_training`]): `fit` feeds
+//! `true`, `evaluate`/`predict` leave the default, so a model can never be evaluated in training
+//! mode by accident (the tflearn trap of training in inference mode cannot happen either).
+//!
+//! Defaults are tflearn's: `conv_2d` (strides 1, SAME, `uniform_scaling` weights, zero bias,
+//! L2 weight decay 0.001), `max_pool_2d` (strides = kernel, SAME), `local_response_normalization`
+//! (depth_radius 5, bias 1, alpha 1e-4, beta 0.75), `fully_connected` (`truncated_normal`
+//! stddev 0.02), `batch_normalization` (decay 0.9, epsilon 1e-5), `regression` (Adam 0.001,
+//! categorical cross-entropy on the softmax output).
+
+use crate::layers::{dense_named, Activation, BatchNormOptions, BnSpec, DenseOptions, Regularizer, UpdateMode};
+use crate::training::Training;
+use ferroflow_core::{shape, DType, Error, Graph, Operation, Result, Scope, Shape, Tensor, Value, REGULARIZATION_LOSSES};
+use ferroflow_ops::array::{cast, flatten};
+use ferroflow_ops::math::{add_n, argmax, div, equal, log, maximum, minimum, mul, neg, reduce_mean, reduce_sum};
+use ferroflow_ops::nn::{self, LrnOptions, Padding};
+use ferroflow_ops::random::{random_uniform, Initializer};
+use ferroflow_ops::state::{get_variable, global_variables_initializer, placeholder, placeholder_with_default, variable_from, VariableOptions};
+use ferroflow_session::{Fetch, Session};
+use ferroflow_train::{AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer, RMSPropOptimizer};
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::{ArrayD, Axis};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+/// A network under construction: its graph, root scope and training flag.
+pub struct Network {
+    graph: Graph,
+    scope: Scope,
+    is_training: Tensor,
+    input: Option<Tensor>,
+}
+
+impl Network {
+    /// A new network in a new graph; `seed` sets the graph-level random seed.
+    pub fn new(seed: Option<u64>) -> Result<Network> {
+        let graph = Graph::new();
+        if let Some(s) = seed {
+            graph.set_random_seed(s);
+        }
+        let scope = graph.root();
+        let f = ferroflow_ops::state::constant(&scope.with_name("is_training/default"), false)?;
+        let is_training = placeholder_with_default(&scope.with_name("is_training"), f, shape![])?;
+        Ok(Network { graph, scope, is_training, input: None })
+    }
+    /// The graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+    /// The root scope, for adding plain ops between layers.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+    /// The bool flag dropout and batch norm follow (false unless fed).
+    pub fn is_training(&self) -> Tensor {
+        self.is_training
+    }
+
+    /// The input placeholder. tflearn: `input_data(shape=[None, 28, 28, 1], name='input')`.
+    pub fn input_data(&mut self, shape: Shape, name: &str) -> Result<Tensor> {
+        let x = placeholder(&self.scope.with_name(name), DType::F32, shape)?;
+        self.input = Some(x);
+        Ok(x)
+    }
+
+    /// 2-D convolution. tflearn: `conv_2d(x, nb_filter, filter_size, activation, regularizer)`:
+    /// strides 1, SAME padding, `uniform_scaling` weights, zero bias; `regularizer = true` adds
+    /// `0.001 · l2_loss(W)` to `REGULARIZATION_LOSSES` (tflearn's "L2", weight_decay 0.001).
+    pub fn conv_2d(&self, x: Tensor, nb_filter: usize, filter_size: usize, activation: Activation, regularizer: bool) -> Result<Tensor> {
+        let cin = x.shape().dim(3).filter(|_| x.shape().rank() == Some(4)).ok_or_else(|| {
+            Error::invalid(format!("conv_2d needs NHWC input with known channels, got {} {}", x.name(), x.shape()))
+        })?;
+        self.scope.unique_variable_scope("Conv2D", |vs| {
+            let wshape = [filter_size, filter_size, cin, nb_filter];
+            let limit = (3.0 / (filter_size * filter_size * cin) as f64).sqrt();
+            let init = random_uniform(&vs.with_name("W/uniform_scaling"), &wshape, -limit, limit, DType::F32, None)?;
+            let w = variable_from(&vs.with_name("W"), init, VariableOptions::default())?;
+            if regularizer {
+                Regularizer::L2(0.001).apply(vs, w)?;
+            }
+            let b = get_variable(vs, "b", [nb_filter], Initializer::Zeros, VariableOptions::default())?;
+            let y = nn::conv2d(vs, x, w.value(), [1, 1, 1, 1], Padding::Same, [1, 1, 1, 1])?;
+            let y = nn::bias_add(vs, y, b.value())?;
+            activation.apply(vs, y)
+        })
+    }
+
+    /// Max pooling. tflearn: `max_pool_2d(x, kernel_size)` (strides = kernel size, SAME).
+    pub fn max_pool_2d(&self, x: Tensor, kernel_size: usize) -> Result<Tensor> {
+        self.scope.op_scope("MaxPool2D", |s| {
+            nn::max_pool(s, x, [1, kernel_size, kernel_size, 1], [1, kernel_size, kernel_size, 1], Padding::Same)
+        })
+    }
+
+    /// Local response normalization with tflearn's defaults (depth_radius 5, bias 1,
+    /// alpha 1e-4, beta 0.75).
+    pub fn local_response_normalization(&self, x: Tensor) -> Result<Tensor> {
+        let o = LrnOptions { depth_radius: 5, bias: 1.0, alpha: 1e-4, beta: 0.75 };
+        self.scope.op_scope("LocalResponseNormalization", |s| nn::local_response_normalization(s, x, o))
+    }
+
+    /// Fully connected layer (input flattened if needed). tflearn: `fully_connected(x,
+    /// n_units, activation)` with `truncated_normal` (stddev 0.02) weights `W`, zero bias `b`.
+    pub fn fully_connected(&self, x: Tensor, n_units: usize, activation: Activation) -> Result<Tensor> {
+        let x = if x.shape().rank().is_some_and(|r| r > 2) { flatten(&self.scope, x)? } else { x };
+        self.scope.unique_variable_scope("FullyConnected", |vs| {
+            let o = DenseOptions::default()
+                .activation(activation)
+                .kernel_initializer(Initializer::TruncatedNormal { mean: 0.0, stddev: 0.02, seed: None });
+            dense_named(vs, x, n_units, &o, "W", "b")
+        })
+    }
+
+    /// Dropout keeping `keep_prob` of the units, active only while training. tflearn:
+    /// `dropout(x, 0.8)`.
+    pub fn dropout(&self, x: Tensor, keep_prob: f64) -> Result<Tensor> {
+        if !(keep_prob > 0.0 && keep_prob <= 1.0) {
+            return Err(Error::invalid(format!("keep_prob must be in (0, 1], got {keep_prob}")));
+        }
+        self.scope.op_scope("Dropout", |s| Training::Tensor(self.is_training).select(s, |ts| nn::dropout(ts, x, keep_prob, None, None), |_| Ok(x)))
+    }
+
+    /// Batch normalization with tflearn's defaults (decay 0.9, epsilon 1e-5); moving averages
+    /// update with the output while training (tflearn updates in place).
+    pub fn batch_normalization(&self, x: Tensor) -> Result<Tensor> {
+        let o = BatchNormOptions::default().momentum(0.9).epsilon(1e-5).fused(false).updates(UpdateMode::InPlace);
+        crate::layers::batch_norm_impl(
+            &self.scope,
+            x,
+            Training::Tensor(self.is_training),
+            &BnSpec { opts: &o, default_scope: "BatchNormalization", gamma_name: "gamma", beta_name: "beta" },
+        )
+    }
+
+    /// The training head. tflearn: `regression(net, optimizer, learning_rate, loss,
+    /// name='target')`. The loss is the chosen objective plus every term in
+    /// `REGULARIZATION_LOSSES` (as tflearn's trainer adds them).
+    pub fn regression(&self, output: Tensor, optimizer: TflearnOptimizer, learning_rate: f64, loss: Objective) -> Result<Regression> {
+        let s = &self.scope;
+        let target = placeholder(&s.with_name("target"), DType::F32, output.shape())?;
+        let base = s.name_scope("Crossentropy", |s| match loss {
+            Objective::CategoricalCrossentropy => {
+                // tflearn: normalize, clip to [1e-10, 1 - 1e-10], −Σ y·log(p), batch mean.
+                let p = div(s, output, reduce_sum(s, output, Some(&[-1]), true)?)?;
+                let p = minimum(s, maximum(s, p, 1e-10f32)?, 1.0f32 - 1e-10)?;
+                let ce = neg(s, reduce_sum(s, mul(s, target, log(s, p)?)?, Some(&[-1]), false)?)?;
+                reduce_mean(s, ce, None, false)
+            }
+            Objective::SoftmaxCategoricalCrossentropy => {
+                reduce_mean(s, nn::softmax_cross_entropy_with_logits(s, target, output)?, None, false)
+            }
+        })?;
+        let reg = self.graph.collection_tensors(&REGULARIZATION_LOSSES);
+        let total = if reg.is_empty() { base } else { ferroflow_ops::math::add(s, base, add_n(s, &reg)?)? };
+        let train_op = match optimizer {
+            TflearnOptimizer::Adam => AdamOptimizer::new(learning_rate).minimize(s, total, None, None)?,
+            TflearnOptimizer::Sgd => GradientDescentOptimizer::new(learning_rate).minimize(s, total, None, None)?,
+            TflearnOptimizer::Momentum => MomentumOptimizer::new(learning_rate, 0.9).minimize(s, total, None, None)?,
+            TflearnOptimizer::RmsProp => RMSPropOptimizer::new(learning_rate).minimize(s, total, None, None)?,
+        };
+        let correct = equal(s, argmax(s, output, -1)?, argmax(s, target, -1)?)?;
+        let accuracy = reduce_mean(&s.with_name("Accuracy"), cast(s, correct, DType::F32)?, None, false)?;
+        Ok(Regression { output, target, loss: total, train_op, accuracy })
+    }
+}
+
+/// tflearn optimizer names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TflearnOptimizer {
+    /// `'adam'` (beta1 0.9, beta2 0.999, epsilon 1e-8).
+    Adam,
+    /// `'sgd'`.
+    Sgd,
+    /// `'momentum'` (0.9).
+    Momentum,
+    /// `'rmsprop'`.
+    RmsProp,
+}
+
+/// tflearn loss names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Objective {
+    /// `'categorical_crossentropy'` on probabilities (a softmax output).
+    CategoricalCrossentropy,
+    /// `'softmax_categorical_crossentropy'` on logits.
+    SoftmaxCategoricalCrossentropy,
+}
+
+/// The tensors of a regression head.
+#[derive(Clone, Copy, Debug)]
+pub struct Regression {
+    /// The network output (probabilities or logits).
+    pub output: Tensor,
+    /// The target placeholder (`target`), one-hot labels.
+    pub target: Tensor,
+    /// Objective + regularization.
+    pub loss: Tensor,
+    /// The optimizer's train op.
+    pub train_op: Operation,
+    /// Mean of argmax(output) == argmax(target).
+    pub accuracy: Tensor,
+}
+
+/// Options of [`DNN::fit`]; defaults follow tflearn (`n_epoch` 10, `batch_size` 64, shuffle).
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Passes over the training data.
+    pub n_epoch: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Show a progress bar with loss and accuracy.
+    pub show_metric: bool,
+    /// Shuffle every epoch.
+    pub shuffle: bool,
+    /// Seed of the shuffling.
+    pub seed: u64,
+    /// Stop after this many steps in total (None: run all epochs).
+    pub max_steps: Option<usize>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions { n_epoch: 10, batch_size: 64, show_metric: true, shuffle: true, seed: 0, max_steps: None }
+    }
+}
+
+/// What `fit` reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitReport {
+    /// Training steps run.
+    pub steps: usize,
+    /// Loss of the last batch.
+    pub last_loss: f32,
+    /// Validation accuracy after the last epoch, if a validation set was given.
+    pub validation_accuracy: Option<f32>,
+}
+
+/// A trainable model: network + regression head + session. tflearn: `tflearn.DNN(network)`.
+pub struct DNN {
+    net: Network,
+    head: Regression,
+    input: Tensor,
+    session: Session,
+}
+
+impl DNN {
+    /// A model with its variables initialized.
+    pub fn new(net: Network, head: Regression) -> Result<DNN> {
+        let input = net.input.ok_or_else(|| Error::invalid("the network has no input_data layer"))?;
+        let session = Session::new(&net.graph);
+        session.run_ops(&[global_variables_initializer(&net.scope)?], &[])?;
+        Ok(DNN { net, head, input, session })
+    }
+    /// The session (e.g. for a `Saver`).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+    /// The network.
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    fn check_rows(&self, x: &ArrayD<f32>, y: &ArrayD<f32>) -> Result<()> {
+        if x.shape().first() != y.shape().first() {
+            return Err(Error::invalid(format!("inputs have {} rows but targets have {}", x.shape().first().unwrap_or(&0), y.shape().first().unwrap_or(&0))));
+        }
+        Ok(())
+    }
+
+    /// Trains on `(x, y)` (first axis = examples; `y` one-hot). tflearn: `model.fit(X, Y,
+    /// n_epoch, validation_set, batch_size, show_metric)`. Feeds `is_training = true`.
+    pub fn fit(&self, x: &ArrayD<f32>, y: &ArrayD<f32>, validation_set: Option<(&ArrayD<f32>, &ArrayD<f32>)>, opts: &FitOptions) -> Result<FitReport> {
+        self.check_rows(x, y)?;
+        let n = x.shape().first().copied().unwrap_or(0);
+        if n == 0 || opts.batch_size == 0 {
+            return Err(Error::invalid("fit needs at least one example and a batch size > 0"));
+        }
+        let steps_per_epoch = n.div_ceil(opts.batch_size);
+        let total = opts.max_steps.map(|m| m.min(steps_per_epoch * opts.n_epoch)).unwrap_or(steps_per_epoch * opts.n_epoch);
+        let bar = if opts.show_metric { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
+        bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut step = 0;
+        let mut last_loss = f32::NAN;
+        let mut val_acc = None;
+        'epochs: for epoch in 0..opts.n_epoch {
+            if opts.shuffle {
+                order.shuffle(&mut rng);
+            }
+            for chunk in order.chunks(opts.batch_size) {
+                if step >= total {
+                    break 'epochs;
+                }
+                let bx = x.select(Axis(0), chunk);
+                let by = y.select(Axis(0), chunk);
+                let feeds = vec![(self.input, Value::from(bx)), (self.head.target, Value::from(by)), (self.net.is_training, Value::from(true))];
+                let out = self.session.run([Fetch::from(self.head.loss), self.head.accuracy.into(), self.head.train_op.into()], &feeds)?;
+                last_loss = out[0].scalar::<f32>()?;
+                let acc = out[1].scalar::<f32>()?;
+                step += 1;
+                bar.set_position(step as u64);
+                bar.set_message(format!("epoch {:>3} | loss: {last_loss:.5} - acc: {acc:.4}", epoch + 1));
+            }
+            if let Some((vx, vy)) = validation_set {
+                let a = self.evaluate(vx, vy, opts.batch_size.max(256))?;
+                bar.println(format!("epoch {:>3}: val_acc {a:.4}", epoch + 1));
+                val_acc = Some(a);
+            }
+        }
+        bar.finish_and_clear();
+        Ok(FitReport { steps: step, last_loss, validation_accuracy: val_acc })
+    }
+
+    /// Accuracy on `(x, y)` in inference mode. tflearn: `model.evaluate(X, Y)`.
+    pub fn evaluate(&self, x: &ArrayD<f32>, y: &ArrayD<f32>, batch_size: usize) -> Result<f32> {
+        self.check_rows(x, y)?;
+        let n = x.shape().first().copied().unwrap_or(0);
+        let mut correct = 0.0f64;
+        let idx: Vec<usize> = (0..n).collect();
+        for chunk in idx.chunks(batch_size.max(1)) {
+            let feeds = vec![(self.input, Value::from(x.select(Axis(0), chunk))), (self.head.target, Value::from(y.select(Axis(0), chunk)))];
+            let a = self.session.run([self.head.accuracy], &feeds)?[0].scalar::<f32>()?;
+            correct += a as f64 * chunk.len() as f64;
+        }
+        Ok(if n == 0 { 0.0 } else { (correct / n as f64) as f32 })
+    }
+
+    /// The network output for `x` in inference mode. tflearn: `model.predict(X)`.
+    pub fn predict(&self, x: &ArrayD<f32>) -> Result<Value> {
+        let out = self.session.run([self.head.output], &[(self.input, Value::from(x.clone()))])?;
+        out.into_iter().next().ok_or_else(|| Error::invalid("no output"))
+    }
+}

@@ -1,0 +1,654 @@
+//! Checkpoints and meta graphs: `Saver` (save, restore, keep the last N), the `checkpoint`
+//! state file, `latest_checkpoint`, and `export_meta_graph` / `import_meta_graph`.
+//!
+//! TF1: `tf.train.Saver`, `tf.train.latest_checkpoint`, `tf.train.import_meta_graph`.
+//! Unlike TF1 the Saver adds no ops to the graph: `save` and `restore` read and write the
+//! session's variable store directly (see `docs/decisions/saver.md`).
+//!
+//! ```
+//! use ferroflow_core::Graph;
+//! use ferroflow_ops::state::{global_variables_initializer, variable, VariableOptions};
+//! use ferroflow_session::Session;
+//! use ferroflow_train::saver::{latest_checkpoint, Saver, VarList};
+//! # fn main() -> ferroflow_core::Result<()> {
+//! let dir = std::env::temp_dir().join(format!("ff-saver-doc-{}", std::process::id()));
+//! let g = Graph::new();
+//! let s = g.root();
+//! let w = variable(&s.with_name("w"), vec![1.0f32, 2.0], VariableOptions::default())?;
+//! let init = global_variables_initializer(&s)?;
+//! let saver = Saver::new(&g, VarList::All)?;
+//!
+//! let sess = Session::new(&g);
+//! sess.run_ops(&[init], &[])?;
+//! let path = saver.save(&sess, dir.join("model"), 100)?;
+//! assert!(path.ends_with("model-100"));
+//!
+//! let fresh = Session::new(&g);
+//! saver.restore(&fresh, latest_checkpoint(&dir)?.expect("saved above"))?;
+//! assert_eq!(fresh.variable_value(w)?.to_vec::<f32>()?, vec![1.0, 2.0]);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(()) }
+//! ```
+
+pub mod format;
+pub mod meta_graph;
+pub mod state;
+
+pub use format::{decode_checkpoint, Checkpoint, FileInfo, FileKind, FERROFLOW_VERSION, FORMAT_VERSION};
+#[doc(hidden)]
+pub use format::{FaultTarget, WriteFault};
+pub use meta_graph::{export_meta_graph, import_meta_graph, MetaGraph};
+pub use state::{latest_checkpoint, read_state, CheckpointState, STATE_FILE};
+
+use ferroflow_core::{Error, Graph, Operation, Result, Value, Variable};
+use ferroflow_session::Session;
+use format::{encode_checkpoint, read_file, write_atomic};
+use state::{dir_of, resolve, write_state};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Which variables a [`Saver`] saves and restores, and under which checkpoint names.
+#[derive(Clone, Debug, Default)]
+pub enum VarList {
+    /// Every variable in `GLOBAL_VARIABLES` when the Saver is created (TF1 `var_list=None`):
+    /// weights, moving statistics, optimizer slots, `beta1_power`/`beta2_power`, `global_step`.
+    #[default]
+    All,
+    /// These variables, each under its own name.
+    List(Vec<Variable>),
+    /// Checkpoint name → variable: restores a variable from a checkpoint that saved it under
+    /// another name (TF1 `var_list` as a dict).
+    Map(Vec<(String, Variable)>),
+}
+
+impl From<Vec<Variable>> for VarList {
+    fn from(v: Vec<Variable>) -> Self {
+        VarList::List(v)
+    }
+}
+impl From<&[Variable]> for VarList {
+    fn from(v: &[Variable]) -> Self {
+        VarList::List(v.to_vec())
+    }
+}
+impl<const N: usize> From<[Variable; N]> for VarList {
+    fn from(v: [Variable; N]) -> Self {
+        VarList::List(v.to_vec())
+    }
+}
+impl From<Vec<(String, Variable)>> for VarList {
+    fn from(v: Vec<(String, Variable)>) -> Self {
+        VarList::Map(v)
+    }
+}
+impl From<Vec<(&str, Variable)>> for VarList {
+    fn from(v: Vec<(&str, Variable)>) -> Self {
+        VarList::Map(v.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+}
+impl<const N: usize> From<[(&str, Variable); N]> for VarList {
+    fn from(v: [(&str, Variable); N]) -> Self {
+        VarList::Map(v.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+}
+impl From<BTreeMap<String, Variable>> for VarList {
+    fn from(v: BTreeMap<String, Variable>) -> Self {
+        VarList::Map(v.into_iter().collect())
+    }
+}
+impl From<HashMap<String, Variable>> for VarList {
+    fn from(v: HashMap<String, Variable>) -> Self {
+        VarList::Map(v.into_iter().collect())
+    }
+}
+
+/// The step appended to a checkpoint's prefix (`model-1000`). TF1: `global_step=` of `save`.
+#[derive(Clone, Copy, Debug)]
+pub enum GlobalStep {
+    /// No suffix: the checkpoint is written at the prefix itself.
+    None,
+    /// A step number.
+    Step(i64),
+    /// The current value of an integer scalar variable (e.g. `global_step`).
+    Variable(Variable),
+}
+
+impl From<i64> for GlobalStep {
+    fn from(s: i64) -> Self {
+        GlobalStep::Step(s)
+    }
+}
+impl From<i32> for GlobalStep {
+    fn from(s: i32) -> Self {
+        GlobalStep::Step(i64::from(s))
+    }
+}
+impl From<u32> for GlobalStep {
+    fn from(s: u32) -> Self {
+        GlobalStep::Step(i64::from(s))
+    }
+}
+impl From<usize> for GlobalStep {
+    fn from(s: usize) -> Self {
+        GlobalStep::Step(i64::try_from(s).unwrap_or(i64::MAX))
+    }
+}
+impl From<u64> for GlobalStep {
+    fn from(s: u64) -> Self {
+        GlobalStep::Step(i64::try_from(s).unwrap_or(i64::MAX))
+    }
+}
+impl From<Variable> for GlobalStep {
+    fn from(v: Variable) -> Self {
+        GlobalStep::Variable(v)
+    }
+}
+impl<T: Into<GlobalStep>> From<Option<T>> for GlobalStep {
+    fn from(s: Option<T>) -> Self {
+        s.map(Into::into).unwrap_or(GlobalStep::None)
+    }
+}
+
+type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
+
+/// What the Saver remembers between saves (TF1 `_last_checkpoints`).
+#[derive(Default)]
+struct Kept {
+    /// Kept checkpoints, oldest first, with their timestamps.
+    checkpoints: Vec<(PathBuf, f64)>,
+    /// When `keep_checkpoint_every_n_hours` last preserved a checkpoint (initially: when the
+    /// Saver was created); the next one is preserved `n` hours later.
+    last_preserved: f64,
+    /// Whether the state file of the save directory was read (once, on the first save).
+    adopted: bool,
+}
+
+/// Saves and restores variables. TF1: `tf.train.Saver`.
+///
+/// `save` writes `prefix-STEP` (and `prefix-STEP.meta`, the meta graph, unless turned off)
+/// and updates the `checkpoint` state file in the same directory; the last `max_to_keep`
+/// checkpoints are kept and older ones deleted. Files are written atomically: a crash or a
+/// full disk during a save leaves the previous checkpoint and state file intact.
+/// `restore` checks the file and every variable before it changes anything in the session.
+pub struct Saver {
+    graph: Graph,
+    /// (checkpoint name, variable), sorted by name.
+    vars: Vec<(String, Variable)>,
+    all_globals: bool,
+    max_to_keep: usize,
+    keep_every_n_hours: Option<f64>,
+    write_meta_graph: bool,
+    kept: Mutex<Kept>,
+    warnings: Mutex<Vec<String>>,
+    warned: Mutex<HashSet<String>>,
+    clock: Clock,
+    fault: Mutex<Option<WriteFault>>,
+}
+
+impl std::fmt::Debug for Saver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Saver")
+            .field("vars", &self.vars.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
+            .field("max_to_keep", &self.max_to_keep)
+            .field("keep_checkpoint_every_n_hours", &self.keep_every_n_hours)
+            .field("write_meta_graph", &self.write_meta_graph)
+            .finish()
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+impl Saver {
+    /// A Saver over `var_list` of `graph`: [`VarList::All`] (every global variable, the
+    /// default), a list of variables, or a map checkpoint name → variable.
+    ///
+    /// Defaults as TF1: `max_to_keep` 5, no `keep_checkpoint_every_n_hours`, and the meta
+    /// graph is written with each checkpoint. When the var list leaves out non-trainable
+    /// state (moving statistics, optimizer slots, `global_step`) a warning names them once
+    /// (stderr and [`Saver::warnings`]).
+    ///
+    /// # Errors
+    /// No variables, a variable of another graph, or two variables under one checkpoint name.
+    pub fn new(graph: &Graph, var_list: impl Into<VarList>) -> Result<Saver> {
+        let var_list = var_list.into();
+        let all_globals = matches!(var_list, VarList::All);
+        let mut vars: Vec<(String, Variable)> = match var_list {
+            VarList::All => graph.global_variables().into_iter().map(|v| (v.name(), v)).collect(),
+            VarList::List(vs) => vs.into_iter().map(|v| (v.name(), v)).collect(),
+            VarList::Map(m) => m,
+        };
+        if vars.is_empty() {
+            return Err(Error::invalid(
+                "Saver: there are no variables to save; create the Saver after the model's variables (TF1: \"No variables to save\")",
+            ));
+        }
+        for (name, v) in &vars {
+            graph.check_graph(v.op().graph_id(), || format!("variable '{name}' of the Saver's var_list"))?;
+        }
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        // Same variable listed twice under one name (e.g. in GLOBAL_VARIABLES twice): keep one.
+        vars.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        if let Some(w) = vars.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(Error::Variable {
+                name: w[0].0.clone(),
+                message: format!(
+                    "two variables ('{}' and '{}') would be saved under this checkpoint name; give them distinct names in the var_list",
+                    w[0].1.name(),
+                    w[1].1.name()
+                ),
+            });
+        }
+        let saver = Saver {
+            graph: graph.clone(),
+            vars,
+            all_globals,
+            max_to_keep: 5,
+            keep_every_n_hours: None,
+            write_meta_graph: true,
+            kept: Mutex::new(Kept::default()),
+            warnings: Mutex::new(Vec::new()),
+            warned: Mutex::new(HashSet::new()),
+            clock: Arc::new(now),
+            fault: Mutex::new(None),
+        };
+        saver.reset_preserve_clock();
+        saver.check_completeness();
+        Ok(saver)
+    }
+
+    /// How many recent checkpoints to keep (TF1 default 5); `0` or `None` keeps all.
+    pub fn max_to_keep(mut self, n: impl Into<Option<usize>>) -> Self {
+        self.max_to_keep = n.into().unwrap_or(0);
+        self
+    }
+
+    /// Additionally keeps one checkpoint every `hours` among those trimmed by `max_to_keep`
+    /// (TF1 `keep_checkpoint_every_n_hours`, default 10000, i.e. never).
+    pub fn keep_checkpoint_every_n_hours(mut self, hours: f64) -> Self {
+        self.keep_every_n_hours = (hours.is_finite() && hours >= 0.0).then_some(hours);
+        self
+    }
+
+    /// Whether `save` also writes the meta graph to `<checkpoint>.meta` (TF1 default true).
+    pub fn write_meta_graph(mut self, yes: bool) -> Self {
+        self.write_meta_graph = yes;
+        self
+    }
+
+    /// Replaces the clock (seconds since the epoch) used for timestamps (tests).
+    #[doc(hidden)]
+    pub fn with_clock(mut self, clock: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self.reset_preserve_clock();
+        self
+    }
+
+    /// Makes the next saves fail as described (tests of crash safety); `None` clears it.
+    #[doc(hidden)]
+    pub fn inject_write_fault(&self, fault: Option<WriteFault>) {
+        *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = fault;
+    }
+
+    fn reset_preserve_clock(&self) {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).last_preserved = (self.clock)();
+    }
+
+    /// The graph this Saver belongs to.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Checkpoint name and variable of everything this Saver saves, sorted by name.
+    pub fn var_list(&self) -> &[(String, Variable)] {
+        &self.vars
+    }
+
+    /// The kept checkpoints, oldest first. TF1: `saver.last_checkpoints`.
+    pub fn last_checkpoints(&self) -> Vec<PathBuf> {
+        self.kept.lock().map(|k| k.checkpoints.iter().map(|(p, _)| p.clone()).collect()).unwrap_or_default()
+    }
+
+    /// Warnings this Saver has emitted (also printed to stderr), e.g. an incomplete var list.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    /// Settings carried by a meta graph: (max_to_keep, keep hours, write meta graph).
+    pub(crate) fn settings(&self) -> (usize, Option<f64>, bool) {
+        (self.max_to_keep, self.keep_every_n_hours, self.write_meta_graph)
+    }
+
+    fn warn(&self, msg: String) {
+        eprintln!("{msg}");
+        self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
+    }
+
+    /// Warns (once per variable) about global variables this Saver leaves out that a restored
+    /// model needs: non-trainable state (moving statistics, slots, powers, global step), and,
+    /// for `VarList::All`, variables created after the Saver.
+    fn check_completeness(&self) {
+        let listed: HashSet<Operation> = self.vars.iter().map(|(_, v)| v.op()).collect();
+        let trainable: HashSet<Operation> = self.graph.trainable_variables().into_iter().map(|v| v.op()).collect();
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = Vec::new();
+        let mut late = Vec::new();
+        for v in self.graph.global_variables() {
+            if listed.contains(&v.op()) {
+                continue;
+            }
+            let name = v.name();
+            if warned.contains(&name) {
+                continue;
+            }
+            if !trainable.contains(&v.op()) {
+                state.push(name);
+            } else if self.all_globals {
+                late.push(name);
+            }
+        }
+        state.dedup();
+        late.dedup();
+        warned.extend(state.iter().cloned());
+        warned.extend(late.iter().cloned());
+        drop(warned);
+        if !state.is_empty() {
+            let hint = if self.all_globals {
+                "they were created after this Saver; create the Saver after the model and the optimizer"
+            } else {
+                "save every global variable (VarList::All, the default) or add them to the var_list"
+            };
+            self.warn(format!(
+                "ferroflow warning: this Saver does not save {} non-trainable variable(s) that inference or resumed training needs: {}. A model restored from its checkpoints would lack their values (TF1 users lose batch-norm moving statistics this way); {hint}.",
+                state.len(),
+                state.join(", ")
+            ));
+        }
+        if !late.is_empty() {
+            self.warn(format!(
+                "ferroflow warning: {} trainable variable(s) were created after this Saver and are not saved: {}; create the Saver after the whole model is built.",
+                late.len(),
+                late.join(", ")
+            ));
+        }
+    }
+
+    fn check_session(&self, sess: &Session) -> Result<()> {
+        self.graph.check_graph(sess.graph().id(), || "the session passed to the Saver".to_string())
+    }
+
+    /// Saves the variables' current values to `prefix-STEP` (or `prefix` with
+    /// [`GlobalStep::None`]) and returns that path. TF1: `saver.save(sess, prefix, global_step)`.
+    ///
+    /// Also writes `prefix-STEP.meta` (unless [`Saver::write_meta_graph`] is off), and the
+    /// `checkpoint` state file listing the latest and all kept checkpoints (oldest → newest);
+    /// checkpoints beyond `max_to_keep` are deleted. The directory is created if needed. On
+    /// the first save into a directory whose state file lists checkpoints of the same prefix
+    /// (an earlier run), those are adopted, so trimming goes on across restarts.
+    ///
+    /// Every file is written to a temporary name, fsynced and renamed: when a save fails
+    /// (full disk, crash), the previous checkpoint and state file stay intact and loadable.
+    ///
+    /// # Errors
+    /// A session of another graph, an uninitialized variable (named), a non-integer step
+    /// variable, or an IO error naming the file.
+    pub fn save(&self, sess: &Session, prefix: impl AsRef<Path>, global_step: impl Into<GlobalStep>) -> Result<PathBuf> {
+        self.check_session(sess)?;
+        self.check_completeness();
+        let prefix = prefix.as_ref();
+        let step = match global_step.into() {
+            GlobalStep::None => None,
+            GlobalStep::Step(s) => Some(s),
+            GlobalStep::Variable(v) => Some(step_value(sess, v)?),
+        };
+        let path = match step {
+            Some(s) => {
+                let mut os = prefix.as_os_str().to_owned();
+                os.push(format!("-{s}"));
+                PathBuf::from(os)
+            }
+            None => prefix.to_path_buf(),
+        };
+        if path.file_name().is_none() {
+            return Err(Error::invalid(format!("Saver::save: '{}' does not name a file", prefix.display())));
+        }
+        let values = self.vars.iter().map(|(n, v)| Ok((n.clone(), sess.variable_value(*v)?))).collect::<Result<Vec<_>>>()?;
+        let (head, payload) = encode_checkpoint(&values)?;
+        drop(values);
+        let dir = dir_of(&path);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let fault = *self.fault.lock().unwrap_or_else(|e| e.into_inner());
+
+        write_atomic(&path, &[&head, &payload], FaultTarget::Checkpoint, fault)?;
+        drop(payload);
+        if self.write_meta_graph {
+            let mg = MetaGraph::from_graph(&self.graph, Some(self))?;
+            mg.write(&meta_path(&path), fault)?;
+        }
+
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if !kept.adopted {
+            self.adopt(&mut kept, &dir, prefix);
+        }
+        let stamp = (self.clock)();
+        let mut list = kept.checkpoints.clone();
+        list.retain(|(p, _)| p != &path);
+        list.push((path.clone(), stamp));
+        let mut last_preserved = kept.last_preserved;
+        let mut delete = Vec::new();
+        if self.max_to_keep > 0 {
+            while list.len() > self.max_to_keep {
+                let (old, ts) = list.remove(0);
+                match self.keep_every_n_hours {
+                    // TF1: keep it when it is more than n hours after the last preserved one.
+                    Some(h) if ts > last_preserved + h * 3600.0 => last_preserved += h * 3600.0,
+                    _ => delete.push(old),
+                }
+            }
+        }
+        let rel = |p: &Path| -> String {
+            if dir_of(p) == dir {
+                p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+            } else {
+                p.to_string_lossy().into_owned()
+            }
+        };
+        let state = CheckpointState {
+            model_checkpoint_path: rel(&path),
+            all_model_checkpoint_paths: list.iter().map(|(p, _)| rel(p)).collect(),
+            all_model_checkpoint_timestamps: list.iter().map(|(_, t)| *t).collect(),
+            last_preserved_timestamp: last_preserved,
+        };
+        write_state(&dir, &state, fault)?;
+        kept.checkpoints = list;
+        kept.last_preserved = last_preserved;
+        drop(kept);
+        for old in delete {
+            for f in [old.clone(), meta_path(&old)] {
+                if let Err(e) = std::fs::remove_file(&f) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        self.warn(format!("ferroflow warning: could not delete the old checkpoint file {}: {e}", f.display()));
+                    }
+                }
+            }
+        }
+        Ok(path)
+    }
+
+    /// On the first save into `dir`: take over the kept list of an earlier run with the same
+    /// prefix from the state file, keeping entries whose files still exist.
+    fn adopt(&self, kept: &mut Kept, dir: &Path, prefix: &Path) {
+        kept.adopted = true;
+        if !kept.checkpoints.is_empty() {
+            return;
+        }
+        let st = match read_state(dir) {
+            Ok(Some(st)) => st,
+            Ok(None) => return,
+            Err(e) => {
+                self.warn(format!("ferroflow warning: ignoring the damaged checkpoint state file; it will be rewritten: {e}"));
+                return;
+            }
+        };
+        let stem = prefix.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let same_prefix = |p: &Path| {
+            let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            name == stem || name.strip_prefix(&format!("{stem}-")).is_some_and(|s| s.parse::<i64>().is_ok())
+        };
+        for (i, entry) in st.all_model_checkpoint_paths.iter().enumerate() {
+            let p = resolve(dir, entry);
+            if same_prefix(&p) && p.is_file() {
+                let ts = st.all_model_checkpoint_timestamps.get(i).copied().unwrap_or(0.0);
+                kept.checkpoints.push((p, ts));
+            }
+        }
+        if st.last_preserved_timestamp > 0.0 {
+            kept.last_preserved = st.last_preserved_timestamp;
+        }
+    }
+
+    /// Restores the saved variables from the checkpoint at `path` (restoring counts as
+    /// initialization). TF1: `saver.restore(sess, path)`.
+    ///
+    /// Everything is checked before anything changes: when restore fails the session is
+    /// exactly as before.
+    ///
+    /// # Errors
+    /// - [`Error::Io`]: the file is missing or unreadable;
+    /// - [`Error::Format`]: not a ferroflow checkpoint, truncated, checksum mismatch, or a
+    ///   format version from the future (naming the ferroflow release that wrote it);
+    /// - [`Error::Variable`]: a variable missing from the checkpoint (with the names it holds),
+    ///   or a dtype or shape mismatch (both named);
+    /// - a session of another graph.
+    pub fn restore(&self, sess: &Session, path: impl AsRef<Path>) -> Result<()> {
+        self.check_session(sess)?;
+        let path = path.as_ref();
+        let ckpt = load_checkpoint(path)?;
+        let mut tensors = ckpt.into_tensors();
+        let missing: Vec<&(String, Variable)> = self.vars.iter().filter(|(n, _)| !tensors.contains_key(n)).collect();
+        if let Some((name, var)) = missing.first() {
+            let also = if missing.len() > 1 {
+                let rest: Vec<&str> = missing.iter().skip(1).take(8).map(|(n, _)| n.as_str()).collect();
+                format!(" ({} more are missing too: {}{})", missing.len() - 1, rest.join(", "), if missing.len() > 9 { ", …" } else { "" })
+            } else {
+                String::new()
+            };
+            let under = if *name != var.name() { format!(" under the name '{name}'") } else { String::new() };
+            return Err(Error::Variable {
+                name: var.name(),
+                message: format!(
+                    "not found{under} in checkpoint {}{also}; it holds {}. If the variable was renamed, restore with a var_list map from the old name to the variable",
+                    path.display(),
+                    describe_names(tensors.keys().map(String::as_str).collect(), name)
+                ),
+            });
+        }
+        let mut values = Vec::with_capacity(self.vars.len());
+        for (name, var) in &self.vars {
+            let Some(val) = tensors.remove(name) else { continue };
+            let spec = self.graph.spec(var.value())?;
+            let from = if *name != var.name() { format!(" (saved as '{name}')") } else { String::new() };
+            if spec.dtype != val.dtype() {
+                return Err(Error::Variable {
+                    name: var.name(),
+                    message: format!(
+                        "dtype mismatch: the variable is {} but checkpoint {} holds {}{from}",
+                        spec.dtype,
+                        path.display(),
+                        val.dtype()
+                    ),
+                });
+            }
+            if !spec.shape.accepts(val.shape()) {
+                return Err(Error::Variable {
+                    name: var.name(),
+                    message: format!(
+                        "shape mismatch: the variable has shape {} but checkpoint {} holds shape {:?}{from}",
+                        spec.shape,
+                        path.display(),
+                        val.shape()
+                    ),
+                });
+            }
+            values.push((*var, val));
+        }
+        sess.set_variable_values(values)
+    }
+
+    /// Writes this Saver's graph, with the Saver's variable list and settings, as a meta
+    /// graph. TF1: `saver.export_meta_graph(path)`.
+    ///
+    /// # Errors
+    /// An op that cannot be serialized (named), or an IO error.
+    pub fn export_meta_graph(&self, path: impl AsRef<Path>) -> Result<()> {
+        let fault = *self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        MetaGraph::from_graph(&self.graph, Some(self))?.write(path.as_ref(), fault)
+    }
+
+    /// A Saver rebuilt from a meta graph (no completeness warning of its own beyond the usual).
+    pub(crate) fn from_parts(
+        graph: &Graph,
+        vars: Vec<(String, Variable)>,
+        max_to_keep: usize,
+        keep_hours: Option<f64>,
+        write_meta_graph: bool,
+    ) -> Result<Saver> {
+        let mut s = Saver::new(graph, VarList::Map(vars))?.max_to_keep(max_to_keep).write_meta_graph(write_meta_graph);
+        if let Some(h) = keep_hours {
+            s = s.keep_checkpoint_every_n_hours(h);
+        }
+        Ok(s)
+    }
+}
+
+/// `ckpt` → `ckpt.meta`.
+pub(crate) fn meta_path(ckpt: &Path) -> PathBuf {
+    let mut os = ckpt.as_os_str().to_owned();
+    os.push(".meta");
+    PathBuf::from(os)
+}
+
+fn step_value(sess: &Session, v: Variable) -> Result<i64> {
+    let val = sess.variable_value(v)?;
+    let bad = || Error::Variable {
+        name: v.name(),
+        message: format!("cannot be used as the global step: it is {} {:?}, not an integer scalar", val.dtype(), val.shape()),
+    };
+    match &val {
+        Value::I64(_) => val.scalar::<i64>().map_err(|_| bad()),
+        Value::I32(_) => val.scalar::<i32>().map(i64::from).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+/// "the 3 names a, b, c; closest: 'x'" for error messages.
+fn describe_names(mut names: Vec<&str>, wanted: &str) -> String {
+    names.sort_unstable();
+    if names.is_empty() {
+        return "no variables".into();
+    }
+    let leaf = wanted.rsplit('/').next().unwrap_or(wanted);
+    let close = names.iter().find(|n| n.rsplit('/').next() == Some(leaf) || n.contains(wanted) || wanted.contains(**n));
+    let shown: Vec<&str> = names.iter().take(10).copied().collect();
+    let more = if names.len() > 10 { format!(", … ({} in all)", names.len()) } else { String::new() };
+    let hint = close.map(|c| format!("; did you mean '{c}'?")).unwrap_or_default();
+    format!("{} variable(s): {}{more}{hint}", names.len(), shown.join(", "))
+}
+
+/// Reads and checks a whole checkpoint file. TF1: `tf.train.load_checkpoint(path)`.
+///
+/// # Errors
+/// As [`Saver::restore`]'s file errors.
+pub fn load_checkpoint(path: impl AsRef<Path>) -> Result<Checkpoint> {
+    let path = path.as_ref();
+    let bytes = read_file(path, FileKind::Checkpoint)?;
+    decode_checkpoint(&bytes, path)
+}
+
+/// Name, dtype and shape of every tensor in a checkpoint. TF1: `tf.train.list_variables`.
+pub fn list_variables(path: impl AsRef<Path>) -> Result<Vec<(String, ferroflow_core::DType, Vec<usize>)>> {
+    Ok(load_checkpoint(path)?.list())
+}
