@@ -901,3 +901,45 @@ fn golden_minimize_programs_match_tf_with_a_broadcast_loss() {
         run_golden(case, loss_without_matmul);
     }
 }
+
+#[test]
+fn saver_checkpoints_slots_beta_powers_and_global_step_so_training_resumes_exactly() {
+    use ferroflow_train::saver::{GlobalStep, Saver, VarList};
+    let build = || {
+        let g = Graph::new();
+        let s = g.root();
+        let (w, loss) = elementwise_problem(&s, DType::F32);
+        let step = get_or_create_global_step(&s).unwrap();
+        let opt = AdamOptimizer::new(0.05f32);
+        let train = opt.minimize(&s, loss, None, Some(step)).unwrap();
+        (g, w, step, train)
+    };
+    // Uninterrupted: 5 steps.
+    let (g, w, _, train) = build();
+    let sess = Session::new(&g);
+    init(&sess, &g.root());
+    for _ in 0..5 {
+        sess.run_ops(&[train], &[]).unwrap();
+    }
+    let expected = f64s(&sess, w);
+
+    // 3 steps, save, then a new program restores and runs 2 more.
+    let dir = std::env::temp_dir().join(format!("ff-optim-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (g, _, _, train) = build();
+    let sess = Session::new(&g);
+    init(&sess, &g.root());
+    for _ in 0..3 {
+        sess.run_ops(&[train], &[]).unwrap();
+    }
+    let path = Saver::new(&g, VarList::All).unwrap().save(&sess, dir.join("model"), GlobalStep::None).unwrap();
+    let (g, w, step, train) = build();
+    let sess = Session::new(&g);
+    Saver::new(&g, VarList::All).unwrap().restore(&sess, &path).unwrap();
+    assert_eq!(sess.run([step], &[]).unwrap()[0].scalar::<i64>().unwrap(), 3);
+    for _ in 0..2 {
+        sess.run_ops(&[train], &[]).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(f64s(&sess, w), expected, "restored m, v, beta powers and step continue exactly");
+}
