@@ -1,1 +1,51 @@
-//! ferroflow
+//! # ferroflow
+//!
+//! A training framework in the style of TensorFlow 1, in Rust: build a static graph
+//! (placeholders, variables, `moments`, `batch_normalization`, `cond`, `assign`, control
+//! dependencies, collections such as `UPDATE_OPS`), run it in a [`Session`] with feeds, train it
+//! with symbolic gradients and optimizers, and save/restore checkpoints.
+//!
+//! This crate is a thin facade over the workspace crates; `use ferroflow::prelude::*;` brings in
+//! what a TF1 program needs.
+//!
+//! ```
+//! use ferroflow::prelude::*;
+//! # fn main() -> ferroflow::Result<()> {
+//! let g = Graph::new();
+//! let s = g.root();
+//! let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 3])?;
+//! let w = variable(&s.with_name("w"), ndarray::arr1(&[1.0f32, 2.0, 3.0]), VariableOptions::default())?;
+//! let y = math::reduce_sum(&s, math::mul(&s, x, w)?, Some(&[1]), false)?;
+//! let sess = Session::new(&g);
+//! sess.run_ops(&[global_variables_initializer(&s)?], &[])?;
+//! let out = sess.run([y], &feed_dict![x => ndarray::arr2(&[[1.0f32, 1.0, 1.0]])])?;
+//! assert_eq!(out[0].to_vec::<f32>()?, vec![6.0]);
+//! # Ok(()) }
+//! ```
+
+pub use ferroflow_core as core;
+pub use ferroflow_core::{
+    shape, CollectionKey, DType, Error, Graph, Operation, Result, Scope, Shape, Tensor, Value, Variable, GLOBAL_STEP,
+    GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES, REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, TRAIN_OP, UPDATE_OPS,
+};
+pub use ferroflow_data as data;
+pub use ferroflow_nn::{contrib, layers, tflearn, Training};
+pub use ferroflow_ops::{array, control, math, nn, random, state};
+pub use ferroflow_session::{feed_dict, Fetch, Session, SessionOptions};
+pub use ferroflow_train as train;
+
+/// Everything a TF1-style program usually needs.
+pub mod prelude {
+    pub use crate::{
+        array, contrib, control, feed_dict, layers, math, nn, shape, state, train, CollectionKey, DType, Error, Fetch, Graph,
+        Operation, Result, Scope, Session, SessionOptions, Shape, Tensor, Training, Value, Variable, GLOBAL_VARIABLES, LOSSES,
+        REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, UPDATE_OPS,
+    };
+    pub use ferroflow_ops::control::{cond, group, identity, no_op, stop_gradient};
+    pub use ferroflow_ops::random::Initializer;
+    pub use ferroflow_ops::state::{
+        assign, assign_add, assign_sub, constant, get_variable, global_variables_initializer, placeholder,
+        placeholder_with_default, variable, variables_initializer, VariableOptions,
+    };
+    pub use ferroflow_train::{gradients, Optimizer};
+}

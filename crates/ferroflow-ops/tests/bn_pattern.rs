@@ -105,7 +105,6 @@ fn cond_inside_outside_matches_tf() {
 /// 3 instead of 18. Needs a use-time variable read in core/session; see
 /// docs/decisions/nn-norm-loss.md ("Variable reads and control dependencies").
 #[test]
-#[ignore = "session reads variables at the VariableV2 step, not at use time (TF gives 18, ferroflow 3)"]
 fn control_dependency_order_matches_tf() {
     let f = load("graph");
     let p = f.program("control_dependency_order");

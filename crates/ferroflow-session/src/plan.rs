@@ -19,6 +19,8 @@ pub(crate) struct Step {
     /// Slot of each output, `None` when it is fed or unused.
     pub outputs: Vec<Option<usize>>,
     pub output_specs: Vec<TensorSpec>,
+    /// A `VariableV2` op: its output is a reference, read by each consumer when it runs.
+    pub is_variable: bool,
     /// Cond guards, outermost first: (slot of the predicate, branch value).
     pub guards: Vec<(usize, bool)>,
     /// Slots to free after this step.
@@ -164,6 +166,7 @@ impl Plan {
                 handles: node.inputs.clone(),
                 outputs,
                 output_specs: node.outputs.clone(),
+                is_variable: node.op.is_variable(),
                 guards,
                 release: Vec::new(),
             });

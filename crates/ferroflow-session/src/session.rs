@@ -234,7 +234,16 @@ impl Session {
             Empty,
             Dead,
             Live(Value),
+            /// A variable's output: read when a consumer runs (TF1 reference semantics).
+            Ref(Operation),
         }
+        let read = |slot: &Slot| -> Result<Option<Value>> {
+            match slot {
+                Slot::Live(v) => Ok(Some(v.clone())),
+                Slot::Ref(var) => self.read_variable(*var).map(Some),
+                _ => Ok(None),
+            }
+        };
         let mut slots: Vec<Slot> = vec![Slot::Empty; plan.num_slots];
         for ((_, s), v) in plan.feed_slots.iter().zip(feeds) {
             slots[*s] = Slot::Live((*v).clone());
@@ -242,8 +251,8 @@ impl Session {
         for step in &plan.steps {
             let mut alive = true;
             for (pslot, branch) in &step.guards {
-                match &slots[*pslot] {
-                    Slot::Live(v) => {
+                match read(&slots[*pslot])? {
+                    Some(v) => {
                         let p = v.scalar::<bool>().map_err(|_| Error::Kernel {
                             node: step.name.clone(),
                             op: step.type_name.to_string(),
@@ -254,13 +263,17 @@ impl Session {
                             break;
                         }
                     }
-                    _ => {
+                    None => {
                         alive = false;
                         break;
                     }
                 }
             }
-            if alive {
+            if alive && step.is_variable {
+                for s in step.outputs.iter().flatten() {
+                    slots[*s] = Slot::Ref(step.op);
+                }
+            } else if alive {
                 let mut inputs = Vec::with_capacity(step.inputs.len());
                 for inp in &step.inputs {
                     let Some((s, take)) = inp else {
@@ -270,13 +283,11 @@ impl Session {
                     let v = if *take {
                         match std::mem::replace(&mut slots[*s], Slot::Empty) {
                             Slot::Live(v) => Some(v),
+                            Slot::Ref(var) => Some(self.read_variable(var)?),
                             _ => None,
                         }
                     } else {
-                        match &slots[*s] {
-                            Slot::Live(v) => Some(v.clone()),
-                            _ => None,
-                        }
+                        read(&slots[*s])?
                     };
                     if v.is_none() && !step.kernel.accepts_dead_inputs() {
                         alive = false;
@@ -317,9 +328,9 @@ impl Session {
         }
         let mut out = Vec::with_capacity(plan.fetch_slots.len());
         for (t, s) in &plan.fetch_slots {
-            match &slots[*s] {
-                Slot::Live(v) => out.push(v.clone()),
-                _ => return Err(Error::DeadFetch { name: t.name() }),
+            match read(&slots[*s])? {
+                Some(v) => out.push(v),
+                None => return Err(Error::DeadFetch { name: t.name() }),
             }
         }
         Ok(out)
