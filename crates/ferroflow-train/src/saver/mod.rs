@@ -453,7 +453,8 @@ impl Saver {
             if dir_of(p) == dir {
                 p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
             } else {
-                p.to_string_lossy().into_owned()
+                // Saved by this Saver into another directory: only an absolute path resolves.
+                std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).to_string_lossy().into_owned()
             }
         };
         let state = CheckpointState {
