@@ -396,3 +396,24 @@ fn a_fresh_process_serves_the_same_outputs() {
     let line = stdout.lines().find_map(|l| l.split_once("SERVE_OUTPUT ").map(|(_, v)| v)).unwrap_or_else(|| panic!("the child printed no output: {stdout}"));
     assert_eq!(line, format!("{:?}", bits(&want[0])));
 }
+
+/// Writes seed inputs for the cargo-fuzz targets (valid files and their bare payloads):
+/// `FERROFLOW_FUZZ_SEEDS=fuzz/corpus cargo test -p ferroflow-train --test meta_graph write_fuzz_seeds -- --ignored`
+#[test]
+#[ignore = "writes fuzzing seeds on request"]
+fn write_fuzz_seeds() {
+    let Ok(root) = std::env::var("FERROFLOW_FUZZ_SEEDS") else { return };
+    let root = PathBuf::from(root);
+    let dir = TempDir::new("seeds");
+    let m = build_model();
+    let sess = Session::new(&m.graph);
+    sess.run_ops(&[m.init], &[]).unwrap();
+    let ckpt = Saver::new(&m.graph, VarList::All).unwrap().save(&sess, dir.join("model"), 1).unwrap();
+    for (target, file) in [("checkpoint_reader", ckpt.clone()), ("meta_graph_reader", dir.join("model-1.meta"))] {
+        let out = root.join(target);
+        std::fs::create_dir_all(&out).unwrap();
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::write(out.join("seed-file"), &bytes).unwrap();
+        std::fs::write(out.join("seed-payload"), payload(&bytes)).unwrap();
+    }
+}

@@ -721,3 +721,18 @@ fn random_bytes_and_bit_flips_never_panic_the_reader() {
     assert!(decode_checkpoint(&wrap_payload(FileKind::Checkpoint, &b).unwrap(), p).is_err());
     assert!(start.elapsed().as_secs() < 20, "the robustness loop should take a few seconds");
 }
+
+#[test]
+fn one_saver_saving_into_two_directories() {
+    let (a, b) = (TempDir::new("dir-a"), TempDir::new("dir-b"));
+    let (g, _w, sess) = small_model();
+    let saver = Saver::new(&g, VarList::All).unwrap().write_meta_graph(false);
+    saver.save(&sess, a.join("m"), 1).unwrap();
+    saver.save(&sess, b.join("m"), 2).unwrap();
+    let st = read_state(b.path()).unwrap().unwrap();
+    assert_eq!(st.all_model_checkpoint_paths.len(), 2);
+    // The checkpoint in the other directory is recorded by an absolute path that resolves.
+    assert!(Path::new(&st.all_model_checkpoint_paths[0]).is_absolute());
+    assert!(Path::new(&st.all_model_checkpoint_paths[0]).ends_with("m-1"));
+    assert_eq!(st.all_model_checkpoint_paths[1], "m-2");
+}

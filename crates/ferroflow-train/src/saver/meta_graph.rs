@@ -92,6 +92,9 @@ pub struct MetaGraph {
     ops: Vec<Arc<dyn Op>>,
 }
 
+/// Encoded op of each node, by node index (checked by pointer identity).
+pub(crate) type OpCache = Vec<(Arc<dyn Op>, Vec<u8>)>;
+
 fn spec_record(s: &TensorSpec) -> SpecRecord {
     SpecRecord {
         dtype: s.dtype.tf_name().to_string(),
@@ -128,11 +131,27 @@ impl MetaGraph {
     /// # Errors
     /// An op that cannot be serialized or does not read back to itself (the node is named).
     pub fn from_graph(graph: &Graph, saver: Option<&Saver>) -> Result<MetaGraph> {
+        match saver {
+            // A Saver keeps the encoded ops between saves: nodes never change once created.
+            Some(s) => Self::capture(graph, Some(s), &mut s.op_cache.lock().unwrap_or_else(|e| e.into_inner())),
+            None => Self::capture(graph, None, &mut OpCache::new()),
+        }
+    }
+
+    fn capture(graph: &Graph, saver: Option<&Saver>, cache: &mut OpCache) -> Result<MetaGraph> {
         let nodes = graph.export_nodes();
         let mut records = Vec::with_capacity(nodes.len());
         let mut ops = Vec::with_capacity(nodes.len());
-        for n in &nodes {
-            let bytes = encode_op(&n.name, &*n.op)?;
+        for (i, n) in nodes.iter().enumerate() {
+            let bytes = match cache.get(i) {
+                Some((op, bytes)) if Arc::ptr_eq(op, &n.op) => bytes.clone(),
+                _ => {
+                    let bytes = encode_op(&n.name, &*n.op)?;
+                    cache.truncate(i);
+                    cache.push((n.op.clone(), bytes.clone()));
+                    bytes
+                }
+            };
             records.push(NodeRecord {
                 name: n.name.clone(),
                 op_type: n.op.type_name().to_string(),

@@ -185,6 +185,8 @@ pub struct Saver {
     warned: Mutex<HashSet<String>>,
     clock: Clock,
     fault: Mutex<Option<WriteFault>>,
+    /// Encoded ops of the graph's nodes, reused by every meta-graph write of this Saver.
+    pub(crate) op_cache: Mutex<meta_graph::OpCache>,
 }
 
 impl std::fmt::Debug for Saver {
@@ -254,6 +256,7 @@ impl Saver {
             warned: Mutex::new(HashSet::new()),
             clock: Arc::new(now),
             fault: Mutex::new(None),
+            op_cache: Mutex::new(Vec::new()),
         };
         saver.reset_preserve_clock();
         saver.check_completeness();
@@ -453,7 +456,8 @@ impl Saver {
             if dir_of(p) == dir {
                 p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
             } else {
-                p.to_string_lossy().into_owned()
+                // Saved by this Saver into another directory: only an absolute path resolves.
+                std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).to_string_lossy().into_owned()
             }
         };
         let state = CheckpointState {
