@@ -189,11 +189,21 @@ fn window_sums<T: NnFloat>(v: &[T], c: usize, r: usize, f: impl Fn(T) -> T, pad:
         for (p, &x) in pad[r..r + c].iter_mut().zip(row) {
             *p = f(x);
         }
-        o.fill(T::zero());
-        for d in 0..=2 * r {
-            for (a, &p) in o.iter_mut().zip(&pad[d..d + c]) {
-                *a = *a + p;
+        // Blocks of 8 outputs keep their sums in registers across the 2r + 1 shifted adds.
+        let mut blocks = o.chunks_exact_mut(8);
+        let mut i0 = 0;
+        for ob in &mut blocks {
+            let mut acc = [T::zero(); 8];
+            for p in pad[i0..i0 + 2 * r + 8].windows(8) {
+                for (a, &v) in acc.iter_mut().zip(p) {
+                    *a = *a + v;
+                }
             }
+            ob.copy_from_slice(&acc);
+            i0 += 8;
+        }
+        for (j, a) in blocks.into_remainder().iter_mut().enumerate() {
+            *a = pad[i0 + j..i0 + j + 2 * r + 1].iter().fold(T::zero(), |s, &v| s + v);
         }
     }
 }
