@@ -9,7 +9,7 @@
 //! the columns back (col2im, parallel over images); the filter gradient accumulates
 //! `colsᵀ · dy` chunk by chunk. A 1×1 stride-1 convolution skips the unfolding.
 //! `docs/decisions/conv.md` records the measurements behind these choices (GEMM beat a direct
-//! kernel 2.4–3.7×).
+//! kernel 2.3–5×).
 
 use crate::input::IntoInput;
 use ferroflow_core::typetag;
