@@ -1,13 +1,15 @@
 //! 2-D convolution (NHWC input, HWIO filter) and `bias_add`, with their gradient kernels
 //! (`Conv2DBackpropInput`, `Conv2DBackpropFilter`, `BiasAddGrad`).
 //!
-//! The kernels lower convolution to GEMM: each chunk of images is unfolded (im2col) into a
-//! `[pixels, kh·kw·cin]` matrix that one `general_mat_mul` (matrixmultiply: SIMD, threads)
-//! multiplies by the filter viewed as `[kh·kw·cin, cout]`; the product already is the NHWC
-//! output. Chunks run in parallel on rayon. The input gradient multiplies by the transposed
-//! filter and folds the columns back (col2im); the filter gradient accumulates
-//! `colsᵀ · dy` per thread and sums. A 1×1 stride-1 convolution skips the unfolding.
-//! `docs/decisions/conv.md` records the measurements behind these choices.
+//! The kernels lower convolution to GEMM: each chunk of images (about 2 MiB once unfolded) is
+//! unfolded (im2col, one rayon task per image) into a reused per-thread scratch matrix
+//! `[pixels, kh·kw·cin]` that one `general_mat_mul` (matrixmultiply: run-time SIMD dispatch,
+//! its own threads) multiplies by the filter viewed as `[kh·kw·cin, cout]`; the product already
+//! is the NHWC output. The input gradient multiplies `dy` by the transposed filter and folds
+//! the columns back (col2im, parallel over images); the filter gradient accumulates
+//! `colsᵀ · dy` chunk by chunk. A 1×1 stride-1 convolution skips the unfolding.
+//! `docs/decisions/conv.md` records the measurements behind these choices (GEMM beat a direct
+//! kernel 2.3–5×).
 
 use crate::input::IntoInput;
 use ferroflow_core::typetag;
@@ -56,9 +58,43 @@ impl fmt::Display for Padding {
 }
 
 /// Float element types the kernels of this module are generic over (`f32`, `f64`).
-pub(crate) trait NnFloat: Float + LinalgScalar + Element + Send + Sync + num_traits::AsPrimitive<f64> {}
-impl NnFloat for f32 {}
-impl NnFloat for f64 {}
+pub(crate) trait NnFloat: Float + LinalgScalar + Element + Send + Sync {
+    /// Runs `f` on this thread's reusable scratch buffer of `n` elements (contents
+    /// unspecified), so large unfolded matrices are not allocated (and page-faulted in) on
+    /// every call. Falls back to a fresh buffer when the scratch is in use (re-entrant call).
+    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+}
+
+/// Scratch buffers up to this many elements are kept per thread; larger ones are allocated
+/// per call so that one huge convolution does not pin its memory forever.
+const SCRATCH_RETAIN: usize = 1 << 23;
+
+macro_rules! nn_float {
+    ($t:ty, $tls:ident) => {
+        thread_local! {
+            static $tls: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        impl NnFloat for $t {
+            fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                if n > SCRATCH_RETAIN {
+                    return f(&mut vec![0.0; n]);
+                }
+                $tls.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut buf) => {
+                        if buf.len() < n {
+                            buf.resize(n, 0.0);
+                        }
+                        f(&mut buf[..n])
+                    }
+                    Err(_) => f(&mut vec![0.0; n]),
+                })
+            }
+        }
+    };
+}
+
+nn_float!(f32, SCRATCH_F32);
+nn_float!(f64, SCRATCH_F64);
 
 /// Dispatches on a float dtype, binding the type alias `$T`.
 macro_rules! by_float {
@@ -127,17 +163,6 @@ pub(crate) fn check_attr4(name: &str, v: [usize; 4]) -> std::result::Result<(), 
         ));
     }
     Ok(())
-}
-
-/// Number of images per parallel chunk: enough rows for an efficient GEMM, small enough for
-/// the unfolded chunk (`per_image` elements per image) to stay in cache, and at least one
-/// chunk per thread.
-fn images_per_chunk(n: usize, per_image: usize) -> usize {
-    const TARGET: usize = 1 << 19; // elements of the unfolded chunk (2 MiB of f32)
-    let threads = rayon::current_num_threads().max(1);
-    let by_size = (TARGET / per_image.max(1)).max(1);
-    let by_threads = n.div_ceil(threads).max(1);
-    by_size.min(by_threads)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,9 +293,6 @@ impl Geom {
     fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pt == 0 && self.pl == 0
     }
-    fn images_per_chunk(&self) -> usize {
-        images_per_chunk(self.n, self.out_pixels() * self.k().max(self.o))
-    }
 }
 
 fn mat<T>(rows: usize, cols: usize, s: &[T]) -> std::result::Result<ArrayView2<'_, T>, String> {
@@ -360,7 +382,20 @@ fn col2im<T: NnFloat>(col: &[T], g: &Geom, dx: &mut [T]) {
     }
 }
 
-/// `y = conv2d(x, f)`, NHWC × HWIO → NHWC.
+/// Images per sequential chunk: enough rows for an efficient GEMM, small enough for the
+/// unfolded chunk to stay in cache.
+fn chunk_images(g: &Geom) -> usize {
+    const TARGET: usize = 1 << 19; // elements of the unfolded chunk (2 MiB of f32)
+    (TARGET / (g.out_pixels() * g.k().max(g.o)).max(1)).clamp(1, g.n.max(1))
+}
+
+/// Unfolds images `b0..b0+imgs` into `col`, one rayon task per image.
+fn im2col_par<T: NnFloat>(x: &[T], g: &Geom, b0: usize, col: &mut [T]) {
+    let per = g.out_pixels() * g.k();
+    col.par_chunks_mut(per).enumerate().for_each(|(i, ci)| im2col(x, g, b0 + i, 1, ci));
+}
+
+/// `y = conv2d(x, f)`, NHWC × HWIO → NHWC: per chunk, unfold (parallel over images) and one GEMM.
 fn conv_forward<T: NnFloat>(x: &[T], f: &[T], g: &Geom) -> std::result::Result<Vec<T>, String> {
     let (k, o, pix) = (g.k(), g.o, g.out_pixels());
     let mut y = vec![T::zero(); g.y_len()];
@@ -368,8 +403,8 @@ fn conv_forward<T: NnFloat>(x: &[T], f: &[T], g: &Geom) -> std::result::Result<V
         return Ok(y);
     }
     let fm = mat(k, o, f)?;
-    let ipc = g.images_per_chunk();
-    y.par_chunks_mut(ipc * pix * o).enumerate().try_for_each(|(ci, yc)| {
+    let ipc = chunk_images(g);
+    for (ci, yc) in y.chunks_mut(ipc * pix * o).enumerate() {
         let b0 = ci * ipc;
         let imgs = yc.len() / (pix * o);
         let rows = imgs * pix;
@@ -378,16 +413,17 @@ fn conv_forward<T: NnFloat>(x: &[T], f: &[T], g: &Geom) -> std::result::Result<V
             let xm = mat(rows, k, &x[b0 * g.in_image()..(b0 + imgs) * g.in_image()])?;
             general_mat_mul(T::one(), &xm, &fm, T::zero(), &mut ym);
         } else {
-            let mut col = vec![T::zero(); rows * k];
-            im2col(x, g, b0, imgs, &mut col);
-            general_mat_mul(T::one(), &mat(rows, k, &col)?, &fm, T::zero(), &mut ym);
+            T::with_scratch(rows * k, |col| -> std::result::Result<(), String> {
+                im2col_par(x, g, b0, col);
+                general_mat_mul(T::one(), &mat(rows, k, col)?, &fm, T::zero(), &mut ym);
+                Ok(())
+            })?;
         }
-        Ok::<(), String>(())
-    })?;
+    }
     Ok(y)
 }
 
-/// `dx` of `conv2d` given the filter and `dy`.
+/// `dx` of `conv2d`: per chunk, `dy · fᵀ` (GEMM) folded back onto the images (parallel over images).
 fn conv_backprop_input<T: NnFloat>(f: &[T], dy: &[T], g: &Geom) -> std::result::Result<Vec<T>, String> {
     let (k, o, pix) = (g.k(), g.o, g.out_pixels());
     let mut dx = vec![T::zero(); g.x_len()];
@@ -395,8 +431,8 @@ fn conv_backprop_input<T: NnFloat>(f: &[T], dy: &[T], g: &Geom) -> std::result::
         return Ok(dx);
     }
     let ft = mat(k, o, f)?.reversed_axes();
-    let ipc = g.images_per_chunk();
-    dx.par_chunks_mut(ipc * g.in_image()).enumerate().try_for_each(|(ci, dxc)| {
+    let ipc = chunk_images(g);
+    for (ci, dxc) in dx.chunks_mut(ipc * g.in_image()).enumerate() {
         let b0 = ci * ipc;
         let imgs = dxc.len() / g.in_image();
         let rows = imgs * pix;
@@ -404,53 +440,42 @@ fn conv_backprop_input<T: NnFloat>(f: &[T], dy: &[T], g: &Geom) -> std::result::
         if g.is_pointwise() {
             general_mat_mul(T::one(), &dym, &ft, T::zero(), &mut mat_mut(rows, k, dxc)?);
         } else {
-            let mut col = vec![T::zero(); rows * k];
-            general_mat_mul(T::one(), &dym, &ft, T::zero(), &mut mat_mut(rows, k, &mut col)?);
-            col2im(&col, g, dxc);
+            T::with_scratch(rows * k, |col| -> std::result::Result<(), String> {
+                general_mat_mul(T::one(), &dym, &ft, T::zero(), &mut mat_mut(rows, k, col)?);
+                dxc.par_chunks_mut(g.in_image()).zip(col.par_chunks(pix * k)).for_each(|(dxi, ci)| col2im(ci, g, dxi));
+                Ok(())
+            })?;
         }
-        Ok::<(), String>(())
-    })?;
+    }
     Ok(dx)
 }
 
-/// `df` of `conv2d` given the input and `dy`: `Σ_chunks colsᵀ · dy`.
+/// `df` of `conv2d`: `Σ_chunks colsᵀ · dy`, accumulated in place by the GEMM (β = 1), chunk
+/// by chunk in a fixed order, so the result does not depend on the thread count.
 fn conv_backprop_filter<T: NnFloat>(x: &[T], dy: &[T], g: &Geom) -> std::result::Result<Vec<T>, String> {
     let (k, o, pix) = (g.k(), g.o, g.out_pixels());
-    let kn = g.f_len();
-    if kn == 0 || g.n == 0 || pix == 0 {
-        return Ok(vec![T::zero(); kn]);
+    let mut df = vec![T::zero(); g.f_len()];
+    if df.is_empty() || g.n == 0 || pix == 0 {
+        return Ok(df);
     }
-    let ipc = g.images_per_chunk();
-    let starts: Vec<usize> = (0..g.n).step_by(ipc).collect();
-    starts
-        .par_iter()
-        .try_fold(
-            || vec![T::zero(); kn],
-            |mut acc, &b0| -> std::result::Result<Vec<T>, String> {
-                let imgs = ipc.min(g.n - b0);
-                let rows = imgs * pix;
-                let dym = mat(rows, o, &dy[b0 * pix * o..(b0 + imgs) * pix * o])?;
-                let mut am = mat_mut(k, o, &mut acc)?;
-                if g.is_pointwise() {
-                    let xm = mat(rows, k, &x[b0 * g.in_image()..(b0 + imgs) * g.in_image()])?;
-                    general_mat_mul(T::one(), &xm.t(), &dym, T::one(), &mut am);
-                } else {
-                    let mut col = vec![T::zero(); rows * k];
-                    im2col(x, g, b0, imgs, &mut col);
-                    general_mat_mul(T::one(), &mat(rows, k, &col)?.t(), &dym, T::one(), &mut am);
-                }
-                Ok(acc)
-            },
-        )
-        .try_reduce(
-            || vec![T::zero(); kn],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x = *x + *y;
-                }
-                Ok(a)
-            },
-        )
+    let ipc = chunk_images(g);
+    let mut am = mat_mut(k, o, &mut df)?;
+    for b0 in (0..g.n).step_by(ipc) {
+        let imgs = ipc.min(g.n - b0);
+        let rows = imgs * pix;
+        let dym = mat(rows, o, &dy[b0 * pix * o..(b0 + imgs) * pix * o])?;
+        if g.is_pointwise() {
+            let xm = mat(rows, k, &x[b0 * g.in_image()..(b0 + imgs) * g.in_image()])?;
+            general_mat_mul(T::one(), &xm.t(), &dym, T::one(), &mut am);
+        } else {
+            T::with_scratch(rows * k, |col| -> std::result::Result<(), String> {
+                im2col_par(x, g, b0, col);
+                general_mat_mul(T::one(), &mat(rows, k, col)?.t(), &dym, T::one(), &mut am);
+                Ok(())
+            })?;
+        }
+    }
+    Ok(df)
 }
 
 fn check_len(what: &str, got: &[usize], want: [usize; 4]) -> std::result::Result<(), String> {

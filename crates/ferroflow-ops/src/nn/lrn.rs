@@ -1,15 +1,15 @@
 //! Local response normalization over the last (channel) axis and its gradient kernel
 //! (`LRNGrad`).
 //!
-//! Each pixel's channel row is handled on its own: window sums of squares come from a prefix
-//! sum in f64 (exact enough for f64 checks, one pass), and `norm^-β` takes a fast path for
-//! β = 0.5, 0.75 and 1 (the TF default, the tflearn/AlexNet value, and the plain ratio).
+//! Blocks of channel rows are processed with long contiguous loops that vectorize: window
+//! sums of squares add the `2r + 1` shifted rows of a zero-padded copy (exact sums, no
+//! running differences), and `norm^-β` takes a fast path for β = 0.5, 0.75 and 1 (the TF
+//! default, the tflearn/AlexNet value, and the plain ratio).
 
 use super::conv::{by_float, flat, NnFloat};
 use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
-use num_traits::AsPrimitive;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
@@ -66,21 +66,6 @@ impl LrnOptions {
             return Err(format!("bias, alpha and beta must be finite, got {self:?}"));
         }
         Ok(())
-    }
-
-    /// `n^-β`.
-    #[inline]
-    fn pow_neg(&self, n: f64) -> f64 {
-        if self.beta == 0.5 {
-            1.0 / n.sqrt()
-        } else if self.beta == 0.75 {
-            let r = n.sqrt();
-            1.0 / (r * r.sqrt())
-        } else if self.beta == 1.0 {
-            1.0 / n
-        } else {
-            n.powf(-self.beta)
-        }
     }
 }
 
@@ -142,79 +127,134 @@ fn check_rank4(cx: &KernelCtx<'_>) -> Result<(Vec<usize>, usize)> {
 /// Rows per parallel task.
 const ROWS_PER_TASK: usize = 256;
 
-/// Fills `norm[c] = bias + alpha · Σ_window x²` for one channel row.
-fn norms<T: NnFloat>(x: &[T], o: &LrnOptions, pre: &mut Vec<f64>, norm: &mut [f64]) {
-    let c = x.len();
-    pre.clear();
-    pre.push(0.0);
-    let mut acc = 0.0f64;
-    for &v in x {
-        let v: f64 = v.as_();
-        acc += v * v;
-        pre.push(acc);
+/// The options in the kernel's float type, with `β` classified once.
+#[derive(Clone, Copy)]
+struct Params<T> {
+    r: usize,
+    bias: T,
+    alpha: T,
+    /// `2αβ`, the factor of the gradient's cross term.
+    k: T,
+    beta: T,
+    kind: Beta,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Beta {
+    Half,
+    ThreeQuarters,
+    One,
+    Other,
+}
+
+impl<T: NnFloat> Params<T> {
+    fn new(o: &LrnOptions) -> Self {
+        let t = |v: f64| T::from(v).unwrap_or_else(T::zero);
+        let kind = if o.beta == 0.5 {
+            Beta::Half
+        } else if o.beta == 0.75 {
+            Beta::ThreeQuarters
+        } else if o.beta == 1.0 {
+            Beta::One
+        } else {
+            Beta::Other
+        };
+        Params { r: o.depth_radius, bias: t(o.bias), alpha: t(o.alpha), k: t(2.0 * o.alpha * o.beta), beta: t(o.beta), kind }
     }
-    let r = o.depth_radius;
-    for (i, n) in norm.iter_mut().enumerate() {
-        let lo = i.saturating_sub(r);
-        let hi = (i + r + 1).min(c);
-        *n = o.bias + o.alpha * (pre[hi] - pre[lo]);
+
+    /// `v[i] ← v[i]^-β` in place; one loop per case so each vectorizes.
+    fn pow_neg(&self, v: &mut [T]) {
+        match self.kind {
+            Beta::Half => v.iter_mut().for_each(|n| *n = T::one() / n.sqrt()),
+            Beta::ThreeQuarters => v.iter_mut().for_each(|n| {
+                let r = n.sqrt();
+                *n = T::one() / (r * r.sqrt());
+            }),
+            Beta::One => v.iter_mut().for_each(|n| *n = T::one() / *n),
+            Beta::Other => {
+                let e = -self.beta;
+                v.iter_mut().for_each(|n| *n = n.powf(e));
+            }
+        }
     }
 }
 
-fn lrn_forward<T: NnFloat>(x: &[T], c: usize, o: &LrnOptions) -> Vec<T>
-where
-    f64: AsPrimitive<T>,
-{
+/// Windowed sums along rows of length `c`: `out[i] = Σ_{|j − i| ≤ r, 0 ≤ j < c} f(v[j])`.
+/// `pad` is scratch; each sum adds the `2r + 1` terms directly (no running differences).
+fn window_sums<T: NnFloat>(v: &[T], c: usize, r: usize, f: impl Fn(T) -> T, pad: &mut Vec<T>, out: &mut [T]) {
+    let r = r.min(c);
+    pad.clear();
+    pad.resize(c + 2 * r, T::zero());
+    for (row, o) in v.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
+        for (p, &x) in pad[r..r + c].iter_mut().zip(row) {
+            *p = f(x);
+        }
+        // Blocks of 8 outputs keep their sums in registers across the 2r + 1 shifted adds.
+        let mut blocks = o.chunks_exact_mut(8);
+        let mut i0 = 0;
+        for ob in &mut blocks {
+            let mut acc = [T::zero(); 8];
+            for p in pad[i0..i0 + 2 * r + 8].windows(8) {
+                for (a, &v) in acc.iter_mut().zip(p) {
+                    *a = *a + v;
+                }
+            }
+            ob.copy_from_slice(&acc);
+            i0 += 8;
+        }
+        for (j, a) in blocks.into_remainder().iter_mut().enumerate() {
+            *a = pad[i0 + j..i0 + j + 2 * r + 1].iter().fold(T::zero(), |s, &v| s + v);
+        }
+    }
+}
+
+/// `norm = bias + α · Σ_window x²` for a block of rows.
+fn norms<T: NnFloat>(x: &[T], c: usize, p: &Params<T>, pad: &mut Vec<T>, norm: &mut [T]) {
+    window_sums(x, c, p.r, |v| v * v, pad, norm);
+    norm.iter_mut().for_each(|n| *n = p.bias + p.alpha * *n);
+}
+
+fn lrn_forward<T: NnFloat>(x: &[T], c: usize, o: &LrnOptions) -> Vec<T> {
     let mut y = vec![T::zero(); x.len()];
     if c == 0 {
         return y;
     }
+    let p = Params::<T>::new(o);
     y.par_chunks_mut(c * ROWS_PER_TASK).zip(x.par_chunks(c * ROWS_PER_TASK)).for_each(|(yc, xc)| {
-        let mut pre = Vec::with_capacity(c + 1);
-        let mut norm = vec![0.0f64; c];
-        for (yr, xr) in yc.chunks_exact_mut(c).zip(xc.chunks_exact(c)) {
-            norms(xr, o, &mut pre, &mut norm);
-            for ((yv, &xv), &n) in yr.iter_mut().zip(xr).zip(&norm) {
-                let xv: f64 = xv.as_();
-                *yv = (xv * o.pow_neg(n)).as_();
-            }
-        }
+        let mut pad = Vec::new();
+        // y holds norm, then norm^-β, then x · norm^-β.
+        norms(xc, c, &p, &mut pad, yc);
+        p.pow_neg(yc);
+        yc.iter_mut().zip(xc).for_each(|(v, &xv)| *v = *v * xv);
     });
     y
 }
 
 /// `dx[c] = dy[c]·norm[c]^-β − 2αβ·x[c]·Σ_{c' ∈ window(c)} dy[c']·y[c'] / norm[c']`.
-fn lrn_backward<T: NnFloat>(x: &[T], y: &[T], dy: &[T], c: usize, o: &LrnOptions) -> Vec<T>
-where
-    f64: AsPrimitive<T>,
-{
+fn lrn_backward<T: NnFloat>(x: &[T], y: &[T], dy: &[T], c: usize, o: &LrnOptions) -> Vec<T> {
     let mut dx = vec![T::zero(); x.len()];
     if c == 0 {
         return dx;
     }
-    let r = o.depth_radius;
-    let k = 2.0 * o.alpha * o.beta;
+    let p = Params::<T>::new(o);
     let blk = c * ROWS_PER_TASK;
     dx.par_chunks_mut(blk).enumerate().for_each(|(t, dxc)| {
         let base = t * blk;
-        let (xc, yc, dyc) = (&x[base..base + dxc.len()], &y[base..base + dxc.len()], &dy[base..base + dxc.len()]);
-        let mut pre = Vec::with_capacity(c + 1);
-        let mut norm = vec![0.0f64; c];
-        let mut pt = vec![0.0f64; c + 1];
-        for (((dxr, xr), yr), dyr) in dxc.chunks_exact_mut(c).zip(xc.chunks_exact(c)).zip(yc.chunks_exact(c)).zip(dyc.chunks_exact(c)) {
-            norms(xr, o, &mut pre, &mut norm);
-            let mut acc = 0.0;
-            for (i, ((&yv, &gv), &n)) in yr.iter().zip(dyr).zip(&norm).enumerate() {
-                let (yv, gv): (f64, f64) = (yv.as_(), gv.as_());
-                acc += gv * yv / n;
-                pt[i + 1] = acc;
-            }
-            for (i, ((d, &xv), &gv)) in dxr.iter_mut().zip(xr).zip(dyr).enumerate() {
-                let (xv, gv): (f64, f64) = (xv.as_(), gv.as_());
-                let lo = i.saturating_sub(r);
-                let hi = (i + r + 1).min(c);
-                *d = (gv * o.pow_neg(norm[i]) - k * xv * (pt[hi] - pt[lo])).as_();
-            }
+        let m = dxc.len();
+        let (xc, yc, dyc) = (&x[base..base + m], &y[base..base + m], &dy[base..base + m]);
+        let mut pad = Vec::new();
+        let mut norm = vec![T::zero(); m];
+        let mut cross = vec![T::zero(); m];
+        norms(xc, c, &p, &mut pad, &mut norm);
+        // cross ← dy · y / norm, then its window sums.
+        for ((t, &n), (&yv, &gv)) in cross.iter_mut().zip(&norm).zip(yc.iter().zip(dyc)) {
+            *t = gv * yv / n;
+        }
+        let mut wsum = vec![T::zero(); m];
+        window_sums(&cross, c, p.r, |v| v, &mut pad, &mut wsum);
+        p.pow_neg(&mut norm);
+        for (((d, &pn), &ws), (&xv, &gv)) in dxc.iter_mut().zip(&norm).zip(&wsum).zip(xc.iter().zip(dyc)) {
+            *d = gv * pn - p.k * xv * ws;
         }
     });
     dx

@@ -128,9 +128,8 @@ fn pool_forward<T: NnFloat>(kind: PoolKind, x: &[T], g: &PoolGeom) -> Vec<T> {
                                 for ix in xs..xe {
                                     let p = (iy * g.w + ix) * c;
                                     for (m, &v) in o.iter_mut().zip(&xi[p..p + c]) {
-                                        if v > *m {
-                                            *m = v;
-                                        }
+                                        // A select, not a branch: compiles to a vector max.
+                                        *m = if v > *m { v } else { *m };
                                     }
                                 }
                             }
@@ -166,8 +165,8 @@ fn pool_backward<T: NnFloat>(kind: PoolKind, x: Option<&[T]>, dy: &[T], g: &Pool
     let ipt = g.images_per_task();
     let c = g.c;
     dx.par_chunks_mut(ipt * g.in_image()).enumerate().for_each(|(t, dxc)| {
-        let mut best_v = vec![T::zero(); c];
-        let mut best_p = vec![0usize; c];
+        let mut m = vec![T::zero(); c];
+        let mut rem = vec![T::zero(); c];
         for (k, dxi) in dxc.chunks_exact_mut(g.in_image()).enumerate() {
             let b = t * ipt + k;
             let dyi = &dy[b * g.out_image()..(b + 1) * g.out_image()];
@@ -178,29 +177,29 @@ fn pool_backward<T: NnFloat>(kind: PoolKind, x: Option<&[T]>, dy: &[T], g: &Pool
                     let (ys, ye, xs, xe) = g.window(oy, ox);
                     match (kind, x) {
                         (PoolKind::Max, Some(x)) => {
+                            // The window's max (as the forward), then one pass in scan order that
+                            // hands the gradient to the first element equal to it: `rem` holds
+                            // what is left to hand out (all of it until the first match, then 0).
+                            // Selects, not branches, so both passes vectorize.
                             let xi = &x[b * g.in_image()..(b + 1) * g.in_image()];
-                            let mut first = true;
+                            m.fill(T::neg_infinity());
                             for iy in ys..ye {
                                 for ix in xs..xe {
                                     let p = (iy * g.w + ix) * c;
-                                    let v = &xi[p..p + c];
-                                    if first {
-                                        best_v.copy_from_slice(v);
-                                        best_p.iter_mut().for_each(|q| *q = p);
-                                        first = false;
-                                    } else {
-                                        for ((bv, bp), &xv) in best_v.iter_mut().zip(best_p.iter_mut()).zip(v) {
-                                            if xv > *bv {
-                                                *bv = xv;
-                                                *bp = p;
-                                            }
-                                        }
+                                    for (mv, &v) in m.iter_mut().zip(&xi[p..p + c]) {
+                                        *mv = if v > *mv { v } else { *mv };
                                     }
                                 }
                             }
-                            if !first {
-                                for (ch, (&bp, &gv)) in best_p.iter().zip(go).enumerate() {
-                                    dxi[bp + ch] = dxi[bp + ch] + gv;
+                            rem.copy_from_slice(go);
+                            for iy in ys..ye {
+                                for ix in xs..xe {
+                                    let p = (iy * g.w + ix) * c;
+                                    for (((d, &v), &mv), r) in dxi[p..p + c].iter_mut().zip(&xi[p..p + c]).zip(&m).zip(rem.iter_mut()) {
+                                        let hit = v == mv;
+                                        *d = *d + if hit { *r } else { T::zero() };
+                                        *r = if hit { T::zero() } else { *r };
+                                    }
                                 }
                             }
                         }
