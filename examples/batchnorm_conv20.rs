@@ -77,7 +77,8 @@ fn build(s: &Scope, lr: f64) -> Result<Model> {
     for layer_i in 1..20 {
         layer = conv_layer(s, layer, layer_i, is_training)?;
     }
-    let flat = layer.shape().as_known().map(|d| d[1..].iter().product::<usize>()).unwrap_or(0);
+    let orig_shape = layer.shape();
+    let flat: usize = (1..4).map(|i| orig_shape.dim(i).unwrap_or(1)).product();
     let layer = array::reshape(s, layer, &[-1, flat as i64])?;
     let layer = fully_connected(s, layer, 100, is_training)?;
     let logits = layers::dense(s, layer, 10, layers::DenseOptions::default().name("logits"))?;
