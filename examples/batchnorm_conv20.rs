@@ -86,7 +86,7 @@ fn build(s: &Scope, lr: f64) -> Result<Model> {
     let train_op = train::AdamOptimizer::new(lr).minimize(s, model_loss, None, None)?;
     let correct = math::equal(s, math::argmax(s, logits, 1)?, math::argmax(s, labels, 1)?)?;
     let accuracy = math::reduce_mean(s, array::cast(s, correct, DType::F32)?, None, false)?;
-    Ok(Model { inputs, labels, is_training, loss: model_loss, accuracy, train_op, image_input: true })
+    Ok(Model { inputs, labels, is_training, loss: model_loss, accuracy, logits, train_op, image_input: true })
 }
 
 fn main() -> anyhow::Result<()> {

@@ -6,7 +6,7 @@
 //! cargo run --release --example batchnorm_layers -- --steps 800
 //! ```
 
-mod common;
+pub mod common;
 
 use common::{Defaults, Model};
 use ferroflow::layers::{BatchNormOptions, Conv2dOptions, DenseOptions};
@@ -50,7 +50,7 @@ pub fn build(s: &Scope, lr: f64, with_update_ops: bool) -> Result<Model> {
     let train_op = s.control_dependencies(&update_ops, |s| train::AdamOptimizer::new(lr).minimize(s, model_loss, None, None))?;
     let correct = math::equal(s, math::argmax(s, logits, 1)?, math::argmax(s, labels, 1)?)?;
     let accuracy = math::reduce_mean(s, array::cast(s, correct, DType::F32)?, None, false)?;
-    Ok(Model { inputs, labels, is_training, loss: model_loss, accuracy, train_op, image_input: true })
+    Ok(Model { inputs, labels, is_training, loss: model_loss, accuracy, logits, train_op, image_input: true })
 }
 
 fn main() -> anyhow::Result<()> {

@@ -37,7 +37,7 @@ fn build(s: &Scope, lr: f64) -> Result<Model> {
     let train_op = s.control_dependencies(&update_ops, |s| train::GradientDescentOptimizer::new(lr).minimize(s, loss, None, None))?;
     let correct = math::equal(s, math::argmax(s, logits, 1)?, math::argmax(s, labels, 1)?)?;
     let accuracy = math::reduce_mean(s, array::cast(s, correct, DType::F32)?, None, false)?;
-    Ok(Model { inputs, labels, is_training, loss, accuracy, train_op, image_input: false })
+    Ok(Model { inputs, labels, is_training, loss, accuracy, logits, train_op, image_input: false })
 }
 
 fn main() -> anyhow::Result<()> {

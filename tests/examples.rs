@@ -36,6 +36,8 @@ fn check_founding_output(stdout: &str, steps: usize) {
     for x in [v, t, a] {
         assert!((0.0..=1.0).contains(&x), "{stdout}");
     }
+    // Scoring test images one at a time in inference mode agrees with batch inference.
+    assert!(stdout.contains("Single-image predictions match batch predictions: true"), "{stdout}");
 }
 
 #[test]
@@ -67,4 +69,15 @@ fn tflearn_convnet_runs() {
     let out = run("tflearn_convnet", &["--steps", "20", "--batch-size", "32"]);
     let t = value(&out, "Final test accuracy: ");
     assert!((0.0..=1.0).contains(&t), "{out}");
+}
+
+#[test]
+fn checkpoint_resume_then_serve() {
+    let dir = std::env::temp_dir().join(format!("ff-example-ckpt-{}", std::process::id()));
+    let out = run("checkpoint_resume", &["--steps", "3", "--more", "2", "--batch-size", "16", "--dir", dir.to_str().unwrap()]);
+    assert!(out.contains("inference outputs bit-identical after restore: true"), "{out}");
+    assert!(out.contains("resumed training matches uninterrupted training: true"), "{out}");
+    let out = run("serve", &["--model", dir.to_str().unwrap(), "--indices", "0,1,2"]);
+    assert_eq!(out.lines().filter(|l| l.contains("predicted label")).count(), 3, "{out}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -87,6 +87,8 @@ pub struct Model {
     pub is_training: Tensor,
     pub loss: Tensor,
     pub accuracy: Tensor,
+    /// The network's output scores (argmax = predicted class).
+    pub logits: Tensor,
     pub train_op: Operation,
     /// Inputs are NHWC images (else flat `[n, 784]`).
     pub image_input: bool,
@@ -131,13 +133,31 @@ pub fn train_and_report(sess: &Session, m: &Model, ds: &mut Datasets, s: &Settin
     let acc = sess.run([m.accuracy], &feed_dict![m.inputs => test_x, m.labels => test_y, m.is_training => false])?;
     let test_acc = acc[0].scalar::<f32>()?;
     println!("Final test accuracy: {:>3.5}", test_acc);
+    let n = 100.min(ds.test.num_examples());
     let mut correct = 0.0f32;
-    for i in 0..100.min(ds.test.num_examples()) {
+    let mut single = Vec::with_capacity(n);
+    for i in 0..n {
         let x = ds.test.images().select(Axis(0), &[i]);
         let y = ds.test.one_hot().select(Axis(0), &[i]);
-        let r = sess.run([m.accuracy], &feed_dict![m.inputs => as_input(m, &x)?, m.labels => y, m.is_training => false])?;
+        let r = sess.run([m.accuracy, m.logits], &feed_dict![m.inputs => as_input(m, &x)?, m.labels => y, m.is_training => false])?;
         correct += r[0].scalar::<f32>()?;
+        single.extend(argmax_rows(&r[1])?);
     }
     println!("Accuracy on 100 samples: {}", correct / 100.0);
+    // The same images scored as one batch must give the same predictions: batch norm in
+    // inference mode uses the population statistics, not the batch's.
+    let idx: Vec<usize> = (0..n).collect();
+    let x = ds.test.images().select(Axis(0), &idx);
+    let r = sess.run([m.logits], &feed_dict![m.inputs => as_input(m, &x)?, m.is_training => false])?;
+    let batch = argmax_rows(&r[0])?;
+    println!("Single-image predictions match batch predictions: {}", single == batch);
     Ok(test_acc)
+}
+
+/// Index of the largest score in each row of a `[n, classes]` value.
+pub fn argmax_rows(v: &Value) -> anyhow::Result<Vec<usize>> {
+    let a = v.to_array::<f32>()?;
+    Ok(a.outer_iter()
+        .map(|row| row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (k, &x)| if x > b.1 { (k, x) } else { b }).0)
+        .collect())
 }
