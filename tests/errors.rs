@@ -12,11 +12,11 @@ fn build_error_names_node_and_shapes() {
     let g = Graph::new();
     let s = g.root();
     let a = placeholder(&s.with_name("a"), DType::F32, shape![None, 3]).unwrap();
-    let b = placeholder(&s.with_name("b"), DType::F32, shape![3, 2]).unwrap();
-    let e = math::matmul(&s.with_name("mm"), b, a, false, false).unwrap_err();
+    let b = placeholder(&s.with_name("b"), DType::F32, shape![2, 3]).unwrap();
+    let e = math::matmul(&s.with_name("mm"), a, b, false, false).unwrap_err();
     assert!(matches!(e, Error::Build { .. }), "{e}");
     let m = e.to_string();
-    assert!(m.contains("'mm'") && m.contains("[3, 2]") && m.contains("[?, 3]"), "{m}");
+    assert!(m.contains("'mm'") && m.contains("[2, 3]") && m.contains("[?, 3]"), "{m}");
 }
 
 #[test]
@@ -163,4 +163,40 @@ fn invalid_argument_from_values() {
     let sess = Session::new(&g);
     init(&sess, &s);
     assert!(sess.run([x], &feed_dict![x => 1.0f32, x => 2.0f32]).is_err());
+}
+
+#[test]
+fn training_errors_name_the_loss() {
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s.with_name("x"), DType::F32, shape![3]).unwrap();
+    let loss = math::reduce_sum(&s.with_name("loss"), math::square(&s, x).unwrap(), None, false).unwrap();
+    let e = ferroflow::train::GradientDescentOptimizer::new(0.1).minimize(&s, loss, None, None).unwrap_err();
+    assert!(matches!(e, Error::Training(_)), "{e}");
+    assert!(e.to_string().contains("loss"), "{e}");
+    let v = variable(&s.with_name("unrelated"), 1.0f32, VariableOptions::default()).unwrap();
+    let e = ferroflow::train::GradientDescentOptimizer::new(0.1).minimize(&s, loss, Some(&[v]), None).unwrap_err();
+    assert!(matches!(e, Error::Training(_)), "{e}");
+    assert!(e.to_string().contains("unrelated"), "{e}");
+}
+
+#[test]
+fn damaged_checkpoint_is_a_format_error() {
+    let dir = std::env::temp_dir().join(format!("ff-errors-ckpt-{}", std::process::id()));
+    let g = Graph::new();
+    let s = g.root();
+    let v = variable(&s.with_name("w"), vec![1.0f32, 2.0], VariableOptions::default()).unwrap();
+    let sess = Session::new(&g);
+    init(&sess, &s);
+    let saver = ferroflow::train::Saver::new(&g, ferroflow::train::saver::VarList::All).unwrap();
+    let path = saver.save(&sess, dir.join("model"), 1).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+    let e = saver.restore(&sess, &path).unwrap_err();
+    assert!(matches!(e, Error::Format { .. }), "{e}");
+    assert!(e.to_string().contains("model-1"), "{e}");
+    assert_eq!(sess.variable_value(v).unwrap().to_vec::<f32>().unwrap(), vec![1.0, 2.0], "a failed restore changes nothing");
+    std::fs::remove_dir_all(&dir).ok();
 }
