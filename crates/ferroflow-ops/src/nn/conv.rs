@@ -2,7 +2,7 @@
 //! (`Conv2DBackpropInput`, `Conv2DBackpropFilter`, `BiasAddGrad`).
 //!
 //! The kernels lower convolution to GEMM: each chunk of images (about 2 MiB once unfolded) is
-//! unfolded (im2col, one rayon task per image) into a reused per-thread scratch matrix
+//! unfolded (im2col, rayon tasks of whole images) into a reused per-thread scratch matrix
 //! `[pixels, kh·kw·cin]` that one `general_mat_mul` (matrixmultiply: run-time SIMD dispatch,
 //! its own threads) multiplies by the filter viewed as `[kh·kw·cin, cout]`; the product already
 //! is the NHWC output. The input gradient multiplies `dy` by the transposed filter and folds
@@ -389,10 +389,19 @@ fn chunk_images(g: &Geom) -> usize {
     (TARGET / (g.out_pixels() * g.k().max(g.o)).max(1)).clamp(1, g.n.max(1))
 }
 
-/// Unfolds images `b0..b0+imgs` into `col`, one rayon task per image.
+/// Fewest images per rayon task so that a task moves at least ~32K elements (small layers
+/// are not worth waking the pool per image).
+fn min_images_per_task(per_image: usize) -> usize {
+    (32_768 / per_image.max(1)).max(1)
+}
+
+/// Unfolds images `b0..b0+imgs` into `col`, in parallel over images.
 fn im2col_par<T: NnFloat>(x: &[T], g: &Geom, b0: usize, col: &mut [T]) {
     let per = g.out_pixels() * g.k();
-    col.par_chunks_mut(per).enumerate().for_each(|(i, ci)| im2col(x, g, b0 + i, 1, ci));
+    col.par_chunks_mut(per)
+        .with_min_len(min_images_per_task(per))
+        .enumerate()
+        .for_each(|(i, ci)| im2col(x, g, b0 + i, 1, ci));
 }
 
 /// `y = conv2d(x, f)`, NHWC × HWIO → NHWC: per chunk, unfold (parallel over images) and one GEMM.
@@ -442,7 +451,10 @@ fn conv_backprop_input<T: NnFloat>(f: &[T], dy: &[T], g: &Geom) -> std::result::
         } else {
             T::with_scratch(rows * k, |col| -> std::result::Result<(), String> {
                 general_mat_mul(T::one(), &dym, &ft, T::zero(), &mut mat_mut(rows, k, col)?);
-                dxc.par_chunks_mut(g.in_image()).zip(col.par_chunks(pix * k)).for_each(|(dxi, ci)| col2im(ci, g, dxi));
+                dxc.par_chunks_mut(g.in_image())
+                    .zip(col.par_chunks(pix * k))
+                    .with_min_len(min_images_per_task(pix * k))
+                    .for_each(|(dxi, ci)| col2im(ci, g, dxi));
                 Ok(())
             })?;
         }
