@@ -291,38 +291,3 @@ fn moments_shape_rules_and_names() {
     let bad = placeholder(&s, DType::F32, shape![4]).unwrap();
     assert!(nn::batch_normalization(&s, x, bad, 1.0f32, None, None, 1e-3).is_err());
 }
-
-/// Timing of fused batch norm forward+backward vs the composite (run with
-/// `--release -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn timing_fused_batch_norm() {
-    let dims = [32usize, 28, 28, 64];
-    let x = sample(&dims, 41, -2.0, 2.0).cast(DType::F32);
-    let dy = sample(&dims, 42, -1.0, 1.0).cast(DType::F32);
-    let g = Graph::new();
-    let s = g.root();
-    let (xp, dyp) = (placeholder(&s, DType::F32, Shape::known(&dims)).unwrap(), placeholder(&s, DType::F32, Shape::known(&dims)).unwrap());
-    let sc = constant(&s, vec![1.0f32; 64]).unwrap();
-    let of = constant(&s, vec![0.0f32; 64]).unwrap();
-    let (yf, _, _) = nn::fused_batch_norm(&s, xp, sc, of, None, None, 1e-3, true).unwrap();
-    let gf = gradients(&s, &[yf], &[xp, sc, of], Some(&[dyp])).unwrap();
-    let (m, v) = nn::moments(&s, xp, &[0, 1, 2], false).unwrap();
-    let yc = nn::batch_normalization(&s, xp, m, v, Some(of), Some(sc), 1e-3).unwrap();
-    let gc = gradients(&s, &[yc], &[xp, sc, of], Some(&[dyp])).unwrap();
-    let sess = Session::new(&g);
-    let feeds = vec![(xp, x), (dyp, dy)];
-    let time = |fetch: Vec<Tensor>| {
-        sess.run(fetch.clone(), &feeds).unwrap();
-        let t0 = std::time::Instant::now();
-        for _ in 0..10 {
-            sess.run(fetch.clone(), &feeds).unwrap();
-        }
-        t0.elapsed().as_secs_f64() * 100.0
-    };
-    let f_fwd = time(vec![yf]);
-    let c_fwd = time(vec![yc]);
-    let f_all = time(gf.iter().map(|t| t.unwrap()).collect());
-    let c_all = time(gc.iter().map(|t| t.unwrap()).collect());
-    println!("{dims:?} f32, {} threads: fused fwd {f_fwd:.2} ms, composite fwd {c_fwd:.2} ms; fused fwd+bwd {f_all:.2} ms, composite fwd+bwd {c_all:.2} ms", rayon::current_num_threads());
-}

@@ -309,28 +309,3 @@ fn large_nhwc_reductions_match_naive() {
     });
     assert_close(&Value::from(gv), &Value::from(want), 1e-12, 1e-15);
 }
-
-/// Timing of the NHWC [0,1,2] reduction (run with `--release -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn timing_nhwc_channel_reduction() {
-    let dims = [64usize, 56, 56, 64];
-    let x = Value::from(ArrayD::from_shape_fn(IxDyn(&dims), |i| (i[0] + 3 * i[1] + 5 * i[2] + 7 * i[3]) as f32 * 1e-3));
-    let g = Graph::new();
-    let s = g.root();
-    let p = placeholder(&s, DType::F32, Shape::known(&dims)).unwrap();
-    let y = math::reduce_mean(&s, p, Some(&[0, 1, 2]), false).unwrap();
-    let last = math::reduce_sum(&s, p, Some(&[3]), false).unwrap();
-    let sess = Session::new(&g);
-    for (name, t) in [("mean over [0,1,2]", y), ("sum over [3]", last)] {
-        sess.run([t], &[(p, x.clone())]).unwrap();
-        let n = 10;
-        let t0 = std::time::Instant::now();
-        for _ in 0..n {
-            sess.run([t], &[(p, x.clone())]).unwrap();
-        }
-        let ms = t0.elapsed().as_secs_f64() * 1e3 / n as f64;
-        let gbs = (x.len() * 4) as f64 / (ms * 1e-3) / 1e9;
-        println!("{name} of {dims:?} f32: {ms:.2} ms/run ({gbs:.1} GB/s, {} threads)", rayon::current_num_threads());
-    }
-}
