@@ -14,7 +14,7 @@ use ferroflow::nn::Padding;
 use ferroflow::prelude::*;
 
 fn conv_layer(s: &Scope, prev: Tensor, layer_depth: usize, is_training: Tensor) -> Result<Tensor> {
-    let strides = if layer_depth % 3 == 0 { 2 } else { 1 };
+    let strides = if layer_depth.is_multiple_of(3) { 2 } else { 1 };
     let conv = layers::conv2d(
         s,
         prev,

@@ -258,7 +258,7 @@ fn accumulate(cur: &mut Value, delta: &Value, sign: f64) -> Result<()> {
             let d = delta.view::<$t>()?;
             let mut c = cur.view_mut::<$t>()?;
             let s = sign as $t;
-            c.zip_mut_with(&d, |a, &b| *a = *a + s * b);
+            c.zip_mut_with(&d, |a, &b| *a += s * b);
         }};
     }
     match cur.dtype() {

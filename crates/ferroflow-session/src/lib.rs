@@ -14,15 +14,17 @@ mod session;
 pub use plan::Plan;
 pub use session::{Fetch, Session, SessionOptions};
 
-/// Builds a feed list: `feed_dict![x => batch, is_training => true]`.
+/// Builds a feed list: `&feed_dict![x => batch, is_training => true]` (an array of
+/// `(Tensor, Value)` pairs; pass it by reference to `Session::run`).
 ///
 /// Keys are anything that converts into a `Tensor` (tensors, variables); values anything that
-/// converts into a `Value` (ndarrays, vectors, scalars).
+/// converts into a `Value` (ndarrays, vectors, scalars). For a feed list built at run time use a
+/// `Vec<(Tensor, Value)>`.
 #[macro_export]
 macro_rules! feed_dict {
-    () => { Vec::<($crate::__core::Tensor, $crate::__core::Value)>::new() };
+    () => { <[($crate::__core::Tensor, $crate::__core::Value); 0]>::default() };
     ($($k:expr => $v:expr),+ $(,)?) => {
-        vec![$(($crate::__core::Tensor::from($k), $crate::__core::Value::from($v))),+]
+        [$(($crate::__core::Tensor::from($k), $crate::__core::Value::from($v))),+]
     };
 }
 

@@ -35,7 +35,7 @@ impl Op for AddN {
             macro_rules! acc {
                 ($t:ty) => {{
                     let xv = x.view::<$t>()?;
-                    acc.view_mut::<$t>()?.zip_mut_with(&xv, |a, &b| *a = *a + b);
+                    acc.view_mut::<$t>()?.zip_mut_with(&xv, |a, &b| *a += b);
                 }};
             }
             match acc.dtype() {

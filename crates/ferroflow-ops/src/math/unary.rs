@@ -199,7 +199,7 @@ impl Op for UnaryGrad {
                 if g.shape() != x.shape() {
                     return Err(cx.error(format!("gradient shape {:?} differs from input shape {:?}", g.shape(), x.shape())));
                 }
-                ndarray::Zip::from(&mut g).and(&x).and(&y).for_each(|g, &x, &y| *g = *g * k.df(x, y));
+                ndarray::Zip::from(&mut g).and(&x).and(&y).for_each(|g, &x, &y| *g *= k.df(x, y));
                 Value::from(g)
             }};
         }
