@@ -15,30 +15,7 @@ use ferroflow_train::gradients;
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Runs a fixture case: outputs and TF-style input gradients (upstream as `grad_ys`).
-fn run_case(case: &OpCase, build: impl Fn(&Scope, &[Tensor]) -> Result<Vec<Tensor>>) -> (Vec<Value>, Vec<Option<Value>>) {
-    let g = Graph::new();
-    let s = g.root();
-    let xs: Vec<Tensor> = case
-        .inputs
-        .iter()
-        .enumerate()
-        .map(|(i, v)| placeholder(&s.with_name(&format!("in{i}")), v.dtype(), Shape::known(v.shape())).unwrap())
-        .collect();
-    let ys = build(&s, &xs).unwrap();
-    let ups: Vec<Tensor> = case
-        .upstream
-        .iter()
-        .map(|v| placeholder(&s.with_name("upstream"), v.dtype(), Shape::known(v.shape())).unwrap())
-        .collect();
-    let grads = gradients(&s, &ys, &xs, Some(&ups)).unwrap();
-    let mut feeds: Vec<(Tensor, Value)> = xs.iter().copied().zip(case.inputs.iter().cloned()).collect();
-    feeds.extend(ups.iter().copied().zip(case.upstream.iter().cloned()));
-    let sess = Session::new(&g);
-    let outs = sess.run(ys.clone(), &feeds).unwrap();
-    let grads = grads.iter().map(|g| g.map(|g| sess.run([g], &feeds).unwrap().remove(0))).collect();
-    (outs, grads)
-}
+use ferroflow_testing::run_op_case as run_case;
 
 fn arr4(v: Vec<usize>) -> [usize; 4] {
     v.try_into().expect("a 4-element attribute")

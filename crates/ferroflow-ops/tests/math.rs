@@ -13,26 +13,9 @@ use ndarray::{array, Array2, Array3, ArrayD, IxDyn};
 // ---------------------------------------------------------------------------------------------
 // Fixture harness
 
-/// Builds `case`'s op on placeholders fed with its inputs; returns the outputs and the input
-/// gradients of Σ outputs · upstream (as TF's fixture generator computes them).
+/// Runs a fixture case (single-output builders).
 fn run_case(case: &OpCase, build: &dyn Fn(&Scope, &[Tensor]) -> Result<Tensor>) -> (Vec<Value>, Vec<Option<Value>>) {
-    let g = Graph::new();
-    let s = g.root();
-    let phs: Vec<Tensor> = case
-        .inputs
-        .iter()
-        .enumerate()
-        .map(|(i, v)| placeholder(&s.with_name(&format!("in{i}")), v.dtype(), Shape::known(v.shape())).unwrap())
-        .collect();
-    let y = build(&s, &phs).unwrap();
-    let up = placeholder(&s.with_name("upstream"), y.dtype(), Shape::known(case.upstream[0].shape())).unwrap();
-    let grads = gradients(&s, &[y], &phs, Some(&[up])).unwrap();
-    let mut feeds: Vec<(Tensor, Value)> = phs.iter().copied().zip(case.inputs.iter().cloned()).collect();
-    let sess = Session::new(&g);
-    let out = sess.run([y], &feeds).unwrap();
-    feeds.push((up, case.upstream[0].clone()));
-    let input_grads = grads.iter().map(|gt| gt.map(|gt| sess.run([gt], &feeds).unwrap().remove(0))).collect();
-    (out, input_grads)
+    ferroflow_testing::run_op_case(case, |s, t| build(s, t).map(|y| vec![y]))
 }
 
 fn check_case(case: &OpCase, build: &dyn Fn(&Scope, &[Tensor]) -> Result<Tensor>, rtol: f64, atol: f64) {

@@ -5,36 +5,11 @@
 use ferroflow_core::{shape, DType, Error, Graph, Result, Scope, Shape, Tensor, Value};
 use ferroflow_ops::{constant, math, nn, placeholder};
 use ferroflow_session::{feed_dict, Session};
-use ferroflow_testing::{assert_close, check_gradients, load, OpCase};
+use ferroflow_testing::{assert_close, check_gradients, load};
 use ferroflow_train::gradients;
 use ndarray::{ArrayD, IxDyn};
 
-/// Runs `build` on placeholders fed with the case's inputs; returns the outputs and the
-/// gradients of Σ outputs·upstream w.r.t. each input (as TF's fixtures define them).
-fn run_case(case: &OpCase, build: impl Fn(&Scope, &[Tensor]) -> Result<Vec<Tensor>>) -> (Vec<Value>, Vec<Option<Value>>) {
-    let g = Graph::new();
-    let s = g.root();
-    let phs: Vec<Tensor> = case
-        .inputs
-        .iter()
-        .enumerate()
-        .map(|(i, v)| placeholder(&s.with_name(&format!("in{i}")), v.dtype(), Shape::known(v.shape())).unwrap())
-        .collect();
-    let outs = build(&s, &phs).unwrap();
-    let ups: Vec<Tensor> = case
-        .upstream
-        .iter()
-        .enumerate()
-        .map(|(i, v)| placeholder(&s.with_name(&format!("up{i}")), v.dtype(), Shape::known(v.shape())).unwrap())
-        .collect();
-    let grads = gradients(&s, &outs, &phs, Some(&ups)).unwrap();
-    let mut feeds: Vec<(Tensor, Value)> = phs.iter().copied().zip(case.inputs.iter().cloned()).collect();
-    feeds.extend(ups.iter().copied().zip(case.upstream.iter().cloned()));
-    let sess = Session::new(&g);
-    let values = sess.run(outs.iter().copied(), &feeds).unwrap();
-    let grad_values = grads.iter().map(|gt| gt.map(|t| sess.run([t], &feeds).unwrap().remove(0))).collect();
-    (values, grad_values)
-}
+use ferroflow_testing::run_op_case as run_case;
 
 type ReduceFn = fn(&Scope, Tensor, Option<&[i64]>, bool) -> Result<Tensor>;
 

@@ -11,8 +11,10 @@
 
 pub mod close;
 pub mod fixtures;
+pub mod golden;
 pub mod gradcheck;
 
 pub use close::{assert_close, assert_close_f32, assert_close_named, check_close};
+pub use golden::run_op_case;
 pub use gradcheck::{check_gradients, check_gradients_with, GradCheck};
 pub use fixtures::{load, Case, Fixtures, OpCase, ProgramCase};
