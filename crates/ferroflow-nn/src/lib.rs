@@ -12,7 +12,6 @@
 
 pub mod contrib;
 pub mod layers;
-
 pub mod tflearn;
 mod training;
 

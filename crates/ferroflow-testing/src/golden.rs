@@ -7,7 +7,7 @@ use ferroflow_session::Session;
 use ferroflow_train::gradients;
 
 /// Builds `case`'s op with `build` on placeholders fed with the case's inputs and returns the
-/// outputs and the gradients of Σₖ sum(outputs[k] · upstream[k]) w.r.t. each input — exactly
+/// outputs and the gradients of `Σₖ sum(outputs[k] · upstream[k])` w.r.t. each input — exactly
 /// what the fixture generator asked TensorFlow for (`upstream` is passed as `grad_ys`).
 pub fn run_op_case(case: &OpCase, build: impl Fn(&Scope, &[Tensor]) -> Result<Vec<Tensor>>) -> (Vec<Value>, Vec<Option<Value>>) {
     let g = Graph::new();

@@ -106,7 +106,7 @@ fn op_type(centered: bool) -> &'static str {
 }
 
 /// The RMSProp update in place (TF1 `ApplyRMSProp`, and `ApplyCenteredRMSProp` when
-/// `centered`). Inputs: `var`, [`mg`,] `ms`, `mom` (references), `lr` (scalar), `grad`;
+/// `centered`). Inputs: `var`, (`mg`, when centered) `ms`, `mom` (references), `lr` (scalar), `grad`;
 /// output: the updated variable.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ApplyRMSProp {
