@@ -40,6 +40,7 @@ pub fn gradients(s: &Scope, ys: &[Tensor], xs: &[Tensor], grad_ys: Option<&[Tens
     let g = s.graph().clone();
     for t in ys.iter().chain(xs) {
         g.check_graph(t.graph_id(), || format!("tensor '{}'", t.name()))?;
+        g.spec(*t)?;
     }
     if let Some(gy) = grad_ys {
         if gy.len() != ys.len() {
