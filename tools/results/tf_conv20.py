@@ -1,4 +1,4 @@
-"""The founding note's low-level batch-norm conv net ("W1": 19 conv layers + dense 100 + dense 10,
+"""The founding note's batch-norm conv net (low-level by default, `--layers` for tf.layers) ("W1": 19 conv layers + dense 100 + dense 10,
 moments/assign/cond batch norm, sigmoid cross-entropy, Adam 0.002, 800 batches of 64) in real
 TensorFlow (tf.compat.v1), on the same data split ferroflow uses, to record TF's accuracy band in
 docs/results.md.
@@ -76,6 +76,19 @@ def fully_connected(prev, units, is_training):
     return tf.nn.relu(batch_norm(layer, [0], is_training, units))
 
 
+def conv_layer_layers(prev, depth, is_training):
+    strides = 2 if depth % 3 == 0 else 1
+    layer = tf.layers.conv2d(prev, depth * 4, 3, strides, "same", use_bias=False, activation=None)
+    layer = tf.layers.batch_normalization(layer, training=is_training)
+    return tf.nn.relu(layer)
+
+
+def fully_connected_layers(prev, units, is_training):
+    layer = tf.layers.dense(prev, units, use_bias=False, activation=None)
+    layer = tf.layers.batch_normalization(layer, training=is_training)
+    return tf.nn.relu(layer)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -83,6 +96,7 @@ def main():
     ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=0.002)
+    ap.add_argument("--layers", action="store_true", help="the tf.layers variant (batchnorm_layers)")
     a = ap.parse_args()
     (tx, ty), (vx, vy), (sx, sy) = load(a.data)
     tf.set_random_seed(a.seed)
@@ -91,14 +105,17 @@ def main():
     labels = tf.placeholder(tf.float32, [None, 10])
     is_training = tf.placeholder(tf.bool)
     layer = inputs
+    conv = conv_layer_layers if a.layers else conv_layer
+    fc = fully_connected_layers if a.layers else fully_connected
     for i in range(1, 20):
-        layer = conv_layer(layer, i, is_training)
+        layer = conv(layer, i, is_training)
     shp = layer.get_shape().as_list()
     layer = tf.reshape(layer, [-1, shp[1] * shp[2] * shp[3]])
-    layer = fully_connected(layer, 100, is_training)
+    layer = fc(layer, 100, is_training)
     logits = tf.layers.dense(layer, 10)
     loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(logits=logits, labels=labels))
-    train_op = tf.train.AdamOptimizer(a.lr).minimize(loss)
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        train_op = tf.train.AdamOptimizer(a.lr).minimize(loss)
     acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), tf.argmax(labels, 1)), tf.float32))
     cfg = tf.ConfigProto(intra_op_parallelism_threads=2, inter_op_parallelism_threads=2)
     t0 = time.time()
