@@ -6,7 +6,9 @@
 #   tools/bench/run_all.sh [--threads N] [--steps N] [--filter SUBSTR]
 #
 # Env: TF_PYTHON (default /work/tfvenv/bin/python), TORCH_PYTHON (default: TF_PYTHON),
-#      FERROFLOW_BENCH_STEPS / FERROFLOW_BENCH_THREADS (defaults 10 / 2), SKIP_TF=1, SKIP_TORCH=1.
+#      FERROFLOW_BENCH_STEPS / FERROFLOW_BENCH_THREADS (defaults 10 / 2), SKIP_TF=1, SKIP_TORCH=1,
+#      BASELINE_BIN=path/to/an/older/train_step binary: also run it and add "before" columns
+#      (copy target/release/deps/train_step-* aside before changing kernels).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,6 +37,10 @@ echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg)  threads=$THREADS steps=$
 cargo bench --bench train_step --no-run -q
 echo "== ferroflow"
 env "${COMMON_ENV[@]}" cargo bench -q --bench train_step -- --threads "$THREADS" --steps "$STEPS" --tsv "$OUT/ferroflow.tsv" "${FILTER[@]}"
+if [ -n "${BASELINE_BIN:-}" ]; then
+  echo "== ferroflow baseline ($BASELINE_BIN)"
+  env "${COMMON_ENV[@]}" "$BASELINE_BIN" --threads "$THREADS" --steps "$STEPS" --tsv "$OUT/baseline.tsv" "${FILTER[@]}"
+fi
 if [ -z "${SKIP_TF:-}" ]; then
   echo "== tensorflow"
   env "${COMMON_ENV[@]}" TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2 "$TF_PYTHON" tools/bench/tf_bench.py \
@@ -55,13 +61,20 @@ def load(name):
     if not os.path.exists(p):
         return {}
     return {k: float(v) for k, v in (l.split("\t") for l in open(p).read().split("\n") if l)}
-ff, tf, pt = load("ferroflow.tsv"), load("tf.tsv"), load("torch.tsv")
+ff, tf, pt, base = load("ferroflow.tsv"), load("tf.tsv"), load("torch.tsv"), load("baseline.tsv")
 fmt = lambda v: f"{v:10.2f}" if v is not None else f"{'-':>10}"
 ratio = lambda a, b: f"{a / b:8.2f}" if a is not None and b else f"{'-':>8}"
 print()
-print(f"| {'row':<28} | {'ferroflow ms':>12} | {'TF ms':>10} | {'PyTorch ms':>10} | {'ff/TF':>8} | {'ff/PT':>8} |")
-print(f"|{'-'*30}|{'-'*14}:|{'-'*11}:|{'-'*11}:|{'-'*9}:|{'-'*9}:|")
+cols = ["row", "ferroflow ms", "TF ms", "PyTorch ms", "ff/TF", "ff/PT"]
+if base:
+    cols += ["before ms", "before/TF", "before/PT"]
+print("| " + " | ".join(cols) + " |")
+print("|" + "|".join(["---"] + ["---:"] * (len(cols) - 1)) + "|")
 for k, v in ff.items():
     t, p = tf.get(k), pt.get(k)
-    print(f"| {k:<28} | {v:12.2f} | {fmt(t)} | {fmt(p)} | {ratio(v, t)} | {ratio(v, p)} |")
+    cells = [f"{k:<28}", f"{v:10.2f}", fmt(t), fmt(p), ratio(v, t), ratio(v, p)]
+    if base:
+        b = base.get(k)
+        cells += [fmt(b), ratio(b, t), ratio(b, p)]
+    print("| " + " | ".join(cells) + " |")
 PY
