@@ -10,10 +10,7 @@
 //! cargo run --release --example serve -- --model /tmp/ff-ckpt --indices 0,1,2,3
 //! ```
 
-#[allow(dead_code)]
-#[path = "batchnorm_layers.rs"]
-mod layers_net;
-use layers_net::common;
+mod common;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -56,7 +53,7 @@ fn build(seed: u64) -> anyhow::Result<Trainer> {
     let graph = Graph::new();
     graph.set_random_seed(seed);
     let s = graph.root();
-    let model = layers_net::build(&s, 0.002, true)?;
+    let model = common::models::batchnorm_layers(&s, 0.002, true)?;
     // After the model and the optimizer: the Saver covers weights, moving statistics, Adam
     // slots and beta powers.
     let saver = Saver::new(&graph, ferroflow::train::saver::VarList::All)?;

@@ -9,29 +9,17 @@
 
 mod common;
 
+use common::models::tflearn_convnet;
 use common::Defaults;
-use ferroflow::layers::Activation;
-use ferroflow::prelude::*;
-use ferroflow::tflearn::{FitOptions, Network, Objective, TflearnOptimizer, DNN};
+use ferroflow::tflearn::{FitOptions, DNN};
 
 fn main() -> anyhow::Result<()> {
     let settings = common::settings(Defaults { steps: 300, batch_size: 64, lr: 0.01 });
     let data = common::load(&settings)?;
 
-    let mut net = Network::new(Some(settings.seed))?;
-    let x = net.input_data(shape![None, 28, 28, 1], "input")?;
-    let h = net.conv_2d(x, 32, 3, Activation::Relu, true)?;
-    let h = net.max_pool_2d(h, 2)?;
-    let h = net.local_response_normalization(h)?;
-    let h = net.conv_2d(h, 64, 3, Activation::Relu, true)?;
-    let h = net.max_pool_2d(h, 2)?;
-    let h = net.local_response_normalization(h)?;
-    let h = net.fully_connected(h, 128, Activation::Tanh)?;
-    let h = net.dropout(h, 0.8)?;
-    let h = net.fully_connected(h, 256, Activation::Tanh)?;
-    let h = net.dropout(h, 0.8)?;
-    let out = net.fully_connected(h, 10, Activation::Softmax)?;
-    let head = net.regression(out, TflearnOptimizer::Adam, settings.lr, Objective::CategoricalCrossentropy)?;
+    // conv 32 → pool → LRN → conv 64 → pool → LRN → fc 128 → dropout → fc 256 → dropout →
+    // fc 10 softmax, Adam: built in `common/models.rs`, shared with the benchmark.
+    let (net, _input, head) = tflearn_convnet(settings.seed, settings.lr)?;
     let model = DNN::new(net, head)?;
 
     let images = |a: &ndarray::Array2<f32>| -> anyhow::Result<ndarray::ArrayD<f32>> { Ok(common::nhwc(a)?.into_dyn()) };

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod models;
+
 use clap::Parser;
 use ferroflow::data::{DataOptions, Datasets};
 use ferroflow::prelude::*;

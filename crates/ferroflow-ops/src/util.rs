@@ -19,10 +19,41 @@ pub fn broadcast_zip<A: Copy, B: Copy, O>(a: &ArrayViewD<'_, A>, b: &ArrayViewD<
             return Ok(b.mapv(|y| f(x, y)));
         }
     }
+    // One operand repeats along the leading axes of the other (x - mean, x * scale with a
+    // per-channel vector on NHWC): a flat loop over blocks instead of a strided IxDyn zip.
+    if let (Some(xs), Some(ys)) = (a.as_slice(), b.as_slice()) {
+        if is_trailing_block(b.shape(), a.shape()) && ys.len() > 1 {
+            let mut out = Vec::with_capacity(xs.len());
+            for c in xs.chunks_exact(ys.len()) {
+                out.extend(c.iter().zip(ys).map(|(&x, &y)| f(x, y)));
+            }
+            return ArrayD::from_shape_vec(IxDyn(a.shape()), out).map_err(|e| Error::invalid(e.to_string()));
+        }
+        if is_trailing_block(a.shape(), b.shape()) && xs.len() > 1 {
+            let mut out = Vec::with_capacity(ys.len());
+            for c in ys.chunks_exact(xs.len()) {
+                out.extend(xs.iter().zip(c).map(|(&x, &y)| f(x, y)));
+            }
+            return ArrayD::from_shape_vec(IxDyn(b.shape()), out).map_err(|e| Error::invalid(e.to_string()));
+        }
+    }
     let dims = broadcast_dims(a.shape(), b.shape())?;
     let av = a.broadcast(IxDyn(&dims)).ok_or_else(|| Error::invalid(format!("cannot broadcast {:?} to {dims:?}", a.shape())))?;
     let bv = b.broadcast(IxDyn(&dims)).ok_or_else(|| Error::invalid(format!("cannot broadcast {:?} to {dims:?}", b.shape())))?;
     Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
+}
+
+/// True when `small` broadcast to `big` is `big`'s shape with `small`'s elements repeated as
+/// one contiguous block: `small` (leading 1s dropped) equals the trailing dims of `big`, and
+/// `small` has no more dims than `big` (so the result has `big`'s shape).
+pub fn is_trailing_block(small: &[usize], big: &[usize]) -> bool {
+    if small.len() > big.len() {
+        return false;
+    }
+    let lead = small.iter().take_while(|&&d| d == 1).count();
+    let core = &small[lead..];
+    let prod: usize = core.iter().product();
+    big.ends_with(core) && prod > 0 && big.iter().product::<usize>() % prod == 0
 }
 
 /// Three-way broadcasting zip.
@@ -49,6 +80,20 @@ pub fn sum_to_shape<T: Copy + num_traits::Zero + std::ops::Add<Output = T>>(g: A
     let nd = g.ndim();
     if target.len() > nd {
         return Err(Error::invalid(format!("cannot reduce shape {:?} to {target:?}", g.shape())));
+    }
+    // Target repeated as one contiguous block along g's leading axes (per-channel bias/offset
+    // gradients on NHWC): accumulate block by block in one pass.
+    if let Some(gs) = g.as_slice() {
+        let p: usize = target.iter().product();
+        if is_trailing_block(target, g.shape()) && p > 1 {
+            let mut acc = vec![T::zero(); p];
+            for c in gs.chunks_exact(p) {
+                for (o, &v) in acc.iter_mut().zip(c) {
+                    *o = *o + v;
+                }
+            }
+            return ArrayD::from_shape_vec(IxDyn(target), acc).map_err(|e| Error::invalid(e.to_string()));
+        }
     }
     let lead = nd - target.len();
     let mut out = g;

@@ -49,6 +49,7 @@ impl BinaryKind {
     }
 
     /// The function on floats.
+    #[inline(always)]
     pub fn f<T: Float>(self, a: T, b: T) -> T {
         match self {
             BinaryKind::Add => a + b,
@@ -63,6 +64,7 @@ impl BinaryKind {
     }
 
     /// ∂f/∂a.
+    #[inline(always)]
     pub fn da<T: Float>(self, a: T, b: T) -> T {
         let (one, zero) = (T::one(), T::zero());
         match self {
@@ -77,6 +79,7 @@ impl BinaryKind {
     }
 
     /// ∂f/∂b.
+    #[inline(always)]
     pub fn db<T: Float>(self, a: T, b: T) -> T {
         let (one, zero) = (T::one(), T::zero());
         match self {
@@ -104,6 +107,23 @@ impl BinaryKind {
             BinaryKind::SquaredDifference => (a - b).wrapping_mul(a - b),
         })
     }
+}
+
+/// Runs `$body` with `$c` bound to `$k` as a constant, so `f`/`da`/`db` inline into the loops
+/// and their `match` folds away.
+macro_rules! with_const_kind {
+    ($k:expr, |$c:ident| $body:expr) => {
+        match $k {
+            BinaryKind::Add => { const $c: BinaryKind = BinaryKind::Add; $body }
+            BinaryKind::Sub => { const $c: BinaryKind = BinaryKind::Sub; $body }
+            BinaryKind::Mul => { const $c: BinaryKind = BinaryKind::Mul; $body }
+            BinaryKind::Div => { const $c: BinaryKind = BinaryKind::Div; $body }
+            BinaryKind::Maximum => { const $c: BinaryKind = BinaryKind::Maximum; $body }
+            BinaryKind::Minimum => { const $c: BinaryKind = BinaryKind::Minimum; $body }
+            BinaryKind::Pow => { const $c: BinaryKind = BinaryKind::Pow; $body }
+            BinaryKind::SquaredDifference => { const $c: BinaryKind = BinaryKind::SquaredDifference; $body }
+        }
+    };
 }
 
 /// An element-wise binary op with broadcasting.
@@ -145,8 +165,8 @@ impl Op for Binary {
         let k = self.kind;
         let (a, b) = (cx.input(0)?, cx.input(1)?);
         let out = match (a, b) {
-            (Value::F32(x), Value::F32(y)) => Value::from(broadcast_zip(&x.view(), &y.view(), |p, q| k.f(p, q))?),
-            (Value::F64(x), Value::F64(y)) => Value::from(broadcast_zip(&x.view(), &y.view(), |p, q| k.f(p, q))?),
+            (Value::F32(x), Value::F32(y)) => with_const_kind!(k, |K| Value::from(broadcast_zip(&x.view(), &y.view(), |p, q| K.f(p, q))?)),
+            (Value::F64(x), Value::F64(y)) => with_const_kind!(k, |K| Value::from(broadcast_zip(&x.view(), &y.view(), |p, q| K.f(p, q))?)),
             (Value::I32(x), Value::I32(y)) => {
                 let r = broadcast_zip(&x.view(), &y.view(), |p, q| k.fi(p as i64, q as i64).map(|v| v as i32))?;
                 Value::from(collect_checked(r).ok_or_else(|| cx.error("integer division by zero or overflow"))?)
@@ -210,6 +230,9 @@ impl Op for BinaryGrad {
         macro_rules! run {
             ($t:ty) => {{
                 let (a, b, g) = (cx.view::<$t>(0)?, cx.view::<$t>(1)?, cx.view::<$t>(2)?);
+                if let Some(out) = with_const_kind!(k, |K| block_grad(K, wrt_b, &a, &b, &g)) {
+                    return Ok(vec![Value::from(out)]);
+                }
                 let full = broadcast_zip3(&a, &b, &g, |x, y, g| g * if wrt_b { k.db(x, y) } else { k.da(x, y) })?;
                 let target = if wrt_b { b.shape().to_vec() } else { a.shape().to_vec() };
                 Value::from(sum_to_shape(full, &target)?)
@@ -225,6 +248,63 @@ impl Op for BinaryGrad {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// The fused gradient when each operand is either full-shape or a trailing block repeated over
+/// the leading axes (the batch-norm pattern: NHWC activations with per-channel vectors), all
+/// contiguous: one pass over `g`, accumulating straight into the per-channel result instead of
+/// materializing `g · ∂f` at full size and summing it down. `None` = use the general path.
+fn block_grad<T: Float>(
+    k: BinaryKind,
+    wrt_b: bool,
+    a: &ndarray::ArrayViewD<'_, T>,
+    b: &ndarray::ArrayViewD<'_, T>,
+    g: &ndarray::ArrayViewD<'_, T>,
+) -> Option<ndarray::ArrayD<T>> {
+    let (xs, ys, gs) = (a.as_slice()?, b.as_slice()?, g.as_slice()?);
+    let n = gs.len();
+    let period = |v: &ndarray::ArrayViewD<'_, T>| {
+        if v.shape() == g.shape() {
+            Some(n)
+        } else if crate::util::is_trailing_block(v.shape(), g.shape()) {
+            Some(v.len())
+        } else {
+            None
+        }
+    };
+    let (pa, pb) = (period(a)?, period(b)?);
+    // One block size: the non-full operand's (both full: the whole array).
+    let p = match (pa == n, pb == n) {
+        (true, true) => n,
+        (true, false) => pb,
+        (false, true) => pa,
+        (false, false) => return None,
+    };
+    if p < 2 || n % p != 0 {
+        return None;
+    }
+    let target = if wrt_b { b } else { a };
+    let d = |x: T, y: T| if wrt_b { k.db(x, y) } else { k.da(x, y) };
+    let data: Vec<T> = if target.len() == n {
+        let mut out = Vec::with_capacity(n);
+        for (i, gc) in gs.chunks_exact(p).enumerate() {
+            let xc = if pa == n { &xs[i * p..(i + 1) * p] } else { xs };
+            let yc = if pb == n { &ys[i * p..(i + 1) * p] } else { ys };
+            out.extend(gc.iter().zip(xc).zip(yc).map(|((&g, &x), &y)| g * d(x, y)));
+        }
+        out
+    } else {
+        let mut acc = vec![T::zero(); p];
+        for (i, gc) in gs.chunks_exact(p).enumerate() {
+            let xc = if pa == n { &xs[i * p..(i + 1) * p] } else { xs };
+            let yc = if pb == n { &ys[i * p..(i + 1) * p] } else { ys };
+            for (((o, &g), &x), &y) in acc.iter_mut().zip(gc).zip(xc).zip(yc) {
+                *o = *o + g * d(x, y);
+            }
+        }
+        acc
+    };
+    ndarray::ArrayD::from_shape_vec(target.raw_dim(), data).ok()
 }
 
 fn binary(s: &Scope, kind: BinaryKind, a: impl IntoInput, b: impl IntoInput) -> Result<Tensor> {

@@ -5,6 +5,7 @@ use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
 use num_traits::Float;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 
@@ -63,6 +64,7 @@ impl UnaryKind {
     }
 
     /// The function.
+    #[inline(always)]
     pub fn f<T: Float>(self, x: T) -> T {
         let one = T::one();
         match self {
@@ -84,6 +86,7 @@ impl UnaryKind {
     }
 
     /// The derivative dy/dx given `x` and `y = f(x)`.
+    #[inline(always)]
     pub fn df<T: Float>(self, x: T, y: T) -> T {
         let one = T::one();
         let two = one + one;
@@ -121,6 +124,71 @@ impl UnaryKind {
     }
 }
 
+/// Runs `$body` with `$c` bound to `$k` as a constant, so `f`/`df` inline into the loop and
+/// their `match` folds away (one loop per kind instead of a call and a match per element).
+macro_rules! with_const_kind {
+    ($k:expr, |$c:ident| $body:expr) => {
+        match $k {
+            UnaryKind::Neg => { const $c: UnaryKind = UnaryKind::Neg; $body }
+            UnaryKind::Abs => { const $c: UnaryKind = UnaryKind::Abs; $body }
+            UnaryKind::Sign => { const $c: UnaryKind = UnaryKind::Sign; $body }
+            UnaryKind::Square => { const $c: UnaryKind = UnaryKind::Square; $body }
+            UnaryKind::Sqrt => { const $c: UnaryKind = UnaryKind::Sqrt; $body }
+            UnaryKind::Rsqrt => { const $c: UnaryKind = UnaryKind::Rsqrt; $body }
+            UnaryKind::Exp => { const $c: UnaryKind = UnaryKind::Exp; $body }
+            UnaryKind::Log => { const $c: UnaryKind = UnaryKind::Log; $body }
+            UnaryKind::Log1p => { const $c: UnaryKind = UnaryKind::Log1p; $body }
+            UnaryKind::Reciprocal => { const $c: UnaryKind = UnaryKind::Reciprocal; $body }
+            UnaryKind::Tanh => { const $c: UnaryKind = UnaryKind::Tanh; $body }
+            UnaryKind::Sigmoid => { const $c: UnaryKind = UnaryKind::Sigmoid; $body }
+            UnaryKind::Relu => { const $c: UnaryKind = UnaryKind::Relu; $body }
+            UnaryKind::Softplus => { const $c: UnaryKind = UnaryKind::Softplus; $body }
+        }
+    };
+}
+
+/// Element count from which the element-wise loops split over rayon (below it the
+/// fork/join costs more than it saves).
+const PAR_MIN: usize = 1 << 15;
+/// Elements per rayon task.
+const PAR_CHUNK: usize = 1 << 13;
+
+/// `x ← f(x)` in place: a plain loop over the buffer (rayon-split when large), else ndarray's
+/// strided map.
+fn map_in_place<T: Float + Send + Sync>(k: UnaryKind, a: &mut ndarray::ArcArray<T, ndarray::IxDyn>) {
+    with_const_kind!(k, |K| {
+        if let Some(xs) = a.as_slice_memory_order_mut() {
+            if xs.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
+                xs.par_chunks_mut(PAR_CHUNK).for_each(|c| c.iter_mut().for_each(|x| *x = K.f(*x)));
+            } else {
+                xs.iter_mut().for_each(|x| *x = K.f(*x));
+            }
+        } else {
+            a.mapv_inplace(|x| K.f(x));
+        }
+    })
+}
+
+/// `g ← g · f'(x, y)` in place.
+fn grad_in_place<T: Float + Send + Sync>(k: UnaryKind, g: &mut ndarray::ArcArray<T, ndarray::IxDyn>, x: &ndarray::ArrayViewD<'_, T>, y: &ndarray::ArrayViewD<'_, T>) {
+    with_const_kind!(k, |K| {
+        let same_layout = g.is_standard_layout() && x.is_standard_layout() && y.is_standard_layout() && g.shape() == x.shape() && g.shape() == y.shape();
+        if same_layout {
+            if let (Some(gs), Some(xs), Some(ys)) = (g.as_slice_mut(), x.as_slice(), y.as_slice()) {
+                if gs.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
+                    gs.par_chunks_mut(PAR_CHUNK).zip(xs.par_chunks(PAR_CHUNK)).zip(ys.par_chunks(PAR_CHUNK)).for_each(|((g, x), y)| {
+                        g.iter_mut().zip(x).zip(y).for_each(|((g, &x), &y)| *g = *g * K.df(x, y))
+                    });
+                } else {
+                    gs.iter_mut().zip(xs).zip(ys).for_each(|((g, &x), &y)| *g = *g * K.df(x, y));
+                }
+                return;
+            }
+        }
+        ndarray::Zip::from(g).and(x).and(y).for_each(|g, &x, &y| *g = *g * K.df(x, y))
+    })
+}
+
 /// An element-wise unary op.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Unary {
@@ -146,11 +214,11 @@ impl Op for Unary {
         let v = cx.take_input(0)?;
         Ok(vec![match v {
             Value::F32(mut a) => {
-                a.mapv_inplace(|x| k.f(x));
+                map_in_place(k, &mut a);
                 Value::F32(a)
             }
             Value::F64(mut a) => {
-                a.mapv_inplace(|x| k.f(x));
+                map_in_place(k, &mut a);
                 Value::F64(a)
             }
             Value::I32(a) => Value::I32(a.mapv(|x| k.fi(x as i64) as i32).into_shared()),
@@ -199,7 +267,7 @@ impl Op for UnaryGrad {
                 if g.shape() != x.shape() {
                     return Err(cx.error(format!("gradient shape {:?} differs from input shape {:?}", g.shape(), x.shape())));
                 }
-                ndarray::Zip::from(&mut g).and(&x).and(&y).for_each(|g, &x, &y| *g *= k.df(x, y));
+                grad_in_place(k, &mut g, &x, &y);
                 Value::from(g)
             }};
         }
