@@ -81,3 +81,13 @@ fn checkpoint_resume_then_serve() {
     assert_eq!(out.lines().filter(|l| l.contains("predicted label")).count(), 3, "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn readme_program_is_the_readme_example() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let start = readme.find("```rust\n").unwrap() + "```rust\n".len();
+    let code = &readme[start..start + readme[start..].find("```").unwrap()];
+    let example = std::fs::read_to_string(format!("{root}/examples/readme.rs")).unwrap();
+    assert!(example.ends_with(code), "examples/readme.rs must end with the README's program; copy it over");
+}
