@@ -101,11 +101,11 @@ fn control_dependencies_order_and_accumulate() {
         .unwrap();
     let sess = Session::new(&g);
     sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
-    // The read of v inside the control-dependency block happens after set_v.
-    // (Its input, the variable read, is outside the block and may run earlier: TF1 semantics
-    // for ref variables are racy; ours read a snapshot, so fetch after.)
-    sess.run_ops(&[copy.op()], &[]).unwrap();
-    assert_eq!(scalar(&sess.run([v], &[]).unwrap()[0]), 10.0);
+    // The identity of v is created inside the block, so it runs after set_v and (variables are
+    // read when their consumer runs, as TF1's reference variables) sees 10: w becomes 10, not 1.
+    let out = sess.run([copy], &[]).unwrap();
+    assert_eq!(scalar(&out[0]), 10.0);
+    assert_eq!(scalar(&sess.run([w], &[]).unwrap()[0]), 10.0);
     let cleared = s.with_control_dependencies(&[set_v.op()]).without_control_dependencies();
     assert!(cleared.control_deps().is_empty());
 }
