@@ -218,6 +218,22 @@ fn bench_ops(o: &Opts, rows: &mut Vec<Row>) {
     }
 }
 
+mod support {
+    include!("support/train_with_readers.rs");
+}
+
+/// A trainer beside 7 inference threads on one session: its step time, and in the detail its
+/// share of the solo step rate (target >= 50%, issue "lean executor"; >= 25%, reliability).
+fn bench_concurrency(o: &Opts, rows: &mut Vec<Row>) {
+    let row = "concurrency/train_with_7_readers";
+    if !selected(o, row) {
+        return;
+    }
+    let (solo, shared) = support::train_with_readers(7, std::time::Duration::from_secs(3));
+    let detail = format!("small dense model; trainer {shared:.0} steps/s with 7 readers vs {solo:.0} alone = {:.0}% of solo", 100.0 * shared / solo);
+    rows.push(Row { name: row.into(), detail, ms: 1e3 / shared });
+}
+
 fn selected(o: &Opts, row: &str) -> bool {
     o.filter.as_deref().is_none_or(|f| row.contains(f))
 }
@@ -244,6 +260,7 @@ fn main() {
     bench_model(&o, &mut rows, "batchnorm_mlp", "784-BN-1024 relu-BN-10, SGD", 128, |s| models::batchnorm_mlp(s, 0.5));
     bench_tflearn(&o, &mut rows, 64);
     bench_ops(&o, &mut rows);
+    bench_concurrency(&o, &mut rows);
 
     println!("{:<30} {:>12}  {}", "row", "median ms", "what");
     println!("{}", "-".repeat(100));

@@ -44,7 +44,7 @@ pub mod prelude {
     pub use ferroflow_ops::control::{cond, group, identity, no_op, stop_gradient};
     pub use ferroflow_ops::random::Initializer;
     pub use ferroflow_ops::state::{
-        assign, assign_add, assign_sub, constant, get_variable, global_variables_initializer, placeholder,
+        assign, assign_add, assign_any_shape, assign_sub, constant, get_variable, global_variables_initializer, placeholder,
         placeholder_with_default, variable, variables_initializer, VariableOptions,
     };
     pub use ferroflow_train::{gradients, Optimizer};

@@ -47,7 +47,7 @@ fn feed_mismatch() {
     let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 28, 28, 1]).unwrap();
     let e = Session::new(&g).run([x], &feed_dict![x => ndarray::Array2::<f32>::zeros((2, 784))]).unwrap_err();
     assert!(matches!(e, Error::FeedMismatch { .. }));
-    assert_eq!(e.to_string(), "cannot feed a float32 value of shape [2, 784] to 'x:0', which is float32 [?, 28, 28, 1]");
+    assert_eq!(e.to_string(), "cannot feed a float32 value of shape [2, 784] to Placeholder 'x:0', which is float32 [?, 28, 28, 1]; feed a value of that dtype and shape");
 }
 
 #[test]
@@ -199,4 +199,60 @@ fn damaged_checkpoint_is_a_format_error() {
     assert!(e.to_string().contains("model-1"), "{e}");
     assert_eq!(sess.variable_value(v).unwrap().to_vec::<f32>().unwrap(), vec![1.0, 2.0], "a failed restore changes nothing");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn fed_twice_names_the_tensor() {
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s.with_name("x"), DType::F32, shape![]).unwrap();
+    let e = Session::new(&g).run([x], &feed_dict![x => 1.0f32, x => 2.0f32]).unwrap_err();
+    assert!(matches!(e, Error::FedTwice { .. }), "{e}");
+    assert_eq!(e.to_string(), "tensor 'x:0' was fed twice in one run; give each tensor one value in the feed list");
+}
+
+#[test]
+fn cond_predicate_of_wrong_shape_names_the_cond() {
+    let g = Graph::new();
+    let s = g.root();
+    let p = placeholder(&s.with_name("is_training"), DType::Bool, Shape::unknown()).unwrap();
+    let y = cond(&s, p, |s| constant(s, 1.0f32), |s| constant(s, 2.0f32)).unwrap();
+    let e = Session::new(&g).run([y], &feed_dict![p => vec![true, false]]).unwrap_err();
+    match &e {
+        Error::CondPredicate { cond, predicate, shape, .. } => {
+            assert_eq!((cond.as_str(), predicate.as_str(), shape.as_slice()), ("cond", "is_training:0", &[2usize][..]));
+        }
+        other => panic!("wrong error: {other}"),
+    }
+    assert!(e.to_string().contains("feed a scalar bool"), "{e}");
+}
+
+#[test]
+fn bad_axis_names_node_shape_and_range() {
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s.with_name("logits"), DType::F32, shape![None, 10]).unwrap();
+    let e = math::argmax(&s.with_name("pred"), x, 2).unwrap_err();
+    match &e {
+        Error::Build { node, inputs, .. } => {
+            assert_eq!(node, "pred");
+            assert_eq!(inputs[0].shape, shape![None, 10]);
+        }
+        other => panic!("wrong error: {other}"),
+    }
+    let m = e.to_string();
+    assert!(m.contains("valid axes are -2 to 1") && m.contains("[?, 10]"), "{m}");
+}
+
+#[test]
+fn kernel_errors_carry_input_shapes() {
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s.with_name("x"), DType::I32, shape![None]).unwrap();
+    let y = math::div(&s.with_name("ratio"), 10i32, x).unwrap();
+    let e = Session::new(&g).run([y], &feed_dict![x => vec![1i32, 0]]).unwrap_err();
+    match &e {
+        Error::Kernel { inputs, .. } => assert!(inputs.iter().flatten().any(|(d, dims)| *d == DType::I32 && dims == &[2])),
+        other => panic!("wrong error: {other}"),
+    }
 }

@@ -1,5 +1,9 @@
 //! The one error type of ferroflow. Every variant names the node, the shapes/dtypes and a hint.
 
+use crate::dtype::DType;
+use crate::op::TensorSpec;
+use crate::shape::Shape;
+use std::fmt;
 use std::path::PathBuf;
 
 /// `Result` with ferroflow's [`Error`].
@@ -10,24 +14,29 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// An op could not be added: bad shapes, dtypes or attributes, found at graph-build time.
-    #[error("{op} '{node}': {message}")]
+    #[error("{op} '{node}': {message}{}", InputList(inputs))]
     Build {
         /// Full scoped name the node would have had.
         node: String,
         /// Op type, e.g. `MatMul`.
         op: String,
-        /// What is wrong, with the shapes/dtypes involved.
+        /// What is wrong and what to do.
         message: String,
+        /// The static dtype and shape of each input (empty where the error is not about inputs).
+        inputs: Vec<TensorSpec>,
     },
     /// A kernel failed while the session ran it.
-    #[error("{op} '{node}' failed at run time: {message}")]
+    #[error("{op} '{node}' failed at run time: {message}{}", RunInputList(inputs))]
     Kernel {
         /// Full scoped name.
         node: String,
         /// Op type.
         op: String,
-        /// What is wrong, with the runtime shapes.
+        /// What is wrong and what to do.
         message: String,
+        /// The run-time dtype and shape of each input (`None`: not computed, or already moved
+        /// into the kernel when the error happened).
+        inputs: Vec<Option<(DType, Vec<usize>)>>,
     },
     /// A placeholder needed by the fetches was not fed.
     #[error("placeholder '{name}' ({dtype}, {shape}) was not fed; add it to the feeds of this run")]
@@ -35,23 +44,31 @@ pub enum Error {
         /// Placeholder name.
         name: String,
         /// Its dtype.
-        dtype: String,
+        dtype: DType,
         /// Its static shape.
-        shape: String,
+        shape: Shape,
     },
     /// A fed value has the wrong dtype or a shape incompatible with the tensor.
-    #[error("cannot feed a {got_dtype} value of shape {got_shape:?} to '{name}', which is {expected_dtype} {expected_shape}")]
+    #[error("cannot feed a {got_dtype} value of shape {got_shape:?} to {op} '{name}', which is {expected_dtype} {expected_shape}; feed a value of that dtype and shape")]
     FeedMismatch {
         /// Fed tensor name (`x:0`).
         name: String,
+        /// Type of the op producing the tensor (`Placeholder`).
+        op: String,
         /// Declared dtype.
-        expected_dtype: String,
+        expected_dtype: DType,
         /// Declared static shape.
-        expected_shape: String,
+        expected_shape: Shape,
         /// Dtype of the fed value.
-        got_dtype: String,
+        got_dtype: DType,
         /// Shape of the fed value.
         got_shape: Vec<usize>,
+    },
+    /// One tensor appears twice in the feeds of one run.
+    #[error("tensor '{name}' was fed twice in one run; give each tensor one value in the feed list")]
+    FedTwice {
+        /// Tensor name (`x:0`).
+        name: String,
     },
     /// A variable was read before anything assigned it.
     #[error("variable '{name}' was read before it was initialized; run global_variables_initializer() (or restore a checkpoint) first")]
@@ -76,6 +93,18 @@ pub enum Error {
         cond: String,
         /// Which outputs disagree and how.
         message: String,
+    },
+    /// A cond's predicate is not a scalar bool at run time.
+    #[error("cond '{cond}': its predicate '{predicate}' must be a scalar bool, but in this run it is {dtype} {}; feed a scalar bool", Shape::known(shape))]
+    CondPredicate {
+        /// Name of the cond.
+        cond: String,
+        /// The predicate tensor (`is_training:0`).
+        predicate: String,
+        /// Its run-time dtype.
+        dtype: DType,
+        /// Its run-time shape.
+        shape: Vec<usize>,
     },
     /// A fetched tensor was produced inside a cond branch that did not run.
     #[error("fetched tensor '{name}' was not computed: it is inside a cond branch that was not taken; fetch the cond's output instead")]
@@ -134,7 +163,48 @@ pub enum Error {
     InvalidArgument(String),
 }
 
+/// Formats a build error's input specs: ` (inputs: f32 [?, 3], f32 [4])`.
+struct InputList<'a>(&'a [TensorSpec]);
+
+impl fmt::Display for InputList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        f.write_str(" (inputs: ")?;
+        for (i, s) in self.0.iter().enumerate() {
+            write!(f, "{}{s}", if i > 0 { ", " } else { "" })?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Formats a kernel error's input values: ` (inputs: f32 [2, 3], -)`.
+struct RunInputList<'a>(&'a [Option<(DType, Vec<usize>)>]);
+
+impl fmt::Display for RunInputList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        f.write_str(" (inputs: ")?;
+        for (i, s) in self.0.iter().enumerate() {
+            f.write_str(if i > 0 { ", " } else { "" })?;
+            match s {
+                Some((d, dims)) => write!(f, "{d} {}", Shape::known(dims))?,
+                None => f.write_str("-")?,
+            }
+        }
+        f.write_str(")")
+    }
+}
+
 impl Error {
+    /// A build error about node `node` of type `op`, without input specs.
+    pub fn build(node: impl Into<String>, op: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Build { node: node.into(), op: op.into(), message: message.into(), inputs: Vec::new() }
+    }
+
     /// A bad argument; node contexts attach the node name when they pass it on.
     pub fn invalid(message: impl Into<String>) -> Error {
         Error::InvalidArgument(message.into())

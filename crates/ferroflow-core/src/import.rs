@@ -93,7 +93,7 @@ impl Graph {
         cond_ctx: Option<CondCtxId>,
     ) -> Result<Operation> {
         let op_type = op.type_name();
-        let err = |message: String| Error::Build { node: name.to_string(), op: op_type.to_string(), message };
+        let err = |message: String| Error::build(name, op_type, message);
         if name.is_empty() || name.contains(':') {
             return Err(err("an operation name must be non-empty and must not contain ':'".into()));
         }

@@ -118,7 +118,7 @@ impl<'a> InferCtx<'a> {
     }
     /// A build error naming this node.
     pub fn error(&self, message: impl Into<String>) -> Error {
-        Error::Build { node: self.node.to_string(), op: self.op_type.to_string(), message: message.into() }
+        Error::Build { node: self.node.to_string(), op: self.op_type.to_string(), message: message.into(), inputs: self.inputs.to_vec() }
     }
     /// Checks input `i` has dtype `want`.
     pub fn expect_dtype(&self, i: usize, want: DType) -> Result<&TensorSpec> {
@@ -160,10 +160,16 @@ impl<'a> InferCtx<'a> {
 pub trait Runtime: Sync {
     /// The current value of a variable (its `VariableV2` op); errors when uninitialized.
     fn read_variable(&self, var: Operation) -> Result<Value>;
-    /// Replaces a variable's value.
+    /// Replaces a variable's value. The caller (a stateful kernel) has validated the value:
+    /// stateful kernels check dtype and shape *before* they call this.
     fn write_variable(&self, var: Operation, value: Value) -> Result<()>;
-    /// Updates a variable in place (copy-on-write if the old value is still shared).
-    fn update_variable(&self, var: Operation, f: &mut dyn FnMut(&mut Value) -> Result<()>) -> Result<()>;
+    /// Computes a variable's new value from its current one and publishes it, returning it.
+    ///
+    /// `f(current, out)` gets the current value and a buffer of the same dtype and shape whose
+    /// contents are unspecified: it must write every element of `out`. Readers keep seeing
+    /// the old value until the new one is published; when `f` fails nothing is written.
+    /// `f` may be called again when a concurrent update of the same variable published first.
+    fn update_variable(&self, var: Operation, f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>) -> Result<Value>;
     /// Runs `f` with the random stream of `node`, created from `seed` on first use.
     fn with_rng(&self, node: Operation, seed: Option<u64>, f: &mut dyn FnMut(&mut StdRng));
 }
@@ -242,7 +248,12 @@ impl<'a> KernelCtx<'a> {
     }
     /// A run-time error naming this node.
     pub fn error(&self, message: impl Into<String>) -> Error {
-        Error::Kernel { node: self.node.to_string(), op: self.op_type.to_string(), message: message.into() }
+        Error::Kernel {
+            node: self.node.to_string(),
+            op: self.op_type.to_string(),
+            message: message.into(),
+            inputs: self.inputs.iter().map(|v| v.as_ref().map(|v| (v.dtype(), v.shape().to_vec()))).collect(),
+        }
     }
     /// Turns a bare `InvalidArgument` into a kernel error naming this node.
     pub fn wrap(&self, e: Error) -> Error {
@@ -316,6 +327,6 @@ impl<'a> GradCtx<'a> {
     }
     /// A build error naming the forward node.
     pub fn error(&self, message: impl Into<String>) -> Error {
-        Error::Build { node: self.node.to_string(), op: self.op_type.to_string(), message: message.into() }
+        Error::Build { node: self.node.to_string(), op: self.op_type.to_string(), message: message.into(), inputs: self.input_specs.to_vec() }
     }
 }

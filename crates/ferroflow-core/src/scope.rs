@@ -254,16 +254,16 @@ impl Scope {
                 if !op.accepts_dead_inputs() && !st.ctx_encloses(node.cond_ctx, self.cond_ctx) {
                     let branch = node.cond_ctx.and_then(|c| st.cond_branch(c));
                     let (cname, b) = branch.map(|b| (b.name.clone(), b.branch)).unwrap_or_default();
-                    return Err(Error::Build {
-                        node: intended.clone(),
-                        op: op.type_name().to_string(),
-                        message: format!(
+                    return Err(Error::build(
+                        intended.clone(),
+                        op.type_name(),
+                        format!(
                             "input '{}:{}' was created inside the {} branch of cond '{cname}' and is not visible here; return it from the branch function and use the cond's output",
                             node.name,
                             t.index(),
                             if b { "true" } else { "false" }
                         ),
-                    });
+                    ));
                 }
                 specs.push(st.spec(*t)?.clone());
             }
@@ -271,11 +271,7 @@ impl Scope {
         })?;
         let name = if exact {
             if g.read(|st| st.by_name.contains_key(&intended)) {
-                return Err(Error::Build {
-                    node: intended.clone(),
-                    op: op.type_name().to_string(),
-                    message: "an operation with this exact name already exists".into(),
-                });
+                return Err(Error::build(intended.clone(), op.type_name(), "an operation with this exact name already exists; choose another name"));
             }
             g.write().used_names.entry(intended.to_lowercase()).or_insert(1);
             intended
@@ -283,7 +279,7 @@ impl Scope {
             g.unique_name(&intended)
         };
         let outputs = op.infer(&InferCtx::new(&name, op.type_name(), &specs)).map_err(|e| match e {
-            Error::InvalidArgument(m) => Error::Build { node: name.clone(), op: op.type_name().to_string(), message: m },
+            Error::InvalidArgument(m) => Error::Build { node: name.clone(), op: op.type_name().to_string(), message: m, inputs: specs.clone() },
             other => other,
         })?;
         let mut control_inputs = self.control_deps.clone();

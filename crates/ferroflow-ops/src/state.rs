@@ -30,11 +30,7 @@ impl Op for Placeholder {
         Ok(vec![TensorSpec::new(self.dtype, self.shape.clone())])
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
-        Err(Error::PlaceholderNotFed {
-            name: cx.node_name().to_string(),
-            dtype: self.dtype.to_string(),
-            shape: self.shape.to_string(),
-        })
+        Err(Error::PlaceholderNotFed { name: cx.node_name().to_string(), dtype: self.dtype, shape: self.shape.clone() })
     }
     fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![])
@@ -187,10 +183,50 @@ pub enum AssignKind {
 
 /// Writes a variable and returns its new value (TF1 `Assign`, `AssignAdd`, `AssignSub`).
 /// Input 0 is the variable (a reference: not read), input 1 the value.
+///
+/// The kernel validates before it writes: a failing assign leaves the variable as it was.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Assign {
     /// Set, add or subtract.
     pub kind: AssignKind,
+    /// TF1 `validate_shape` (default `true`): the value must have the variable's shape. With
+    /// `false` (`Set` only) the variable takes the value's shape.
+    pub validate_shape: bool,
+    /// The variable's static shape, checked at run time when `validate_shape` holds.
+    pub var_shape: Shape,
+}
+
+impl Assign {
+    /// The run-time check of `Set`, before anything is written: the value must fit the
+    /// variable's current shape (when it holds one) and its static shape.
+    fn check_set(&self, cx: &KernelCtx<'_>, var: Operation, val: &Value) -> Result<()> {
+        let current = cx.runtime().read_variable(var).ok();
+        if let Some(cur) = &current {
+            if cur.dtype() != val.dtype() {
+                return Err(cx.error(format!(
+                    "cannot assign a {} value to variable '{}', which holds {}; nothing was written",
+                    val.dtype(),
+                    var.name(),
+                    cur.dtype()
+                )));
+            }
+        }
+        if !self.validate_shape {
+            return Ok(());
+        }
+        let fits_current = current.as_ref().is_none_or(|c| c.shape() == val.shape());
+        if !fits_current || !self.var_shape.accepts(val.shape()) {
+            let held = current.map(|c| format!(", holding {}", Shape::known(c.shape()))).unwrap_or_default();
+            return Err(cx.error(format!(
+                "cannot assign a value of shape {} to variable '{}' of shape {}{held}; nothing was written. \
+                 Assign a value of the variable's shape, or use validate_shape(false) to change its shape (TF1 validate_shape=False)",
+                Shape::known(val.shape()),
+                var.name(),
+                self.var_shape
+            )));
+        }
+        Ok(())
+    }
 }
 
 #[typetag::serde]
@@ -207,33 +243,50 @@ impl Op for Assign {
         if var.dtype != val.dtype {
             return Err(cx.error(format!("cannot assign a {} value to a {} variable", val.dtype, var.dtype)));
         }
+        if !self.validate_shape {
+            if self.kind != AssignKind::Set {
+                return Err(cx.error("validate_shape = false is only for assign (TF1 tf.assign); assign_add/assign_sub need the variable's shape"));
+            }
+            return Ok(vec![val.clone()]);
+        }
         if !var.shape.is_compatible_with(&val.shape) {
-            return Err(cx.error(format!("cannot assign a value of shape {} to a variable of shape {}", val.shape, var.shape)));
+            let hint = match self.kind {
+                AssignKind::Set => "; use assign_any_shape to change its shape (TF1 validate_shape=False)",
+                _ => "; the update must have the variable's shape (no broadcasting, as in TF1)",
+            };
+            return Err(cx.error(format!("cannot assign a value of shape {} to a variable of shape {}{hint}", val.shape, var.shape)));
         }
         Ok(vec![var.clone()])
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
         let var = cx.input_handle(0)?.op();
-        let val = cx.take_input(1)?;
-        let rt = cx.runtime();
         match self.kind {
             AssignKind::Set => {
-                rt.write_variable(var, val.clone())?;
+                self.check_set(cx, var, cx.input(1)?)?;
+                let val = cx.take_input(1)?;
+                cx.runtime().write_variable(var, val.clone()).map_err(|e| cx.wrap(e))?;
                 Ok(vec![val])
             }
             AssignKind::Add | AssignKind::Sub => {
                 let sign = if self.kind == AssignKind::Add { 1.0 } else { -1.0 };
-                let mut out = None;
-                rt.update_variable(var, &mut |cur: &mut Value| {
-                    if cur.shape() != val.shape() {
-                        return Err(Error::invalid(format!("variable has shape {:?} but the update has shape {:?}", cur.shape(), val.shape())));
-                    }
-                    accumulate(cur, &val, sign)?;
-                    out = Some(cur.clone());
-                    Ok(())
-                })
-                .map_err(|e| cx.wrap(e))?;
-                out.map(|v| vec![v]).ok_or_else(|| cx.error("update did not run"))
+                let val = cx.input(1)?;
+                let new = cx
+                    .runtime()
+                    .update_variable(var, &mut |cur: &Value, out: &mut Value| {
+                        if cur.shape() != val.shape() || cur.dtype() != val.dtype() {
+                            return Err(Error::invalid(format!(
+                                "variable '{}' holds {} {} but the update is {} {}; nothing was written",
+                                var.name(),
+                                cur.dtype(),
+                                Shape::known(cur.shape()),
+                                val.dtype(),
+                                Shape::known(val.shape())
+                            )));
+                        }
+                        accumulate(out, cur, val, sign)
+                    })
+                    .map_err(|e| cx.wrap(e))?;
+                Ok(vec![new])
             }
         }
     }
@@ -251,14 +304,13 @@ impl Op for Assign {
     }
 }
 
-/// `cur += sign * delta`, in place.
-fn accumulate(cur: &mut Value, delta: &Value, sign: f64) -> Result<()> {
+/// `out = cur + sign * delta` (all three of one dtype and shape, checked by the caller).
+fn accumulate(out: &mut Value, cur: &Value, delta: &Value, sign: f64) -> Result<()> {
     macro_rules! acc {
         ($t:ty) => {{
-            let d = delta.view::<$t>()?;
-            let mut c = cur.view_mut::<$t>()?;
+            let (c, d) = (cur.view::<$t>()?, delta.view::<$t>()?);
             let s = sign as $t;
-            c.zip_mut_with(&d, |a, &b| *a += s * b);
+            ndarray::Zip::from(out.view_mut::<$t>()?).and(&c).and(&d).for_each(|o, &c, &d| *o = c + s * d);
         }};
     }
     match cur.dtype() {
@@ -271,24 +323,37 @@ fn accumulate(cur: &mut Value, delta: &Value, sign: f64) -> Result<()> {
     Ok(())
 }
 
-fn assign_op(s: &Scope, var: Variable, value: impl IntoInput, kind: AssignKind, name: &str) -> Result<Tensor> {
-    let v = value.into_tensor(s, Some(var.dtype()))?;
-    s.add_op1(Assign { kind }, &[var.value(), v], name)
+fn assign_op(s: &Scope, var: Variable, value: impl IntoInput, kind: AssignKind, validate_shape: bool, name: &str) -> Result<Tensor> {
+    let var_spec = s.graph().spec(var.value())?;
+    let v = value.into_tensor(s, Some(var_spec.dtype))?;
+    s.add_op1(Assign { kind, validate_shape, var_shape: var_spec.shape }, &[var.value(), v], name)
 }
 
 /// `var = value`, returning the new value. TF1: `tf.assign` / `var.assign`.
+///
+/// The value must have the variable's dtype and shape (TF1 `validate_shape=True`); a shape
+/// known to differ is a build error, one that differs at run time fails the run and leaves
+/// the variable unchanged. To change the variable's shape use [`assign_any_shape`].
 pub fn assign(s: &Scope, var: Variable, value: impl IntoInput) -> Result<Tensor> {
-    assign_op(s, var, value, AssignKind::Set, "Assign")
+    assign_op(s, var, value, AssignKind::Set, true, "Assign")
+}
+
+/// `var = value` where the variable takes the value's shape. TF1:
+/// `tf.assign(var, value, validate_shape=False)`. Ops built on the variable's old static
+/// shape may then fail at run time (naming themselves); give such a variable an unknown
+/// static shape with `VariableOptions::validate_shape(false)`.
+pub fn assign_any_shape(s: &Scope, var: Variable, value: impl IntoInput) -> Result<Tensor> {
+    assign_op(s, var, value, AssignKind::Set, false, "Assign")
 }
 
 /// `var += value`, returning the new value. TF1: `tf.assign_add`.
 pub fn assign_add(s: &Scope, var: Variable, value: impl IntoInput) -> Result<Tensor> {
-    assign_op(s, var, value, AssignKind::Add, "AssignAdd")
+    assign_op(s, var, value, AssignKind::Add, true, "AssignAdd")
 }
 
 /// `var -= value`, returning the new value. TF1: `tf.assign_sub`.
 pub fn assign_sub(s: &Scope, var: Variable, value: impl IntoInput) -> Result<Tensor> {
-    assign_op(s, var, value, AssignKind::Sub, "AssignSub")
+    assign_op(s, var, value, AssignKind::Sub, true, "AssignSub")
 }
 
 /// Options of [`variable`] and [`get_variable`], each default as in TF1.
@@ -300,11 +365,14 @@ pub struct VariableOptions {
     pub collections: Vec<CollectionKey>,
     /// Element type for `get_variable` (TF1 default `float32`).
     pub dtype: DType,
+    /// TF1 `validate_shape` (default `true`): the variable has the initial value's static
+    /// shape. With `false` its static shape is unknown, so assigns of any shape fit it.
+    pub validate_shape: bool,
 }
 
 impl Default for VariableOptions {
     fn default() -> Self {
-        VariableOptions { trainable: true, collections: vec![GLOBAL_VARIABLES], dtype: DType::F32 }
+        VariableOptions { trainable: true, collections: vec![GLOBAL_VARIABLES], dtype: DType::F32, validate_shape: true }
     }
 }
 
@@ -317,6 +385,11 @@ impl VariableOptions {
     /// Sets the dtype.
     pub fn dtype(mut self, d: DType) -> Self {
         self.dtype = d;
+        self
+    }
+    /// Sets `validate_shape` (TF1 `tf.Variable(…, validate_shape=False)`).
+    pub fn validate_shape(mut self, v: bool) -> Self {
+        self.validate_shape = v;
         self
     }
     /// Adds a collection.
@@ -345,14 +418,16 @@ fn create_variable(
             return Err(Error::Variable { name: full_name.into(), message: format!("initializer gives {} but the variable is {d}", spec.dtype) });
         }
     }
-    if spec.shape.rank().is_none() {
+    let shape = if opts.validate_shape { spec.shape.clone() } else { Shape::unknown() };
+    if opts.validate_shape && spec.shape.rank().is_none() {
         return Err(Error::Variable {
             name: full_name.into(),
-            message: "the initial value's shape is unknown; give a value of known shape".into(),
+            message: "the initial value's shape is unknown; give a value of known shape, or set VariableOptions::validate_shape(false) (TF1 validate_shape=False)".into(),
         });
     }
-    let var_op = s0.add_op_exact(VariableV2 { dtype: spec.dtype, shape: spec.shape.clone() }, &[], full_name)?;
-    let init_op = inner.add_op(Assign { kind: AssignKind::Set }, &[var_op.output(0), init], "Assign")?;
+    let var_op = s0.add_op_exact(VariableV2 { dtype: spec.dtype, shape: shape.clone() }, &[], full_name)?;
+    let assign = Assign { kind: AssignKind::Set, validate_shape: opts.validate_shape, var_shape: shape };
+    let init_op = inner.add_op(assign, &[var_op.output(0), init], "Assign")?;
     let v = Variable::from_parts(var_op, init_op, init);
     let g = s.graph();
     g.register_variable(v);

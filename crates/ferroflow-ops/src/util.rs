@@ -112,14 +112,14 @@ pub fn sum_to_shape<T: Copy + num_traits::Zero + std::ops::Add<Output = T>>(g: A
 }
 
 /// Normalizes `axis` (negative counts from the end) against `rank`.
-#[allow(dead_code)]
 pub fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
     let r = rank as i64;
     let a = if axis < 0 { axis + r } else { axis };
     if (0..r).contains(&a) {
         Ok(a as usize)
     } else {
-        Err(Error::invalid(format!("axis {axis} is out of range for a tensor of rank {rank}")))
+        let valid = if rank == 0 { "a scalar has no axes".to_string() } else { format!("valid axes are {} to {}", -r, r - 1) };
+        Err(Error::invalid(format!("axis {axis} is out of range for a tensor of rank {rank}; {valid}")))
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod plan;
 mod session;
+mod variables;
 
 pub use plan::Plan;
 pub use session::{Fetch, Session, SessionOptions};

@@ -6,6 +6,16 @@ use ferroflow_core::{Error, GraphState, Op, Operation, Result, Tensor, TensorSpe
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// A cond branch a step runs in: it runs only when the predicate has the branch's value.
+pub(crate) struct Guard {
+    /// Slot of the predicate.
+    pub slot: usize,
+    /// Which predicate value selects the branch.
+    pub branch: bool,
+    /// The cond and its predicate, for errors.
+    pub cond: Arc<(String, Tensor)>,
+}
+
 /// One node to execute.
 pub(crate) struct Step {
     pub op: Operation,
@@ -21,8 +31,8 @@ pub(crate) struct Step {
     pub output_specs: Vec<TensorSpec>,
     /// A `VariableV2` op: its output is a reference, read by each consumer when it runs.
     pub is_variable: bool,
-    /// Cond guards, outermost first: (slot of the predicate, branch value).
-    pub guards: Vec<(usize, bool)>,
+    /// Cond guards, outermost first.
+    pub guards: Vec<Guard>,
     /// Slots to free after this step.
     pub release: Vec<usize>,
 }
@@ -36,6 +46,9 @@ pub struct Plan {
     /// Slot of each tensor fetch, in fetch order.
     pub(crate) fetch_slots: Vec<(Tensor, usize)>,
     pub(crate) nodes: Vec<Operation>,
+    /// True when some step writes a variable (an op with a reference input, e.g. `Assign`
+    /// or an optimizer's apply op): such runs hold the variable store's gate shared.
+    pub(crate) writes_state: bool,
 }
 
 impl Plan {
@@ -145,6 +158,7 @@ impl Plan {
         }
         let slot = |t: &Tensor| slot_of.get(t).copied().ok_or_else(|| Error::invalid(format!("internal: no slot for {t:?}")));
         let mut built = Vec::with_capacity(steps.len());
+        let mut conds = HashMap::new();
         for (i, outputs) in steps {
             let node = st.node_at(i).ok_or_else(|| Error::invalid(format!("node {i} missing")))?;
             let mut inputs = Vec::with_capacity(node.inputs.len());
@@ -154,7 +168,8 @@ impl Plan {
             let mut guards = Vec::new();
             for ctx in st.cond_chain(node.cond_ctx).into_iter().rev() {
                 if let Some(b) = st.cond_branch(ctx) {
-                    guards.push((slot(&b.pred)?, b.branch));
+                    let cond = conds.entry(ctx).or_insert_with(|| Arc::new((b.name.clone(), b.pred))).clone();
+                    guards.push(Guard { slot: slot(&b.pred)?, branch: b.branch, cond });
                 }
             }
             built.push(Step {
@@ -188,7 +203,7 @@ impl Plan {
                     last_use[*s] = Some((k, p));
                 }
             }
-            for (s, _) in &step.guards {
+            for Guard { slot: s, .. } in &step.guards {
                 if last_use[*s].is_none_or(|(lk, _)| lk <= k) {
                     last_use[*s] = Some((k, usize::MAX));
                 }
@@ -208,6 +223,7 @@ impl Plan {
             }
         }
         let nodes = built.iter().map(|s| s.op).collect();
-        Ok(Plan { steps: built, num_slots: slot_of.len(), feed_slots, fetch_slots, nodes })
+        let writes_state = built.iter().any(|s| (0..s.handles.len()).any(|k| s.kernel.is_ref_input(k)));
+        Ok(Plan { steps: built, num_slots: slot_of.len(), feed_slots, fetch_slots, nodes, writes_state })
     }
 }

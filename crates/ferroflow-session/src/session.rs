@@ -1,13 +1,14 @@
 //! `Session`: the variable store, random streams, plan cache and the executor.
 
 use crate::plan::Plan;
+use crate::variables::VariableStore;
 use ferroflow_core::{
     Error, Graph, KernelCtx, Operation, Result, Runtime, Tensor, Value, Variable, TRAIN_OP, UPDATE_OPS,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// Something to fetch: a tensor (its value is returned) or an op (run for its effect).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,7 +85,7 @@ pub struct Session {
     graph: Graph,
     options: SessionOptions,
     session_seed: u64,
-    variables: RwLock<HashMap<Operation, Value>>,
+    variables: VariableStore,
     rngs: Mutex<HashMap<Operation, StdRng>>,
     plans: Mutex<HashMap<PlanKey, Arc<Plan>>>,
     warnings: Mutex<Vec<String>>,
@@ -103,7 +104,7 @@ impl Session {
             graph: graph.clone(),
             options,
             session_seed,
-            variables: RwLock::new(HashMap::new()),
+            variables: VariableStore::default(),
             rngs: Mutex::new(HashMap::new()),
             plans: Mutex::new(HashMap::new()),
             warnings: Mutex::new(Vec::new()),
@@ -141,25 +142,25 @@ impl Session {
         }
         let mut feed_order: Vec<usize> = (0..feeds.len()).collect();
         feed_order.sort_by_key(|&i| feeds[i].0);
-        let mut feed_keys: Vec<Tensor> = feed_order.iter().map(|&i| feeds[i].0).collect();
+        let feed_keys: Vec<Tensor> = feed_order.iter().map(|&i| feeds[i].0).collect();
         for (t, _) in feeds {
             self.graph.check_graph(t.graph_id(), || format!("feed '{}'", t.name()))?;
         }
-        let before = feed_keys.len();
-        feed_keys.dedup();
-        if feed_keys.len() != before {
-            return Err(Error::invalid("the same tensor was fed twice in one run"));
+        if let Some(w) = feed_keys.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::FedTwice { name: w[0].name() });
         }
         // Validate feeds against the static specs.
         self.graph.read(|st| -> Result<()> {
             for (t, v) in feeds {
                 let spec = st.spec(*t)?;
                 if spec.dtype != v.dtype() || !spec.shape.accepts(v.shape()) {
+                    let node = st.node(t.op())?;
                     return Err(Error::FeedMismatch {
-                        name: format!("{}:{}", st.node(t.op())?.name, t.index()),
-                        expected_dtype: spec.dtype.to_string(),
-                        expected_shape: spec.shape.to_string(),
-                        got_dtype: v.dtype().to_string(),
+                        name: format!("{}:{}", node.name, t.index()),
+                        op: node.op.type_name().to_string(),
+                        expected_dtype: spec.dtype,
+                        expected_shape: spec.shape.clone(),
+                        got_dtype: v.dtype(),
                         got_shape: v.shape().to_vec(),
                     });
                 }
@@ -229,6 +230,9 @@ impl Session {
     }
 
     fn execute(&self, plan: &Plan, feeds: &[&Value]) -> Result<Vec<Value>> {
+        // A run that writes variables holds the store's gate shared, so a snapshot (Saver)
+        // falls between two such runs, never inside one.
+        let _pass = plan.writes_state.then(|| self.variables.writer_pass());
         #[derive(Clone)]
         enum Slot {
             Empty,
@@ -250,15 +254,16 @@ impl Session {
         }
         for step in &plan.steps {
             let mut alive = true;
-            for (pslot, branch) in &step.guards {
-                match read(&slots[*pslot])? {
+            for guard in &step.guards {
+                match read(&slots[guard.slot])? {
                     Some(v) => {
-                        let p = v.scalar::<bool>().map_err(|_| Error::Kernel {
-                            node: step.name.clone(),
-                            op: step.type_name.to_string(),
-                            message: format!("cond predicate must be a scalar bool, got {} {:?}", v.dtype(), v.shape()),
+                        let p = v.scalar::<bool>().map_err(|_| Error::CondPredicate {
+                            cond: guard.cond.0.clone(),
+                            predicate: guard.cond.1.name(),
+                            dtype: v.dtype(),
+                            shape: v.shape().to_vec(),
                         })?;
-                        if p != *branch {
+                        if p != guard.branch {
                             alive = false;
                             break;
                         }
@@ -343,7 +348,21 @@ impl Session {
 
     /// True when the variable holds a value.
     pub fn is_initialized(&self, v: Variable) -> bool {
-        self.variables.read().map(|m| m.contains_key(&v.op())).unwrap_or(false)
+        self.variables.get(v.op()).is_some()
+    }
+
+    /// The values of `vars` from one consistent point: taken between runs that write
+    /// variables, never in the middle of one, so no snapshot mixes two training steps. Runs
+    /// that only read (inference) go on meanwhile. Used by `Saver::save`.
+    ///
+    /// # Errors
+    /// A variable of another graph, or an uninitialized variable (named).
+    pub fn snapshot_variables(&self, vars: &[Variable]) -> Result<Vec<Value>> {
+        for v in vars {
+            self.graph.check_graph(v.op().graph_id(), || format!("variable '{}'", v.name()))?;
+        }
+        let ops: Vec<Operation> = vars.iter().map(|v| v.op()).collect();
+        self.variables.snapshot(&ops)
     }
 
     /// Sets variables directly, all or nothing: every value is checked against its variable's
@@ -359,34 +378,23 @@ impl Session {
                 });
             }
         }
-        let mut store = self.variables.write().unwrap_or_else(|e| e.into_inner());
-        for (v, val) in values {
-            store.insert(v.op(), val);
-        }
+        self.variables.set_all(values.into_iter().map(|(v, val)| (v.op(), val)).collect());
         Ok(())
     }
 }
 
 impl Runtime for Session {
     fn read_variable(&self, var: Operation) -> Result<Value> {
-        let store = self.variables.read().unwrap_or_else(|e| e.into_inner());
-        match store.get(&var) {
-            Some(v) => Ok(v.clone()),
-            None => Err(Error::UninitializedVariable { name: var.name() }),
-        }
+        self.variables.get(var).ok_or_else(|| Error::UninitializedVariable { name: var.name() })
     }
 
     fn write_variable(&self, var: Operation, value: Value) -> Result<()> {
-        self.variables.write().unwrap_or_else(|e| e.into_inner()).insert(var, value);
+        self.variables.set(var, value);
         Ok(())
     }
 
-    fn update_variable(&self, var: Operation, f: &mut dyn FnMut(&mut Value) -> Result<()>) -> Result<()> {
-        let mut store = self.variables.write().unwrap_or_else(|e| e.into_inner());
-        match store.get_mut(&var) {
-            Some(v) => f(v),
-            None => Err(Error::UninitializedVariable { name: var.name() }),
-        }
+    fn update_variable(&self, var: Operation, f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>) -> Result<Value> {
+        self.variables.update(var, f)
     }
 
     fn with_rng(&self, node: Operation, seed: Option<u64>, f: &mut dyn FnMut(&mut StdRng)) {

@@ -208,7 +208,7 @@ fn shape_mismatch_is_a_build_error_naming_both() {
     let a = placeholder(&s.with_name("a"), DType::F32, shape![None, 3]).unwrap();
     let b = placeholder(&s.with_name("b"), DType::F32, shape![4]).unwrap();
     let e = math::add(&s.with_name("sum"), a, b).unwrap_err().to_string();
-    assert_eq!(e, "Add 'sum': incompatible shapes [?, 3] and [4] cannot be broadcast together");
+    assert_eq!(e, "Add 'sum': incompatible shapes [?, 3] and [4] cannot be broadcast together (inputs: float32 [?, 3], float32 [4])");
 }
 
 #[test]

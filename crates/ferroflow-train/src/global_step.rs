@@ -49,7 +49,7 @@ pub fn create_global_step(s: &Scope) -> Result<Variable> {
         return Err(Error::Training(format!("the graph already has a global step ('{}'); use get_or_create_global_step", v.name())));
     }
     let root = s.graph().root();
-    let opts = VariableOptions { trainable: false, collections: vec![GLOBAL_VARIABLES, GLOBAL_STEP], dtype: DType::I64 };
+    let opts = VariableOptions { trainable: false, collections: vec![GLOBAL_VARIABLES, GLOBAL_STEP], dtype: DType::I64, ..Default::default() };
     get_variable(&root, "global_step", Shape::scalar(), Initializer::Zeros, opts)
 }
 

@@ -1,6 +1,6 @@
 //! `AdagradOptimizer` and its fused kernel `ApplyAdagrad`.
 
-use super::{dispatch_float, infer_apply, scalar_input, update_ref, zip1, zip2, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
 use ferroflow_core::typetag;
 use ferroflow_core::{Error, GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
@@ -73,9 +73,10 @@ impl ApplyAdagrad {
         let lr: T = scalar_input(cx, 2, "lr")?;
         let g = cx.view::<T>(3)?;
         let shape = g.shape();
-        let accum = update_ref::<T>(cx, 1, shape, |a| zip1(a, &g, |a, g| *a += g * g))?;
+        check_refs::<T>(cx, [0, 1], shape)?;
+        let accum = update_ref::<T>(cx, 1, shape, |o, a| map_into(o, [&a, &g], |[a, g]| a + g * g))?;
         let a = accum.view::<T>().map_err(|e| cx.wrap(e))?;
-        let out = update_ref::<T>(cx, 0, shape, |w| zip2(w, &g, &a, |w, g, a| *w -= g * lr * a.sqrt().recip()))?;
+        let out = update_ref::<T>(cx, 0, shape, |o, w| map_into(o, [&w, &g, &a], |[w, g, a]| w - g * lr * a.sqrt().recip()))?;
         Ok(vec![out])
     }
 }

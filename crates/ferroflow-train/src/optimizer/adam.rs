@@ -1,6 +1,6 @@
 //! `AdamOptimizer` and its fused kernel `ApplyAdam`.
 
-use super::{dispatch_float, infer_apply, scalar_input, update_ref, zip1, zip2, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
@@ -141,10 +141,11 @@ impl ApplyAdam {
         let alpha = lr * (one - b2p).sqrt() / (one - b1p);
         let g = cx.view::<T>(6)?;
         let shape = g.shape();
-        let m = update_ref::<T>(cx, 1, shape, |m| zip1(m, &g, |m, g| *m += (g - *m) * (one - b1)))?;
-        let v = update_ref::<T>(cx, 2, shape, |v| zip1(v, &g, |v, g| *v += (g * g - *v) * (one - b2)))?;
+        check_refs::<T>(cx, [0, 1, 2], shape)?;
+        let m = update_ref::<T>(cx, 1, shape, |o, m| map_into(o, [&m, &g], |[m, g]| m + (g - m) * (one - b1)))?;
+        let v = update_ref::<T>(cx, 2, shape, |o, v| map_into(o, [&v, &g], |[v, g]| v + (g * g - v) * (one - b2)))?;
         let (m, v) = (m.view::<T>().map_err(|e| cx.wrap(e))?, v.view::<T>().map_err(|e| cx.wrap(e))?);
-        let out = update_ref::<T>(cx, 0, shape, |w| zip2(w, &m, &v, |w, m, v| *w -= (m * alpha) / (v.sqrt() + eps)))?;
+        let out = update_ref::<T>(cx, 0, shape, |o, w| map_into(o, [&w, &m, &v], |[w, m, v]| w - (m * alpha) / (v.sqrt() + eps)))?;
         Ok(vec![out])
     }
 }

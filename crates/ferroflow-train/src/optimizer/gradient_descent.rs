@@ -1,6 +1,6 @@
 //! `GradientDescentOptimizer` and its fused kernel `ApplyGradientDescent`.
 
-use super::{dispatch_float, infer_apply, scalar_input, update_ref, zip1, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
@@ -56,7 +56,8 @@ impl ApplyGradientDescent {
     fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Vec<Value>> {
         let lr: T = scalar_input(cx, 1, "alpha")?;
         let g = cx.view::<T>(2)?;
-        let out = update_ref::<T>(cx, 0, g.shape(), |w| zip1(w, &g, |w, g| *w -= g * lr))?;
+        check_refs::<T>(cx, [0], g.shape())?;
+        let out = update_ref::<T>(cx, 0, g.shape(), |o, w| map_into(o, [&w, &g], |[w, g]| w - g * lr))?;
         Ok(vec![out])
     }
 }

@@ -29,13 +29,13 @@ pub use rmsprop::RMSPropOptimizer;
 
 use crate::gradients::gradients;
 use ferroflow_core::{
-    DType, Element, Error, InferCtx, KernelCtx, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable, TRAIN_OP,
+    DType, Element, Error, InferCtx, KernelCtx, Operation, Result, Scope, Shape, Tensor, TensorSpec, Value, Variable, TRAIN_OP,
 };
 use ferroflow_ops::control::{group, NoOp};
 use ferroflow_ops::input::IntoInput;
 use ferroflow_ops::state::{constant, variable, variable_from, Assign, AssignKind, VariableOptions};
 use ferroflow_ops::array::{ones_like, zeros_like};
-use ndarray::{ArrayViewD, ArrayViewMutD, Zip};
+use ndarray::{ArrayViewD, ArrayViewMutD};
 use rayon::prelude::*;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -378,7 +378,8 @@ pub trait Optimizer {
                 let update = group(&scope.with_name("update"), &done)?;
                 let after = scope.with_control_dependencies(&[update]);
                 let one = constant(&after.with_name("value"), Value::from(1i64).cast(step.dtype()))?;
-                after.add_op_exact(Assign { kind: AssignKind::Add }, &[step.value(), one], &full)?
+                let assign = Assign { kind: AssignKind::Add, validate_shape: true, var_shape: g.spec(step.value())?.shape };
+                after.add_op_exact(assign, &[step.value(), one], &full)?
             }
         };
         g.add_to_collection(&TRAIN_OP, train);
@@ -466,91 +467,92 @@ pub(crate) fn scalar_input<T: Real>(cx: &KernelCtx<'_>, i: usize, what: &str) ->
     v.cast(T::DTYPE).scalar::<T>().map_err(|e| cx.wrap(e))
 }
 
-/// Updates the variable behind reference input `i` in place with `f` (copy-on-write only when
-/// its buffer is shared), after checking it holds a `T` value of `shape`. Returns the new value.
+/// Checks, before an apply kernel writes anything, that every variable behind the reference
+/// inputs `refs` is initialized and holds a `T` value of `shape` (the gradient's). An apply
+/// op updates several variables (the variable and its slots): validating them all first is
+/// what keeps a failing step from updating some of them.
+pub(crate) fn check_refs<T: Real>(cx: &KernelCtx<'_>, refs: impl IntoIterator<Item = usize>, shape: &[usize]) -> Result<()> {
+    for i in refs {
+        let var = cx.input_handle(i)?.op();
+        let cur = cx.runtime().read_variable(var).map_err(|e| cx.wrap(e))?;
+        if cur.dtype() != T::DTYPE || cur.shape() != shape {
+            return Err(cx.error(format!(
+                "variable '{}' holds {} {} but the gradient is {} {}; nothing was updated",
+                var.name(),
+                cur.dtype(),
+                Shape::known(cur.shape()),
+                T::DTYPE,
+                Shape::known(shape)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Computes the new value of the variable behind reference input `i` with `f(out, current)`
+/// (out of place: `f` writes every element of `out`; readers see the old value until the new
+/// one is published) and returns it. The caller ran [`check_refs`] first.
 pub(crate) fn update_ref<T: Real>(
     cx: &KernelCtx<'_>,
     i: usize,
     shape: &[usize],
-    mut f: impl FnMut(ArrayViewMutD<'_, T>),
+    mut f: impl FnMut(ArrayViewMutD<'_, T>, ArrayViewD<'_, T>),
 ) -> Result<Value> {
     let var = cx.input_handle(i)?.op();
-    let mut out = None;
     cx.runtime()
-        .update_variable(var, &mut |cur: &mut Value| {
+        .update_variable(var, &mut |cur: &Value, out: &mut Value| {
             if cur.shape() != shape {
                 return Err(Error::invalid(format!(
-                    "variable '{}' holds a value of shape {:?} but the gradient has shape {shape:?}",
+                    "variable '{}' holds a value of shape {} but the gradient has shape {}; nothing was updated",
                     var.name(),
-                    cur.shape()
+                    Shape::known(cur.shape()),
+                    Shape::known(shape)
                 )));
             }
-            f(cur.view_mut::<T>()?);
-            out = Some(cur.clone());
+            f(out.view_mut::<T>()?, cur.view::<T>()?);
             Ok(())
         })
-        .map_err(|e| cx.wrap(e))?;
-    out.ok_or_else(|| cx.error("the variable update did not run"))
+        .map_err(|e| cx.wrap(e))
 }
 
 /// Arrays at least this long are updated by several threads (rayon), in chunks of [`CHUNK`].
 const PAR_MIN: usize = 1 << 16;
 const CHUNK: usize = 1 << 13;
 
-/// `f(out, a)` element-wise over arrays of one shape (checked by the caller): flat slice loops
-/// when both are contiguous (so they vectorize), split over threads for large arrays; ndarray's
-/// `Zip` otherwise.
-pub(crate) fn zip1<T: Real>(mut out: ArrayViewMutD<'_, T>, a: &ArrayViewD<'_, T>, f: impl Fn(&mut T, T) + Sync) {
-    if let (Some(o), Some(a)) = (out.as_slice_mut(), a.as_slice()) {
-        let run = |o: &mut [T], a: &[T]| o.iter_mut().zip(a).for_each(|(o, &a)| f(o, a));
-        if o.len() >= PAR_MIN {
-            o.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).for_each(|(o, a)| run(o, a));
-        } else {
-            run(o, a);
+/// `out[i] = f([a[i], b[i], …])` element-wise over arrays of one shape (checked by the
+/// caller): flat slice loops when all are contiguous (so they vectorize), split over threads
+/// for large arrays; a copy to standard layout otherwise.
+pub(crate) fn map_into<T: Real, const N: usize>(mut out: ArrayViewMutD<'_, T>, ins: [&ArrayViewD<'_, T>; N], f: impl Fn([T; N]) -> T + Sync) {
+    let standard: Vec<_> = ins.iter().map(|a| a.as_standard_layout()).collect();
+    let slices: Option<Vec<&[T]>> = standard.iter().map(|a| a.as_slice()).collect();
+    let (Some(slices), Some(o)) = (slices, out.as_slice_mut()) else {
+        let mut fresh = ndarray::ArrayD::<T>::zeros(out.raw_dim());
+        if let (Some(slices), Some(o)) = (standard.iter().map(|a| a.as_slice()).collect::<Option<Vec<_>>>(), fresh.as_slice_mut()) {
+            run_map(o, &slices, 0, &f);
         }
+        out.assign(&fresh);
+        return;
+    };
+    if slices.iter().any(|s| s.len() != o.len()) {
         return;
     }
-    Zip::from(out).and(a).for_each(|o, &a| f(o, a));
+    if o.len() >= PAR_MIN {
+        o.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| run_map(o, &slices, c * CHUNK, &f));
+    } else {
+        run_map(o, &slices, 0, &f);
+    }
 }
 
-/// [`zip1`] with two inputs.
-pub(crate) fn zip2<T: Real>(mut out: ArrayViewMutD<'_, T>, a: &ArrayViewD<'_, T>, b: &ArrayViewD<'_, T>, f: impl Fn(&mut T, T, T) + Sync) {
-    if let (Some(o), Some(a), Some(b)) = (out.as_slice_mut(), a.as_slice(), b.as_slice()) {
-        let run = |o: &mut [T], a: &[T], b: &[T]| o.iter_mut().zip(a).zip(b).for_each(|((o, &a), &b)| f(o, a, b));
-        if o.len() >= PAR_MIN {
-            o.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(|((o, a), b)| run(o, a, b));
-        } else {
-            run(o, a, b);
-        }
+/// The loop of [`map_into`] over `out`, reading the inputs from `offset`.
+fn run_map<T: Real, const N: usize>(out: &mut [T], ins: &[&[T]], offset: usize, f: &impl Fn([T; N]) -> T) {
+    let n = out.len();
+    let ins: [&[T]; N] = std::array::from_fn(|k| ins.get(k).and_then(|s| s.get(offset..offset + n)).unwrap_or_default());
+    if ins.iter().any(|s| s.len() != n) {
         return;
     }
-    Zip::from(out).and(a).and(b).for_each(|o, &a, &b| f(o, a, b));
-}
-
-/// [`zip1`] with three inputs.
-pub(crate) fn zip3<T: Real>(
-    mut out: ArrayViewMutD<'_, T>,
-    a: &ArrayViewD<'_, T>,
-    b: &ArrayViewD<'_, T>,
-    c: &ArrayViewD<'_, T>,
-    f: impl Fn(&mut T, T, T, T) + Sync,
-) {
-    if let (Some(o), Some(a), Some(b), Some(c)) = (out.as_slice_mut(), a.as_slice(), b.as_slice(), c.as_slice()) {
-        let run = |o: &mut [T], a: &[T], b: &[T], c: &[T]| {
-            o.iter_mut().zip(a).zip(b).zip(c).for_each(|(((o, &a), &b), &c)| f(o, a, b, c))
-        };
-        if o.len() >= PAR_MIN {
-            o.par_chunks_mut(CHUNK)
-                .zip(a.par_chunks(CHUNK))
-                .zip(b.par_chunks(CHUNK))
-                .zip(c.par_chunks(CHUNK))
-                .for_each(|(((o, a), b), c)| run(o, a, b, c));
-        } else {
-            run(o, a, b, c);
-        }
-        return;
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = f(std::array::from_fn(|k| ins[k][i]));
     }
-    Zip::from(out).and(a).and(b).and(c).for_each(|o, &a, &b, &c| f(o, a, b, c));
 }
 
 /// Runs `$run::<f32>` or `$run::<f64>` by the dtype of input `$grad` (the gradient).

@@ -1,6 +1,6 @@
 //! `MomentumOptimizer` (optionally Nesterov) and its fused kernel `ApplyMomentum`.
 
-use super::{dispatch_float, infer_apply, scalar_input, update_ref, zip1, zip2, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
@@ -76,13 +76,14 @@ impl ApplyMomentum {
         let mom = T::of(self.momentum);
         let g = cx.view::<T>(3)?;
         let shape = g.shape();
-        let accum = update_ref::<T>(cx, 1, shape, |a| zip1(a, &g, |a, g| *a = *a * mom + g))?;
+        check_refs::<T>(cx, [0, 1], shape)?;
+        let accum = update_ref::<T>(cx, 1, shape, |o, a| map_into(o, [&a, &g], |[a, g]| a * mom + g))?;
         let a = accum.view::<T>().map_err(|e| cx.wrap(e))?;
-        let out = update_ref::<T>(cx, 0, shape, |w| {
+        let out = update_ref::<T>(cx, 0, shape, |o, w| {
             if self.use_nesterov {
-                zip2(w, &g, &a, |w, g, a| *w -= g * lr + a * mom * lr);
+                map_into(o, [&w, &g, &a], |[w, g, a]| w - (g * lr + a * mom * lr));
             } else {
-                zip1(w, &a, |w, a| *w -= a * lr);
+                map_into(o, [&w, &a], |[w, a]| w - a * lr);
             }
         })?;
         Ok(vec![out])

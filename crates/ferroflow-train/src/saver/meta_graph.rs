@@ -107,20 +107,16 @@ fn idx(n: usize) -> Result<u32> {
 }
 
 fn encode_op(name: &str, op: &dyn Op) -> Result<Vec<u8>> {
-    let bytes = format::encode(op).map_err(|e| Error::Build {
-        node: name.to_string(),
-        op: op.type_name().to_string(),
-        message: format!("cannot serialize this op for a meta graph: {e}"),
-    })?;
+    let bytes = format::encode(op).map_err(|e| Error::build(name, op.type_name(), format!("cannot serialize this op for a meta graph: {e}")))?;
     // Check the op reads back to the same bytes now, rather than fail in the serving program.
     let back: std::result::Result<Box<dyn Op>, String> = format::decode(&bytes);
     let same = back.ok().and_then(|b| format::encode(&*b).ok()).is_some_and(|again| again == bytes);
     if !same {
-        return Err(Error::Build {
-            node: name.to_string(),
-            op: op.type_name().to_string(),
-            message: "this op does not read back to itself from its serde form (check its Serialize/Deserialize: bincode needs every field, no `skip_serializing_if`), so a meta graph holding it could not be imported".into(),
-        });
+        return Err(Error::build(
+            name,
+            op.type_name(),
+            "this op does not read back to itself from its serde form (check its Serialize/Deserialize: bincode needs every field, no `skip_serializing_if`), so a meta graph holding it could not be imported",
+        ));
     }
     Ok(bytes)
 }

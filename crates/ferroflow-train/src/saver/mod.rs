@@ -418,7 +418,10 @@ impl Saver {
         if path.file_name().is_none() {
             return Err(Error::invalid(format!("Saver::save: '{}' does not name a file", prefix.display())));
         }
-        let values = self.vars.iter().map(|(n, v)| Ok((n.clone(), sess.variable_value(*v)?))).collect::<Result<Vec<_>>>()?;
+        // One consistent view: no training step is half-applied in a checkpoint.
+        let vars: Vec<Variable> = self.vars.iter().map(|(_, v)| *v).collect();
+        let snapshot = sess.snapshot_variables(&vars)?;
+        let values: Vec<(String, Value)> = self.vars.iter().map(|(n, _)| n.clone()).zip(snapshot).collect();
         let (head, payload) = encode_checkpoint(&values)?;
         drop(values);
         let dir = dir_of(&path);

@@ -1,0 +1,110 @@
+//! The variable store of a session: one cell per variable, each with its own lock, and a
+//! state gate that lets `Saver` take one consistent snapshot.
+//!
+//! # Concurrency
+//! - A cell's lock is held only to clone or swap a value handle (a reference-count bump),
+//!   never while a kernel runs: a reader never waits for an update of any variable.
+//! - Updates are out of place (read-copy-update): the new value is computed into a spare
+//!   buffer while readers keep seeing the old one, then published with a version check.
+//!   Two concurrent updates of one variable both take effect (the later one is recomputed
+//!   from the earlier one's result); none is lost.
+//! - Runs that write variables hold the gate shared; [`VariableStore::snapshot`] holds it
+//!   exclusively while it clones the handles, so a snapshot never mixes two steps.
+
+use ferroflow_core::{Error, Operation, Result, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+/// One variable: its current value (`None` until initialized), a version bumped by every
+/// write, and a spare buffer that the next update may write into.
+#[derive(Default)]
+struct Cell {
+    value: Option<Value>,
+    version: u64,
+    spare: Option<Value>,
+}
+
+/// The variables of one session.
+#[derive(Default)]
+pub(crate) struct VariableStore {
+    cells: RwLock<HashMap<Operation, Arc<Mutex<Cell>>>>,
+    gate: RwLock<()>,
+}
+
+impl VariableStore {
+    fn cell(&self, var: Operation) -> Option<Arc<Mutex<Cell>>> {
+        self.cells.read().unwrap_or_else(|e| e.into_inner()).get(&var).cloned()
+    }
+
+    fn cell_or_insert(&self, var: Operation) -> Arc<Mutex<Cell>> {
+        if let Some(c) = self.cell(var) {
+            return c;
+        }
+        self.cells.write().unwrap_or_else(|e| e.into_inner()).entry(var).or_default().clone()
+    }
+
+    /// Held (shared) for the whole of a run that writes variables.
+    pub(crate) fn writer_pass(&self) -> RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current value (a cheap handle clone), `None` when uninitialized.
+    pub(crate) fn get(&self, var: Operation) -> Option<Value> {
+        let cell = self.cell(var)?;
+        let c = cell.lock().unwrap_or_else(|e| e.into_inner());
+        c.value.clone()
+    }
+
+    /// Replaces the value. The caller has validated it.
+    pub(crate) fn set(&self, var: Operation, value: Value) {
+        let cell = self.cell_or_insert(var);
+        let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
+        c.spare = c.value.replace(value);
+        c.version += 1;
+    }
+
+    /// Sets several variables at once under the exclusive gate: no run sees some of them old
+    /// and some new. The caller has validated every value.
+    pub(crate) fn set_all(&self, values: Vec<(Operation, Value)>) {
+        let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        for (var, value) in values {
+            self.set(var, value);
+        }
+    }
+
+    /// Computes the new value out of place with `f(current, out)` and publishes it; retries
+    /// when another update published first. `out` has the current value's dtype and shape
+    /// and unspecified contents: `f` writes every element. Nothing is written when `f` fails.
+    pub(crate) fn update(&self, var: Operation, f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>) -> Result<Value> {
+        let cell = self.cell(var).ok_or_else(|| Error::UninitializedVariable { name: var.name() })?;
+        loop {
+            let (current, version, spare) = {
+                let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(current) = c.value.clone() else {
+                    return Err(Error::UninitializedVariable { name: var.name() });
+                };
+                (current, c.version, c.spare.take())
+            };
+            let mut out = match spare {
+                Some(s) if s.dtype() == current.dtype() && s.shape() == current.shape() => s,
+                _ => Value::zeros(current.dtype(), current.shape()),
+            };
+            f(&current, &mut out)?;
+            drop(current);
+            let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
+            if c.version == version {
+                c.spare = c.value.replace(out.clone());
+                c.version += 1;
+                return Ok(out);
+            }
+            c.spare = Some(out);
+        }
+    }
+
+    /// One consistent view of `vars`: taken while no run that writes variables is in
+    /// progress, so every value comes from the same point between steps.
+    pub(crate) fn snapshot(&self, vars: &[Operation]) -> Result<Vec<Value>> {
+        let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        vars.iter().map(|&v| self.get(v).ok_or_else(|| Error::UninitializedVariable { name: v.name() })).collect()
+    }
+}
