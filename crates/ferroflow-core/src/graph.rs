@@ -71,6 +71,10 @@ pub struct GraphState {
     pub(crate) variables_by_name: HashMap<String, Variable>,
     pub(crate) seed: Option<u64>,
     pub(crate) warnings: Vec<String>,
+    /// Bumped by every change to an existing node (a control input added after the fact), so
+    /// a session can tell a cached plan is stale. Adding nodes does not bump it: a new node is
+    /// never an input of an existing one.
+    pub(crate) version: u64,
 }
 
 pub(crate) struct GraphInner {
@@ -113,6 +117,7 @@ impl Graph {
                 variables_by_name: HashMap::new(),
                 seed: None,
                 warnings: Vec::new(),
+                version: 0,
             }),
         });
         let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
@@ -303,6 +308,7 @@ impl Graph {
             if !n.control_inputs.contains(&dep) {
                 n.control_inputs.push(dep);
                 s.pg.add_edge(NodeIndex::new(dep.node_index()), NodeIndex::new(op.node_index()), EdgeKind::Control);
+                s.version += 1;
             }
         }
         Ok(())
@@ -366,6 +372,11 @@ impl Graph {
 }
 
 impl GraphState {
+    /// The graph's structure version: changes whenever an existing node changes (see the
+    /// field), so plans built at another version must be rebuilt.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
     /// The node of `op` (which must be of this graph).
     pub fn node(&self, op: Operation) -> Result<&NodeData> {
         self.nodes

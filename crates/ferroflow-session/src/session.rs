@@ -87,7 +87,8 @@ pub struct Session {
     session_seed: u64,
     variables: VariableStore,
     rngs: Mutex<HashMap<Operation, StdRng>>,
-    plans: Mutex<HashMap<PlanKey, Arc<Plan>>>,
+    /// Cached plans with the graph version they were built at.
+    plans: Mutex<HashMap<PlanKey, (u64, Arc<Plan>)>>,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -189,16 +190,23 @@ impl Session {
         self.plans.lock().map(|p| p.len()).unwrap_or(0)
     }
 
+    /// The cached plan for `(fetches, feeds)`, rebuilt when the graph changed since it was
+    /// built (a control input added to an existing op), so a stale plan never runs.
     fn plan(&self, fetches: Vec<Fetch>, feed_keys: Vec<Tensor>, gid: u32) -> Result<Arc<Plan>> {
         let key = (fetches, feed_keys);
-        if let Some(p) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok(p.clone());
+        let version = self.graph.read(|st| st.version());
+        if let Some((v, p)) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            if *v == version {
+                return Ok(p.clone());
+            }
         }
-        let plan = Arc::new(self.graph.read(|st| Plan::build(st, gid, &key.0, &key.1))?);
+        let (version, plan) = self.graph.read(|st| Plan::build(st, gid, &key.0, &key.1).map(|p| (st.version(), Arc::new(p))))?;
         if self.options.warn_unrun_update_ops {
             self.check_update_ops(&plan);
         }
-        self.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(key, plan.clone());
+        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        plans.retain(|_, (v, _)| *v == version);
+        plans.insert(key, (version, plan.clone()));
         Ok(plan)
     }
 

@@ -254,3 +254,22 @@ fn unique_names_and_lookup() {
     let dot = g.to_dot();
     assert!(dot.contains("style=dashed"));
 }
+
+#[test]
+fn a_control_input_added_after_a_run_is_honoured() {
+    // The plan cache is keyed on the graph version: the plan cached before the new control
+    // input must not run again.
+    let g = Graph::new();
+    let s = g.root();
+    let v = variable(&s.with_name("v"), 0.0f32, VariableOptions::default()).unwrap();
+    let bump = assign_add(&s, v, 1.0f32).unwrap();
+    let five = ferroflow_ops::state::constant(&s, 5.0f32).unwrap();
+    let y = ferroflow_ops::identity(&s.with_name("y"), five).unwrap();
+    let sess = Session::new(&g);
+    sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
+    sess.run([y], &[]).unwrap();
+    assert_eq!(scalar(&sess.variable_value(v).unwrap()), 0.0);
+    g.add_control_input(y.op(), bump.op()).unwrap();
+    sess.run([y], &[]).unwrap();
+    assert_eq!(scalar(&sess.variable_value(v).unwrap()), 1.0, "the stale plan ran without the new control input");
+}
