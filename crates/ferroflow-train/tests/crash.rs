@@ -94,7 +94,7 @@ fn run_child(dir: &Path, step: i64, delay: Option<Duration>) -> (bool, Duration)
         .env(CHILD_DIR_ENV, dir)
         .env(CHILD_STEP_ENV, step.to_string())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit()) // a failing child's panic message shows in the test output
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
