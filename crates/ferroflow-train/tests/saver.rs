@@ -1,4 +1,5 @@
-//! Saver: round trips, resume, damaged files, crash-safe saves, trimming, warnings.
+//! Saver: round trips, resume, damaged files, crash-safe saves and their cleanup, trimming,
+//! warnings. (Real crashes: `tests/crash.rs`; a real full disk: `tests/full_disk.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::useless_vec)]
 
 use ferroflow_core::{DType, Error, Graph, Scope, Tensor, Value, Variable};
@@ -508,7 +509,9 @@ fn a_crash_between_write_and_rename_keeps_the_previous_checkpoint() {
     assert!(saver.save(&sess, dir.join("model"), 2).is_err());
     assert!(dir.join("model-2").exists());
     assert_latest_is(&dir, "model-1", 1.0);
-    // A new program resumes from model-1; leftovers do not disturb later saves.
+    assert!(dir.files().iter().any(|f| f.starts_with(".checkpoint.tmp-")), "{:?}", dir.files());
+    // A new program resumes from model-1; leftovers do not disturb later saves, and its first
+    // save removes them: the stale temporary files and the unnamed model-2.
     let (g2, w2, sess2) = small_model();
     let saver2 = Saver::new(&g2, VarList::All).unwrap();
     saver2.restore(&sess2, latest_checkpoint(dir.path()).unwrap().unwrap()).unwrap();
@@ -517,6 +520,7 @@ fn a_crash_between_write_and_rename_keeps_the_previous_checkpoint() {
     saver2.save(&sess2, dir.join("model"), 3).unwrap();
     assert_latest_is(&dir, "model-3", 3.0);
     assert_eq!(read_state(dir.path()).unwrap().unwrap().all_model_checkpoint_paths, ["model-1", "model-3"]);
+    assert_eq!(dir.files(), ["checkpoint", "model-1", "model-1.meta", "model-3", "model-3.meta"]);
 }
 
 #[test]
@@ -533,6 +537,228 @@ fn a_failing_rename_keeps_the_previous_checkpoint() {
     assert!(matches!(e, Error::Io { .. }), "{e}");
     assert_latest_is(&dir, "model-1", 1.0);
     no_temp_files(&dir);
+}
+
+/// Every fault of the writer (a full disk or a failure just before the rename, for each file
+/// of a save; a failing directory fsync before the state file): the save fails and leaves
+/// the directory exactly as it was.
+#[test]
+fn a_failed_save_removes_everything_it_wrote() {
+    let dir = TempDir::new("rollback");
+    let (g, w, sess) = small_model();
+    let saver = Saver::new(&g, VarList::All).unwrap().max_to_keep(1);
+    set_w(&sess, w, 1.0);
+    saver.save(&sess, dir.join("model"), 1).unwrap();
+    let before = dir.files();
+    let state_before = std::fs::read(dir.join("checkpoint")).unwrap();
+    set_w(&sess, w, 2.0);
+    for target in [FaultTarget::Checkpoint, FaultTarget::MetaGraph, FaultTarget::State] {
+        for after_bytes in [Some(0), Some(10), Some(40), None] {
+            saver.inject_write_fault(Some(WriteFault { target, after_bytes, leave_temp: false }));
+            let e = match saver.save(&sess, dir.join("model"), 2) {
+                Err(e) => e,
+                Ok(_) => panic!("{target:?} {after_bytes:?}: the save should fail"),
+            };
+            assert!(matches!(e, Error::Io { .. }), "{target:?} {after_bytes:?}: {e}");
+            assert!(e.to_string().contains("nothing was replaced"), "{e}");
+            assert_eq!(dir.files(), before, "{target:?} {after_bytes:?} left files behind");
+            assert_eq!(std::fs::read(dir.join("checkpoint")).unwrap(), state_before);
+            assert_latest_is(&dir, "model-1", 1.0);
+            assert_eq!(saver.last_checkpoints(), vec![dir.join("model-1")]);
+        }
+    }
+    saver.inject_write_fault(None);
+    saver.save(&sess, dir.join("model"), 2).unwrap();
+    assert_eq!(dir.files(), ["checkpoint", "model-2", "model-2.meta"]);
+    assert_latest_is(&dir, "model-2", 2.0);
+}
+
+#[test]
+fn directory_fsync_failures_are_not_ignored() {
+    let dir = TempDir::new("fsync");
+    let (g, w, sess) = small_model();
+    let saver = Saver::new(&g, VarList::All).unwrap().max_to_keep(1);
+    set_w(&sess, w, 1.0);
+    saver.save(&sess, dir.join("model"), 1).unwrap();
+    let before = dir.files();
+    // Before the state file: the new files are not known to be durable, so the save fails
+    // and removes them.
+    set_w(&sess, w, 2.0);
+    saver.inject_write_fault(Some(WriteFault { target: FaultTarget::SyncData, after_bytes: None, leave_temp: false }));
+    let e = saver.save(&sess, dir.join("model"), 2).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("durable") && e.to_string().contains("previous checkpoint"), "{e}");
+    assert_eq!(dir.files(), before);
+    assert_latest_is(&dir, "model-1", 1.0);
+    // After the state file: the new checkpoint is in place (and durable), but the previous
+    // state file could come back after a power loss, so nothing it names is deleted now.
+    saver.inject_write_fault(Some(WriteFault { target: FaultTarget::SyncState, after_bytes: None, leave_temp: false }));
+    let p = saver.save(&sess, dir.join("model"), 2).unwrap();
+    assert_eq!(p, dir.join("model-2"));
+    assert_latest_is(&dir, "model-2", 2.0);
+    assert!(dir.join("model-1").exists() && dir.join("model-1.meta").exists(), "{:?}", dir.files());
+    assert!(saver.warnings().iter().any(|w| w.contains("could not be synced")), "{:?}", saver.warnings());
+    // The next save removes model-1 (no longer named) with the normal trimming of model-2.
+    saver.inject_write_fault(None);
+    saver.save(&sess, dir.join("model"), 3).unwrap();
+    assert_eq!(dir.files(), ["checkpoint", "model-3", "model-3.meta"]);
+}
+
+#[test]
+fn a_failed_resave_of_the_same_path_keeps_the_named_checkpoint() {
+    let dir = TempDir::new("resave");
+    let (g, w, sess) = small_model();
+    let saver = Saver::new(&g, VarList::All).unwrap();
+    set_w(&sess, w, 1.0);
+    saver.save(&sess, dir.join("model"), GlobalStep::None).unwrap();
+    set_w(&sess, w, 2.0);
+    // The data and meta files are replaced, then the state file fails: the files the state
+    // file names must not be removed (they hold the new, complete values).
+    saver.inject_write_fault(Some(WriteFault { target: FaultTarget::State, after_bytes: None, leave_temp: false }));
+    assert!(saver.save(&sess, dir.join("model"), GlobalStep::None).is_err());
+    assert_eq!(dir.files(), ["checkpoint", "model", "model.meta"]);
+    let ck = load_checkpoint(dir.join("model")).unwrap();
+    assert_eq!(ck.get("w").unwrap().to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
+}
+
+/// Writes `name` in `dir` with the bytes of `from`.
+fn copy_as(dir: &TempDir, from: &str, name: &str) {
+    std::fs::copy(dir.join(from), dir.join(name)).unwrap();
+}
+
+#[test]
+fn the_next_save_removes_what_crashes_left_and_nothing_else() {
+    let dir = TempDir::new("leftovers");
+    let (g, w, sess) = small_model();
+    set_w(&sess, w, 1.0);
+    let saver = Saver::new(&g, VarList::All).unwrap().max_to_keep(2);
+    saver.save(&sess, dir.join("model"), 1).unwrap();
+    saver.save(&sess, dir.join("other"), 1).unwrap();
+    saver.save(&sess, dir.join("model"), 2).unwrap();
+    // What crashed saves of `model` leave: temporary files of every kind, checkpoints the
+    // state file never named (killed before its update) or no longer names (killed while
+    // trimming), a lone `.meta`.
+    for junk in [".model-3.tmp-4242-0", ".model-3.meta.tmp-4242-1", ".checkpoint.tmp-4242-2", ".model.tmp-7-0"] {
+        std::fs::write(dir.join(junk), b"partial").unwrap();
+    }
+    copy_as(&dir, "model-2", "model-3");
+    copy_as(&dir, "model-2.meta", "model-3.meta");
+    copy_as(&dir, "model-2.meta", "model-0.meta");
+    // What must survive: the other prefix's files (a crash leftover of `other` included: only
+    // a save of `other` may remove it), names that merely look alike, a user's export at the
+    // bare prefix, a directory, and a temporary file whose writer is alive (it holds the lock).
+    copy_as(&dir, "other-1", "other-5");
+    let keep = [
+        ".other-5.tmp-4242-3",
+        "other-5",
+        "model-01",
+        "model-x",
+        "model-3.txt",
+        "model.meta",
+        "notes.txt",
+        ".model-9.tmp-1-x",
+        ".model-9.tmp-4242-5",
+    ];
+    for f in keep {
+        if !dir.join(f).exists() {
+            std::fs::write(dir.join(f), b"keep").unwrap();
+        }
+    }
+    std::fs::create_dir(dir.join("model-4")).unwrap();
+    let live = std::fs::File::open(dir.join(".model-9.tmp-4242-5")).unwrap();
+    live.lock().unwrap();
+
+    // A restarted program: a new Saver adopts model-1, model-2 and saves model-6.
+    let saver2 = Saver::new(&g, VarList::All).unwrap().max_to_keep(2);
+    saver2.save(&sess, dir.join("model"), 6).unwrap();
+    let mut expect: Vec<String> = ["checkpoint", "model-2", "model-2.meta", "model-4", "model-6", "model-6.meta", "other-1", "other-1.meta"]
+        .into_iter()
+        .chain(keep)
+        .map(String::from)
+        .collect();
+    expect.sort();
+    assert_eq!(dir.files(), expect);
+    let st = read_state(dir.path()).unwrap().unwrap();
+    assert_eq!(st.all_model_checkpoint_paths, ["other-1", "model-2", "model-6"]);
+    drop(live);
+    // Once its writer is gone, the temporary file goes with the next save.
+    saver2.save(&sess, dir.join("model"), 7).unwrap();
+    assert!(!dir.join(".model-9.tmp-4242-5").exists());
+    assert!(dir.join(".model-9.tmp-1-x").exists() && dir.join(".other-5.tmp-4242-3").exists());
+}
+
+#[test]
+fn restore_removes_stale_temporary_files_of_its_prefix() {
+    let dir = TempDir::new("restore-tmp");
+    let (g, _w, sess) = small_model();
+    let saver = Saver::new(&g, VarList::All).unwrap();
+    let p = saver.save(&sess, dir.join("model"), 1).unwrap();
+    std::fs::write(dir.join(".model-2.tmp-4242-0"), b"partial").unwrap();
+    std::fs::write(dir.join(".other-2.tmp-4242-0"), b"partial").unwrap();
+    saver.restore(&sess, &p).unwrap();
+    assert_eq!(dir.files(), [".other-2.tmp-4242-0", "checkpoint", "model-1", "model-1.meta"]);
+}
+
+#[test]
+fn two_prefixes_in_one_directory_keep_their_own_checkpoints() {
+    let dir = TempDir::new("two-prefixes");
+    let (g, w, sess) = small_model();
+    let a = Saver::new(&g, VarList::All).unwrap().max_to_keep(2).write_meta_graph(false);
+    let b = Saver::new(&g, VarList::All).unwrap().max_to_keep(2).write_meta_graph(false);
+    for step in 1..=4 {
+        set_w(&sess, w, step as f32);
+        a.save(&sess, dir.join("a"), step).unwrap();
+        b.save(&sess, dir.join("a-best"), step).unwrap();
+    }
+    assert_eq!(dir.files(), ["a-3", "a-4", "a-best-3", "a-best-4", "checkpoint"]);
+    let st = read_state(dir.path()).unwrap().unwrap();
+    assert_eq!(st.model_checkpoint_path, "a-best-4");
+    assert_eq!(st.all_model_checkpoint_paths, ["a-3", "a-4", "a-best-3", "a-best-4"]);
+    // A restarted program whose `a` Saver saves after `a-best` did: it finds its own list in
+    // the state file, trims it, and leaves `a-best`'s alone.
+    let a2 = Saver::new(&g, VarList::All).unwrap().max_to_keep(2).write_meta_graph(false);
+    a2.save(&sess, dir.join("a"), 5).unwrap();
+    assert_eq!(dir.files(), ["a-4", "a-5", "a-best-3", "a-best-4", "checkpoint"]);
+    assert_eq!(read_state(dir.path()).unwrap().unwrap().all_model_checkpoint_paths, ["a-best-3", "a-best-4", "a-4", "a-5"]);
+    assert_latest_is(&dir, "a-5", 4.0);
+}
+
+#[test]
+fn a_state_file_that_may_not_list_everything_loses_nothing() {
+    // A state file of version 1 (TF1 layout, earlier ferroflow: preserved checkpoints were
+    // not listed) and a missing one: unlisted checkpoints of the prefix become preserved.
+    let dir = TempDir::new("v1");
+    let (g, _w, sess) = small_model();
+    let old = Saver::new(&g, VarList::All).unwrap().max_to_keep(0);
+    for step in [3, 5, 6] {
+        old.save(&sess, dir.join("m"), step).unwrap();
+    }
+    std::fs::write(dir.join("checkpoint"), "model_checkpoint_path: \"m-6\"\nall_model_checkpoint_paths: \"m-6\"\n").unwrap();
+    copy_as(&dir, "m-3.meta", "m-4.meta"); // a lone `.meta`: kept too
+    let saver = Saver::new(&g, VarList::All).unwrap().max_to_keep(1);
+    saver.save(&sess, dir.join("m"), 7).unwrap();
+    assert!(saver.warnings().iter().any(|w| w.contains("m-3, m-4, m-5") && w.contains("preserved")), "{:?}", saver.warnings());
+    let expect = ["checkpoint", "m-3", "m-3.meta", "m-4.meta", "m-5", "m-5.meta"];
+    assert_eq!(dir.files(), [&expect[..], &["m-7", "m-7.meta"]].concat());
+    let st = read_state(dir.path()).unwrap().unwrap();
+    assert_eq!(st.preserved_checkpoint_paths, ["m-3", "m-4", "m-5"]);
+    assert_eq!(st.state_version, ferroflow_train::saver::STATE_VERSION);
+    // From now on they are named: restarted programs keep them.
+    for step in [8, 9] {
+        let again = Saver::new(&g, VarList::All).unwrap().max_to_keep(1);
+        again.save(&sess, dir.join("m"), step).unwrap();
+        assert!(again.warnings().is_empty(), "{:?}", again.warnings());
+        assert_eq!(dir.files(), [&expect[..], &[format!("m-{step}").as_str(), format!("m-{step}.meta").as_str()]].concat());
+    }
+
+    let dir = TempDir::new("no-state");
+    for step in [1, 2] {
+        old.save(&sess, dir.join("m"), step).unwrap();
+    }
+    std::fs::remove_file(dir.join("checkpoint")).unwrap();
+    let saver = Saver::new(&g, VarList::All).unwrap().max_to_keep(1);
+    saver.save(&sess, dir.join("m"), 3).unwrap();
+    saver.save(&sess, dir.join("m"), 4).unwrap();
+    assert_eq!(dir.files(), ["checkpoint", "m-1", "m-1.meta", "m-2", "m-2.meta", "m-4", "m-4.meta"]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -594,7 +820,16 @@ fn keep_checkpoint_every_n_hours_preserves_some_trimmed_ones() {
     // one (initially the Saver's creation): hours 3 and 5 survive; 6 is the latest.
     let kept: Vec<String> = dir.files().into_iter().filter(|f| !f.ends_with(".meta") && f != "checkpoint").collect();
     assert_eq!(kept, ["m-3", "m-5", "m-6"]);
-    assert_eq!(read_state(dir.path()).unwrap().unwrap().all_model_checkpoint_paths, ["m-6"]);
+    let st = read_state(dir.path()).unwrap().unwrap();
+    assert_eq!(st.all_model_checkpoint_paths, ["m-6"]);
+    // Unlike TF1, the state file lists them, so that no cleanup of unnamed files touches them.
+    assert_eq!(st.preserved_checkpoint_paths, ["m-3", "m-5"]);
+    // A restarted program keeps them too.
+    let again = Saver::new(&g, VarList::All).unwrap().max_to_keep(1);
+    again.save(&sess, dir.join("m"), 7).unwrap();
+    let kept: Vec<String> = dir.files().into_iter().filter(|f| !f.ends_with(".meta") && f != "checkpoint").collect();
+    assert_eq!(kept, ["m-3", "m-5", "m-7"]);
+    assert!(again.warnings().is_empty(), "{:?}", again.warnings());
 }
 
 // ---------------------------------------------------------------------------------------

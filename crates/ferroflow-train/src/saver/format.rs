@@ -479,25 +479,32 @@ pub(crate) fn read_file(path: &Path, kind: FileKind) -> Result<Vec<u8>> {
 // Atomic writes
 // ---------------------------------------------------------------------------------------
 
-/// Which file of a save a [`WriteFault`] hits.
+/// Which step of a save a [`WriteFault`] hits.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultTarget {
-    /// The checkpoint data file.
+    /// Writing or renaming the checkpoint data file.
     Checkpoint,
-    /// The `.meta` file.
+    /// Writing or renaming the `.meta` file.
     MetaGraph,
-    /// The `checkpoint` state file.
+    /// Writing or renaming the `checkpoint` state file.
     State,
+    /// The fsync of the directory after the data and `.meta` renames (before the state file).
+    SyncData,
+    /// The fsync of the directory after the state file's rename.
+    SyncState,
 }
 
 /// A simulated failure of the writer (tests): the write fails after `after_bytes` bytes
 /// (`ErrorKind::StorageFull`, as a full disk), or, with `None`, after the data was written and
-/// synced but before the rename. `leave_temp` simulates a crash: the temporary file stays.
+/// synced but before the rename. `leave_temp` simulates a crash: the temporary files of the
+/// save stay and nothing it already renamed is rolled back. For [`FaultTarget::SyncData`] and
+/// [`FaultTarget::SyncState`] the directory fsync fails (`ErrorKind::Other`); the other fields
+/// are ignored.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
 pub struct WriteFault {
-    /// Which file.
+    /// Which file or step.
     pub target: FaultTarget,
     /// Fail after this many bytes; `None`: fail just before the rename.
     pub after_bytes: Option<u64>,
@@ -505,12 +512,85 @@ pub struct WriteFault {
     pub leave_temp: bool,
 }
 
+/// Makes temporary names unique within the process (with the pid: across processes).
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Writes `parts` to `path` atomically: to a temporary file in the same directory, fsynced,
-/// renamed over `path`, then the directory is fsynced. On failure `path` keeps its old
-/// contents (or stays absent) and the temporary file is removed.
-pub(crate) fn write_atomic(path: &Path, parts: &[&[u8]], target: FaultTarget, fault: Option<WriteFault>) -> Result<()> {
+/// `.model-1000.tmp-<pid>-<n>`: the temporary name under which `file_name` is written.
+fn temp_name(file_name: &str, pid: u32, n: u64) -> String {
+    format!(".{file_name}{TEMP_MARK}{pid}-{n}")
+}
+
+const TEMP_MARK: &str = ".tmp-";
+
+/// The final file name a temporary name of [`temp_name`]'s form stands for
+/// (`.model-1000.tmp-41-0` → `model-1000`); `None` for any other name.
+pub(crate) fn temp_target(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix('.')?;
+    let at = rest.rfind(TEMP_MARK)?;
+    let (target, tail) = (rest.get(..at)?, rest.get(at + TEMP_MARK.len()..)?);
+    let (pid, n) = tail.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (!target.is_empty() && digits(pid) && digits(n)).then_some(target)
+}
+
+/// A file written to a temporary name next to its final path and fsynced, waiting for
+/// [`Staged::commit`] to rename it over the final path. Dropping it uncommitted removes the
+/// temporary file. While it exists its temporary file is locked (`flock`, exclusive), which
+/// tells [`remove_if_stale`] in any process that a live writer owns it; the lock goes away
+/// with the writer, also when it is killed.
+pub(crate) struct Staged {
+    tmp: PathBuf,
+    path: PathBuf,
+    /// Open while staged: holds the lock.
+    file: Option<File>,
+    fault: Option<WriteFault>,
+    /// Committed, or left behind on purpose (a simulated crash): nothing to remove.
+    done: bool,
+}
+
+impl Staged {
+    /// The final path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the temporary file over the final path (atomic: the final path has its old
+    /// content or the new one, never a mix). Does not sync the directory.
+    pub(crate) fn commit(&mut self) -> Result<()> {
+        if let Some(f) = self.fault.filter(|f| f.after_bytes.is_none()) {
+            self.done = f.leave_temp;
+            return Err(write_error(&self.path, io::Error::other("simulated failure before the rename")));
+        }
+        fs::rename(&self.tmp, &self.path).map_err(|e| write_error(&self.path, e))?;
+        self.done = true;
+        self.file = None;
+        Ok(())
+    }
+
+    /// Leaves the temporary file where it is (a simulated crash).
+    pub(crate) fn leave(&mut self) {
+        self.done = true;
+        self.file = None;
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn write_error(path: &Path, e: io::Error) -> Error {
+    let msg = format!("could not write the file ({e}); nothing was replaced");
+    Error::io(path, io::Error::new(e.kind(), msg))
+}
+
+/// Writes `parts` to a new temporary file next to `path` and fsyncs it (see [`Staged`]).
+/// On failure the temporary file is removed (unless the fault simulates a crash) and the
+/// error names `path`.
+pub(crate) fn stage(path: &Path, parts: &[&[u8]], target: FaultTarget, fault: Option<WriteFault>) -> Result<Staged> {
     let fault = fault.filter(|f| f.target == target);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -519,42 +599,127 @@ pub(crate) fn write_atomic(path: &Path, parts: &[&[u8]], target: FaultTarget, fa
     let Some(file_name) = path.file_name().map(|f| f.to_string_lossy().into_owned()) else {
         return Err(Error::invalid(format!("'{}' does not name a file", path.display())));
     };
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
-    let result = write_and_rename(&tmp, path, parts, fault);
-    if let Err(e) = result {
-        if !fault.is_some_and(|f| f.leave_temp) {
-            let _ = fs::remove_file(&tmp);
+    let (tmp, file) = create_temp(&dir, &file_name).map_err(|e| write_error(path, e))?;
+    let mut staged = Staged { tmp, path: path.to_path_buf(), file: None, fault, done: false };
+    let written = (|| {
+        let mut w = FaultyWriter { inner: &file, written: 0, fail_after: fault.and_then(|f| f.after_bytes) };
+        for p in parts {
+            w.write_all(p)?;
         }
-        let msg = format!("could not write the file ({e}); nothing was replaced");
-        return Err(Error::io(path, io::Error::new(e.kind(), msg)));
+        w.flush()?;
+        file.sync_all()
+    })();
+    staged.file = Some(file);
+    if let Err(e) = written {
+        if fault.is_some_and(|f| f.leave_temp) {
+            staged.leave();
+        }
+        return Err(write_error(path, e));
     }
-    sync_dir(&dir);
-    Ok(())
+    Ok(staged)
 }
 
-fn write_and_rename(tmp: &Path, path: &Path, parts: &[&[u8]], fault: Option<WriteFault>) -> io::Result<()> {
-    let file = OpenOptions::new().write(true).create_new(true).open(tmp)?;
-    let mut w = FaultyWriter { inner: file, written: 0, fail_after: fault.and_then(|f| f.after_bytes) };
-    for p in parts {
-        w.write_all(p)?;
+/// Creates and locks a fresh temporary file for `file_name` in `dir`.
+fn create_temp(dir: &Path, file_name: &str) -> io::Result<(PathBuf, File)> {
+    let pid = std::process::id();
+    let mut last = io::Error::other("could not create a temporary file");
+    for _ in 0..16 {
+        let tmp = dir.join(temp_name(file_name, pid, TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => {
+                if lock_new_temp(&file, &tmp)? {
+                    return Ok((tmp, file));
+                }
+                last = io::Error::other("the temporary file was removed by a concurrent cleanup");
+            }
+            // A leftover of an earlier process with the same pid: take the next name.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = e,
+            Err(e) => return Err(e),
+        }
     }
-    w.flush()?;
-    w.inner.sync_all()?;
-    drop(w);
-    if fault.is_some_and(|f| f.after_bytes.is_none()) {
-        return Err(io::Error::other("simulated failure before the rename"));
-    }
-    fs::rename(tmp, path)
+    Err(last)
 }
 
-struct FaultyWriter {
-    inner: File,
+/// Locks a just-created temporary file. `false` when a cleaner got to it between its creation
+/// and the lock (it is deleting it; take another name). Where the filesystem has no locks the
+/// file is used unlocked (and cleaners never delete it, see [`remove_if_stale`]).
+fn lock_new_temp(file: &File, tmp: &Path) -> io::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => return Ok(false),
+        Err(fs::TryLockError::Error(_)) => return Ok(true),
+    }
+    // Locked; is the name still ours (a cleaner may have locked, unlinked and released it)?
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let mine = file.metadata()?;
+        match fs::symlink_metadata(tmp) {
+            Ok(m) => Ok(m.dev() == mine.dev() && m.ino() == mine.ino()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(tmp.exists())
+    }
+}
+
+/// Removes the temporary file `path` if no live writer holds it (its lock can be taken):
+/// `Ok(true)` when it was removed. Files that are not regular files, files another process
+/// has locked, and files on filesystems without locks are left alone.
+pub(crate) fn remove_if_stale(path: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => {}
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if file.try_lock().is_err() {
+        return Ok(false);
+    }
+    // Removed while locked: a writer that created it just now cannot lock it any more and
+    // notices that its name is gone (see `lock_new_temp`).
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `parts` to `path` atomically: to a temporary file in the same directory, fsynced,
+/// renamed over `path`, then the directory is fsynced. On failure `path` keeps its old
+/// contents (or stays absent) and the temporary file is removed.
+///
+/// # Errors
+/// The write, fsync or rename failed (nothing was replaced), or the directory fsync failed
+/// after the rename (the file is in place but may not survive a power loss; the error says so).
+pub(crate) fn write_atomic(path: &Path, parts: &[&[u8]], target: FaultTarget, fault: Option<WriteFault>) -> Result<()> {
+    let mut staged = stage(path, parts, target, fault)?;
+    staged.commit()?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    sync_dir(&dir).map_err(|e| {
+        let msg = format!("{} was written, but the directory could not be synced ({e}); the file may not survive a power loss", path.display());
+        Error::io(&dir, io::Error::new(e.kind(), msg))
+    })
+}
+
+struct FaultyWriter<'a> {
+    inner: &'a File,
     written: u64,
     fail_after: Option<u64>,
 }
 
-impl Write for FaultyWriter {
+impl Write for FaultyWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut buf = buf;
         if let Some(limit) = self.fail_after {
@@ -573,12 +738,62 @@ impl Write for FaultyWriter {
     }
 }
 
-/// Makes a rename durable (best effort: not every platform can sync a directory).
-fn sync_dir(dir: &Path) {
+/// Makes the renames in `dir` durable (fsync of the directory). A filesystem that cannot sync
+/// a directory (`EINVAL`, unsupported) counts as success: there is nothing more a program can
+/// do there. Other errors (`EIO`…) are returned: the caller decides (see `Saver::save`). On
+/// non-Unix platforms this does nothing (a directory cannot be opened as a file there).
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    {
+        let d = File::open(dir)?;
+        match d.sync_all() {
+            Err(e) if matches!(e.kind(), io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported) => Ok(()),
+            other => other,
+        }
     }
     #[cfg(not(unix))]
-    let _ = dir;
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn temp_names_parse_back() {
+        assert_eq!(temp_target(&temp_name("model-1000", 41, 7)), Some("model-1000"));
+        assert_eq!(temp_target(&temp_name("model-10.meta", 1, 0)), Some("model-10.meta"));
+        assert_eq!(temp_target(&temp_name("checkpoint", 9, 12)), Some("checkpoint"));
+        assert_eq!(temp_target(&temp_name("a.tmp-1-2", 3, 4)), Some("a.tmp-1-2"));
+        for bad in ["model-1000", ".model-1000", ".model.tmp-", ".model.tmp-1", ".model.tmp-1-", ".model.tmp-x-1", ".model.tmp-1-2x", "..tmp-1-2", "model.tmp-1-2"] {
+            assert_eq!(temp_target(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_staged_file_is_locked_until_committed_or_dropped() {
+        let dir = std::env::temp_dir().join(format!("ff-format-lock-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let mut s = stage(&path, &[b"abc"], FaultTarget::Checkpoint, None).unwrap();
+        let tmp = s.tmp.clone();
+        assert!(!remove_if_stale(&tmp).unwrap(), "a live writer's temporary file must not be removed");
+        assert!(tmp.exists());
+        s.commit().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"abc");
+        assert!(!tmp.exists());
+        // A left-behind (crashed) temporary file is unlocked and removed.
+        let fault = WriteFault { target: FaultTarget::Checkpoint, after_bytes: Some(1), leave_temp: true };
+        assert!(stage(&path, &[b"xyz"], FaultTarget::Checkpoint, Some(fault)).is_err());
+        let left: Vec<PathBuf> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p != &path).collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(remove_if_stale(&left[0]).unwrap());
+        assert!(!left[0].exists());
+        assert_eq!(fs::read(&path).unwrap(), b"abc");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

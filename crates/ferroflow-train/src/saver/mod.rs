@@ -38,13 +38,14 @@ pub use format::{decode_checkpoint, Checkpoint, FileInfo, FileKind, FERROFLOW_VE
 #[doc(hidden)]
 pub use format::{FaultTarget, WriteFault};
 pub use meta_graph::{export_meta_graph, import_meta_graph, MetaGraph};
-pub use state::{latest_checkpoint, read_state, CheckpointState, STATE_FILE};
+pub use state::{latest_checkpoint, read_state, CheckpointState, STATE_FILE, STATE_VERSION};
 
 use ferroflow_core::{Error, Graph, Operation, Result, Value, Variable};
 use ferroflow_session::Session;
-use format::{encode_checkpoint, read_file, write_atomic};
-use state::{dir_of, resolve, write_state};
+use format::{encode_checkpoint, read_file, stage, sync_dir, Staged};
+use state::{canonical_entry, canonical_set, checkpoint_files, dir_of, orphans, remove_stale_temps, resolve, stage_state, Prefix};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -158,19 +159,54 @@ type Clock = Arc<dyn Fn() -> f64 + Send + Sync>;
 struct Kept {
     /// Kept checkpoints, oldest first, with their timestamps.
     checkpoints: Vec<(PathBuf, f64)>,
+    /// Checkpoints that stay on disk for good: preserved by `keep_checkpoint_every_n_hours`,
+    /// or found in a directory whose state file did not account for them (see
+    /// `Saver::take_over_dir`). Listed in the state file, never deleted by this Saver.
+    preserved: Vec<PathBuf>,
     /// When `keep_checkpoint_every_n_hours` last preserved a checkpoint (initially: when the
     /// Saver was created); the next one is preserved `n` hours later.
     last_preserved: f64,
-    /// Whether the state file of the save directory was read (once, on the first save).
+    /// Whether a state file's kept list was taken over (once, on the first save).
     adopted: bool,
+    /// Directories this Saver has saved into (canonical) whose state file and checkpoint
+    /// files it has examined (on the first save there): only in these are orphans removed.
+    dirs: HashSet<PathBuf>,
+}
+
+/// The files one save has written so far. Dropped before `done`, it undoes the save: removes
+/// the data and `.meta` files it created (not files it replaced: re-saving an existing path)
+/// and, through `Staged`'s drop, the temporary files. With `crash` (a simulated crash) it
+/// leaves everything as a killed process would.
+struct SaveTxn {
+    staged: Vec<Staged>,
+    created: Vec<PathBuf>,
+    crash: bool,
+    done: bool,
+}
+
+impl Drop for SaveTxn {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if self.crash {
+            self.staged.iter_mut().for_each(Staged::leave);
+            return;
+        }
+        for p in &self.created {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// Saves and restores variables. TF1: `tf.train.Saver`.
 ///
 /// `save` writes `prefix-STEP` (and `prefix-STEP.meta`, the meta graph, unless turned off)
 /// and updates the `checkpoint` state file in the same directory; the last `max_to_keep`
-/// checkpoints are kept and older ones deleted. Files are written atomically: a crash or a
-/// full disk during a save leaves the previous checkpoint and state file intact.
+/// checkpoints are kept and older ones deleted. Files are written atomically and the state
+/// file is updated only once the new files are durable: a crash or a full disk during a
+/// save leaves the previous checkpoint and state file intact, and the next save removes
+/// what a crash left behind (see `docs/checkpoints.md`, "Crashes and full disks").
 /// `restore` checks the file and every variable before it changes anything in the session.
 pub struct Saver {
     graph: Graph,
@@ -390,14 +426,20 @@ impl Saver {
     /// `checkpoint` state file listing the latest and all kept checkpoints (oldest → newest);
     /// checkpoints beyond `max_to_keep` are deleted. The directory is created if needed. On
     /// the first save into a directory whose state file lists checkpoints of the same prefix
-    /// (an earlier run), those are adopted, so trimming goes on across restarts.
+    /// (an earlier run), those are adopted, so trimming goes on across restarts. Entries of
+    /// other prefixes in the state file are kept as they are.
     ///
-    /// Every file is written to a temporary name, fsynced and renamed: when a save fails
-    /// (full disk, crash), the previous checkpoint and state file stay intact and loadable.
+    /// Order: every file is first written to a temporary name and fsynced; then the data and
+    /// `.meta` files are renamed into place and the directory is fsynced; only then is the
+    /// state file renamed into place. When a save fails (full disk, IO error), it removes
+    /// what it wrote and the previous checkpoint and state file stay intact and loadable.
+    /// After a successful save it removes what crashed saves of this prefix left in the
+    /// directory: temporary files whose writer is gone, and checkpoint files of this prefix
+    /// that the state file does not name (see `docs/checkpoints.md`).
     ///
     /// # Errors
     /// A session of another graph, an uninitialized variable (named), a non-integer step
-    /// variable, or an IO error naming the file.
+    /// variable, or an IO error naming the file (the save then changed nothing).
     pub fn save(&self, sess: &Session, prefix: impl AsRef<Path>, global_step: impl Into<GlobalStep>) -> Result<PathBuf> {
         self.check_session(sess)?;
         self.check_completeness();
@@ -427,22 +469,23 @@ impl Saver {
         let dir = dir_of(&path);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let fault = *self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        let own = Prefix::of_save(prefix);
 
-        write_atomic(&path, &[&head, &payload], FaultTarget::Checkpoint, fault)?;
-        drop(payload);
-        if self.write_meta_graph {
-            let mg = MetaGraph::from_graph(&self.graph, Some(self))?;
-            mg.write(&meta_path(&path), fault)?;
-        }
-
+        // One save at a time per Saver: the state file is read, merged and written under it.
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if !kept.adopted {
-            self.adopt(&mut kept, &dir, prefix);
+        self.take_over_dir(&mut kept, &dir, own.as_ref());
+        if let Some(own) = &own {
+            // Before writing: what a killed save left may be the space this one needs.
+            let (_, issues) = remove_stale_temps(&dir, own);
+            self.warn_cleanup(&issues);
         }
+
         let stamp = (self.clock)();
         let mut list = kept.checkpoints.clone();
         list.retain(|(p, _)| p != &path);
         list.push((path.clone(), stamp));
+        let mut preserved = kept.preserved.clone();
+        preserved.retain(|p| p != &path);
         let mut last_preserved = kept.last_preserved;
         let mut delete = Vec::new();
         if self.max_to_keep > 0 {
@@ -450,7 +493,10 @@ impl Saver {
                 let (old, ts) = list.remove(0);
                 match self.keep_every_n_hours {
                     // TF1: keep it when it is more than n hours after the last preserved one.
-                    Some(h) if ts > last_preserved + h * 3600.0 => last_preserved += h * 3600.0,
+                    Some(h) if ts > last_preserved + h * 3600.0 => {
+                        last_preserved += h * 3600.0;
+                        preserved.push(old);
+                    }
                     _ => delete.push(old),
                 }
             }
@@ -463,57 +509,200 @@ impl Saver {
                 std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).to_string_lossy().into_owned()
             }
         };
+        // Entries of other prefixes (other Savers sharing the directory) stay in the file.
+        let managed: HashSet<PathBuf> = list.iter().map(|(p, _)| p).chain(&preserved).chain(&delete).filter_map(|p| canonical_entry(p)).collect();
+        let (other_kept, other_preserved) = other_entries(&dir, own.as_ref(), &managed);
         let state = CheckpointState {
             model_checkpoint_path: rel(&path),
-            all_model_checkpoint_paths: list.iter().map(|(p, _)| rel(p)).collect(),
-            all_model_checkpoint_timestamps: list.iter().map(|(_, t)| *t).collect(),
+            all_model_checkpoint_paths: other_kept.iter().map(|(p, _)| p.clone()).chain(list.iter().map(|(p, _)| rel(p))).collect(),
+            all_model_checkpoint_timestamps: other_kept.iter().map(|(_, t)| *t).chain(list.iter().map(|(_, t)| *t)).collect(),
             last_preserved_timestamp: last_preserved,
+            preserved_checkpoint_paths: other_preserved.into_iter().chain(preserved.iter().map(|p| rel(p))).collect(),
+            state_version: STATE_VERSION,
         };
-        write_state(&dir, &state, fault)?;
+
+        // 1. Everything to temporary files, fsynced. A failure here leaves no trace.
+        let crash = fault.is_some_and(|f| f.leave_temp && matches!(f.target, FaultTarget::Checkpoint | FaultTarget::MetaGraph | FaultTarget::State));
+        let mut txn = SaveTxn { staged: Vec::with_capacity(3), created: Vec::new(), crash, done: false };
+        txn.staged.push(stage(&path, &[&head, &payload], FaultTarget::Checkpoint, fault)?);
+        drop(payload);
+        if self.write_meta_graph {
+            let bytes = MetaGraph::from_graph(&self.graph, Some(self))?.to_bytes()?;
+            txn.staged.push(stage(&meta_path(&path), &[&bytes], FaultTarget::MetaGraph, fault)?);
+        }
+        txn.staged.push(stage_state(&dir, &state, fault)?);
+
+        // 2. Data and meta graph into place, made durable before the state file names them.
+        let n_files = txn.staged.len() - 1;
+        for s in txn.staged.iter_mut().take(n_files) {
+            let existed = std::fs::symlink_metadata(s.path()).is_ok();
+            s.commit()?;
+            if !existed {
+                txn.created.push(s.path().to_path_buf());
+            }
+        }
+        self.sync(&dir, FaultTarget::SyncData, fault).map_err(|e| {
+            let msg = format!(
+                "could not make the new checkpoint {} durable: the directory fsync failed ({e}); this save's files were removed and the state file still names the previous checkpoint",
+                path.display()
+            );
+            Error::io(&dir, io::Error::new(e.kind(), msg))
+        })?;
+
+        // 3. The state file: from here on the new checkpoint is the latest.
+        if let Some(s) = txn.staged.last_mut() {
+            s.commit()?;
+        }
+        txn.done = true;
+        let durable = match self.sync(&dir, FaultTarget::SyncState, fault) {
+            Ok(()) => true,
+            Err(e) => {
+                // The new state file is in place and the files it names are durable, but a power
+                // loss may bring back the previous state file: keep what it names (nothing is
+                // deleted now; a later save removes it as orphans).
+                self.warn(format!(
+                    "ferroflow warning: saved {}, but the directory {} could not be synced after the state file update ({e}); old checkpoints were not deleted this time",
+                    path.display(),
+                    dir.display()
+                ));
+                false
+            }
+        };
         kept.checkpoints = list;
+        kept.preserved = preserved;
         kept.last_preserved = last_preserved;
-        drop(kept);
-        for old in delete {
-            for f in [old.clone(), meta_path(&old)] {
-                if let Err(e) = std::fs::remove_file(&f) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        self.warn(format!("ferroflow warning: could not delete the old checkpoint file {}: {e}", f.display()));
+
+        // 4. Trim, then remove orphans of this prefix (files the state file does not name).
+        if durable {
+            let mut issues = Vec::new();
+            for old in delete {
+                for f in [old.clone(), meta_path(&old)] {
+                    if let Err(e) = std::fs::remove_file(&f) {
+                        if e.kind() != io::ErrorKind::NotFound {
+                            issues.push((f, e));
+                        }
                     }
                 }
             }
+            let vouched = kept.dirs.contains(&canonical_dir(&dir));
+            if let Some(own) = own.as_ref().filter(|_| vouched) {
+                let named = canonical_set(&dir, state.named());
+                match orphans(&dir, own, &named) {
+                    Ok(files) => {
+                        for f in files {
+                            if let Err(e) = std::fs::remove_file(&f) {
+                                if e.kind() != io::ErrorKind::NotFound {
+                                    issues.push((f, e));
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => issues.push((dir.clone(), e)),
+                }
+            }
+            self.warn_cleanup(&issues);
         }
+        drop(kept);
         Ok(path)
     }
 
-    /// On the first save into `dir`: take over the kept list of an earlier run with the same
-    /// prefix from the state file, keeping entries whose files still exist.
-    fn adopt(&self, kept: &mut Kept, dir: &Path, prefix: &Path) {
-        kept.adopted = true;
-        if !kept.checkpoints.is_empty() {
+    /// The directory fsync of a save (with the test hook for its failure).
+    fn sync(&self, dir: &Path, target: FaultTarget, fault: Option<WriteFault>) -> io::Result<()> {
+        if fault.is_some_and(|f| f.target == target) {
+            return Err(io::Error::other("simulated fsync failure"));
+        }
+        sync_dir(dir)
+    }
+
+    fn warn_cleanup(&self, issues: &[(PathBuf, io::Error)]) {
+        for (f, e) in issues {
+            self.warn(format!("ferroflow warning: could not delete {} (an old checkpoint or what a crashed save left): {e}", f.display()));
+        }
+    }
+
+    /// On the first save into `dir`: take over what its state file and files say.
+    ///
+    /// - On the Saver's first save at all, the kept list of an earlier run with the same
+    ///   prefix (entries whose files still exist), so trimming goes on across restarts. In a
+    ///   later directory, those entries become preserved instead (one kept list per Saver).
+    /// - Preserved checkpoints of the prefix listed there.
+    /// - When the state file is missing, damaged or of version 1 (it may not list preserved
+    ///   checkpoints), every checkpoint of the prefix it does not name is taken as preserved,
+    ///   with a warning: only files that appear unnamed next to a version-2 state file are
+    ///   ever deleted as orphans.
+    fn take_over_dir(&self, kept: &mut Kept, dir: &Path, own: Option<&Prefix>) {
+        let key = canonical_dir(dir);
+        if !kept.dirs.insert(key.clone()) {
             return;
         }
+        let first = !std::mem::replace(&mut kept.adopted, true);
+        let Some(own) = own else { return };
         let st = match read_state(dir) {
-            Ok(Some(st)) => st,
-            Ok(None) => return,
+            Ok(st) => st,
             Err(e) => {
                 self.warn(format!("ferroflow warning: ignoring the damaged checkpoint state file; it will be rewritten: {e}"));
+                None
+            }
+        };
+        // An entry of this prefix whose checkpoint (or, for preserved ones, at least its
+        // `.meta`) still exists.
+        let mine = |entry: &str, or_meta: bool| {
+            let p = resolve(dir, entry);
+            let exists = p.is_file() || (or_meta && meta_path(&p).is_file());
+            (p.file_name().and_then(|f| f.to_str()).is_some_and(|n| own.names(n)) && exists).then_some(p)
+        };
+        if let Some(st) = &st {
+            for (i, entry) in st.all_model_checkpoint_paths.iter().enumerate() {
+                let Some(p) = mine(entry, false) else { continue };
+                if first {
+                    let ts = st.all_model_checkpoint_timestamps.get(i).copied().unwrap_or(0.0);
+                    kept.checkpoints.push((p, ts));
+                } else if !kept.preserved.contains(&p) && !kept.checkpoints.iter().any(|(k, _)| k == &p) {
+                    kept.preserved.push(p);
+                }
+            }
+            for entry in &st.preserved_checkpoint_paths {
+                if let Some(p) = mine(entry, true) {
+                    if !kept.preserved.contains(&p) {
+                        kept.preserved.push(p);
+                    }
+                }
+            }
+            if first && st.last_preserved_timestamp > 0.0 {
+                kept.last_preserved = st.last_preserved_timestamp;
+            }
+        }
+        if st.as_ref().is_some_and(|s| s.state_version >= STATE_VERSION) {
+            return;
+        }
+        let named = canonical_set(dir, st.iter().flat_map(|s| s.named()));
+        let ours: HashSet<PathBuf> = kept.checkpoints.iter().map(|(p, _)| p).chain(&kept.preserved).filter_map(|p| canonical_entry(p)).collect();
+        let found = match checkpoint_files(dir, own) {
+            Ok(found) => found,
+            Err(e) => {
+                // Cannot tell what is there: no orphan removal in this directory until a later
+                // save can look (see `vouched`).
+                self.warn(format!("ferroflow warning: could not list the checkpoint directory {}: {e}", dir.display()));
+                kept.dirs.remove(&key);
                 return;
             }
         };
-        let stem = prefix.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        let same_prefix = |p: &Path| {
-            let name = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            name == stem || name.strip_prefix(&format!("{stem}-")).is_some_and(|s| s.parse::<i64>().is_ok())
-        };
-        for (i, entry) in st.all_model_checkpoint_paths.iter().enumerate() {
-            let p = resolve(dir, entry);
-            if same_prefix(&p) && p.is_file() {
-                let ts = st.all_model_checkpoint_timestamps.get(i).copied().unwrap_or(0.0);
-                kept.checkpoints.push((p, ts));
+        let mut taken = Vec::new();
+        for (ckpt, _) in found {
+            let p = dir.join(&ckpt);
+            let canon = canonical_entry(&p);
+            if canon.as_ref().is_some_and(|c| !ours.contains(c) && !named.contains(c)) {
+                kept.preserved.push(p);
+                taken.push(ckpt);
             }
         }
-        if st.last_preserved_timestamp > 0.0 {
-            kept.last_preserved = st.last_preserved_timestamp;
+        if !taken.is_empty() {
+            self.warn(format!(
+                "ferroflow warning: the checkpoint state file of {} does not account for {} checkpoint(s) of this prefix: {} (it is missing, damaged, or from an older ferroflow); they are kept as preserved checkpoints and never deleted automatically",
+                dir.display(),
+                taken.len(),
+                taken.join(", ")
+            ));
         }
     }
 
@@ -521,7 +710,9 @@ impl Saver {
     /// initialization). TF1: `saver.restore(sess, path)`.
     ///
     /// Everything is checked before anything changes: when restore fails the session is
-    /// exactly as before.
+    /// exactly as before. After reading the file it removes, silently and as far as it can,
+    /// temporary files of that checkpoint's prefix left in its directory by crashed saves
+    /// (never a file a live writer holds, never a checkpoint).
     ///
     /// # Errors
     /// - [`Error::Io`]: the file is missing or unreadable;
@@ -534,6 +725,11 @@ impl Saver {
         self.check_session(sess)?;
         let path = path.as_ref();
         let ckpt = load_checkpoint(path)?;
+        // Best effort, silent (the directory may be read-only): temporary files of this
+        // checkpoint's prefix whose writer is gone.
+        if let Some(p) = Prefix::of_checkpoint(path) {
+            let _ = remove_stale_temps(&dir_of(path), &p);
+        }
         let mut tensors = ckpt.into_tensors();
         let missing: Vec<&(String, Variable)> = self.vars.iter().filter(|(n, _)| !tensors.contains_key(n)).collect();
         if let Some((name, var)) = missing.first() {
@@ -609,6 +805,32 @@ impl Saver {
         }
         Ok(s)
     }
+}
+
+/// The state-file entries of `dir` that belong to other prefixes than `own` and that this
+/// Saver does not manage itself (`managed`, canonical paths; one Saver may save under
+/// several prefixes): kept ones with their timestamps, and preserved ones. Without a usable
+/// prefix nothing is merged.
+fn other_entries(dir: &Path, own: Option<&Prefix>, managed: &HashSet<PathBuf>) -> (Vec<(String, f64)>, Vec<String>) {
+    let (Some(own), Ok(Some(st))) = (own, read_state(dir)) else { return Default::default() };
+    let theirs = |e: &String| {
+        let p = resolve(dir, e);
+        !p.file_name().and_then(|f| f.to_str()).is_some_and(|n| own.names(n)) && !canonical_entry(&p).is_some_and(|c| managed.contains(&c))
+    };
+    let kept = st
+        .all_model_checkpoint_paths
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| theirs(e))
+        .map(|(i, e)| (e.clone(), st.all_model_checkpoint_timestamps.get(i).copied().unwrap_or(0.0)))
+        .collect();
+    let preserved = st.preserved_checkpoint_paths.iter().filter(|e| theirs(e)).cloned().collect();
+    (kept, preserved)
+}
+
+/// The key of a directory in `Kept::dirs`.
+fn canonical_dir(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// `ckpt` → `ckpt.meta`.
