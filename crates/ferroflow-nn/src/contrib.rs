@@ -3,6 +3,7 @@
 use crate::layers::{batch_norm_impl, Activation, BatchNormOptions, BnSpec, DenseOptions, Regularizer, UpdateMode};
 use crate::training::Training;
 use ferroflow_core::{Result, Scope, Tensor, UPDATE_OPS};
+use ferroflow_ops::random::Initializer;
 
 /// Options of [`batch_norm`]; defaults are `tf.contrib.layers.batch_norm`'s.
 #[derive(Clone, Debug)]
@@ -48,13 +49,103 @@ pub fn batch_norm(s: &Scope, x: Tensor, is_training: impl Into<Training>, opts: 
     batch_norm_impl(s, x, is_training.into(), &BnSpec { opts: &bn, default_scope: "BatchNorm", gamma_name: "gamma", beta_name: "beta" })
 }
 
-/// A dense layer, `tf.contrib.layers.fully_connected` flavour: default activation **relu**,
-/// scope `fully_connected`, variables `fully_connected/weights` and `…/biases`.
-pub fn fully_connected(s: &Scope, x: Tensor, num_outputs: usize, activation: Option<Activation>, regularizer: Option<Regularizer>) -> Result<Tensor> {
-    let mut o = DenseOptions::default().activation(activation.unwrap_or(Activation::Relu));
-    o.kernel_regularizer = regularizer;
-    s.unique_variable_scope("fully_connected", |vs| {
-        // Name the variables as contrib does: weights / biases.
-        crate::layers::dense_named(vs, x, num_outputs, &o, "weights", "biases")
-    })
+/// Options of [`fully_connected`]; each default is `tf.contrib.layers.fully_connected`'s.
+///
+/// ```
+/// use ferroflow_nn::contrib::FullyConnectedOptions;
+/// use ferroflow_nn::layers::Activation;
+/// let relu = FullyConnectedOptions::default(); // TF1: activation_fn not given -> relu
+/// assert_eq!(relu.activation_fn, Some(Activation::Relu));
+/// let linear = FullyConnectedOptions::default().activation_fn(None); // TF1: activation_fn=None
+/// assert_eq!(linear.activation_fn, None);
+/// ```
+#[derive(Clone, Debug)]
+pub struct FullyConnectedOptions {
+    /// Activation (TF1 default `tf.nn.relu`); `None` is linear (TF1 `activation_fn=None`).
+    pub activation_fn: Option<Activation>,
+    /// Weights initializer (TF1 default `xavier_initializer()`: glorot uniform).
+    pub weights_initializer: Initializer,
+    /// Penalty on the weights (TF1 default `None`).
+    pub weights_regularizer: Option<Regularizer>,
+    /// Biases initializer (TF1 default `zeros_initializer()`); `None` builds no biases (TF1
+    /// `biases_initializer=None`).
+    pub biases_initializer: Option<Initializer>,
+    /// Variables trainable (TF1 default `True`).
+    pub trainable: bool,
+    /// Variable scope (TF1 `scope=`); default `fully_connected`, made unique.
+    pub scope: Option<String>,
+}
+
+impl Default for FullyConnectedOptions {
+    fn default() -> Self {
+        FullyConnectedOptions {
+            activation_fn: Some(Activation::Relu),
+            weights_initializer: Initializer::glorot_uniform(),
+            weights_regularizer: None,
+            biases_initializer: Some(Initializer::Zeros),
+            trainable: true,
+            scope: None,
+        }
+    }
+}
+
+impl FullyConnectedOptions {
+    /// Sets the activation; `None` is linear (TF1 `activation_fn=None`).
+    pub fn activation_fn(mut self, a: Option<Activation>) -> Self {
+        self.activation_fn = a;
+        self
+    }
+    /// Sets the weights initializer.
+    pub fn weights_initializer(mut self, i: Initializer) -> Self {
+        self.weights_initializer = i;
+        self
+    }
+    /// Sets the weights regularizer.
+    pub fn weights_regularizer(mut self, r: Option<Regularizer>) -> Self {
+        self.weights_regularizer = r;
+        self
+    }
+    /// Sets the biases initializer; `None` builds no biases.
+    pub fn biases_initializer(mut self, i: Option<Initializer>) -> Self {
+        self.biases_initializer = i;
+        self
+    }
+    /// Sets `trainable`.
+    pub fn trainable(mut self, t: bool) -> Self {
+        self.trainable = t;
+        self
+    }
+    /// Sets the variable scope (used as given, as TF1's `scope=`).
+    pub fn scope(mut self, name: impl Into<String>) -> Self {
+        self.scope = Some(name.into());
+        self
+    }
+}
+
+/// A dense layer. TF1: `tf.contrib.layers.fully_connected(inputs, num_outputs, …)`.
+///
+/// `activation(x · weights + biases)` with variables `fully_connected/weights` and
+/// `fully_connected/biases` (or `<scope>/…`). The default activation is **relu**, as in TF1;
+/// `FullyConnectedOptions::default().activation_fn(None)` is linear.
+///
+/// # Shapes
+/// `x`: `[batch, in]` (rank ≥ 2, last dim known) → `[batch, num_outputs]`.
+///
+/// # Errors
+/// An input whose last dimension is unknown, or a rank below 2.
+pub fn fully_connected(s: &Scope, x: Tensor, num_outputs: usize, opts: FullyConnectedOptions) -> Result<Tensor> {
+    let mut o = DenseOptions::default().activation(opts.activation_fn.unwrap_or(Activation::Linear));
+    o.kernel_initializer = opts.weights_initializer;
+    o.kernel_regularizer = opts.weights_regularizer;
+    o.use_bias = opts.biases_initializer.is_some();
+    if let Some(b) = opts.biases_initializer {
+        o.bias_initializer = b;
+    }
+    o.trainable = opts.trainable;
+    // Name the variables as contrib does: weights / biases.
+    let body = |vs: &Scope| crate::layers::dense_named(vs, x, num_outputs, &o, "weights", "biases");
+    match &opts.scope {
+        Some(name) => s.variable_scope(name, false, body),
+        None => s.unique_variable_scope("fully_connected", body),
+    }
 }

@@ -170,8 +170,30 @@ fn contrib_fully_connected_names_and_training_select() {
     let g = Graph::new();
     let s = g.root();
     let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 3]).unwrap();
-    contrib::fully_connected(&s, x, 4, None, None).unwrap();
+    contrib::fully_connected(&s, x, 4, contrib::FullyConnectedOptions::default()).unwrap();
     assert_eq!(names(g.global_variables()), vec!["fully_connected/biases", "fully_connected/weights"]);
     assert_eq!(Training::from(true).fixed(), Some(true));
     assert!(layers::dense(&s, placeholder(&s, DType::F32, shape![None]).unwrap(), 2, DenseOptions::default()).is_err());
+}
+
+#[test]
+fn contrib_fully_connected_default_is_relu_and_none_is_linear() {
+    // TF1: activation_fn defaults to relu; activation_fn=None is linear.
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 2]).unwrap();
+    let w = ferroflow_ops::random::Initializer::Value(ndarray::arr2(&[[1.0f32], [-1.0]]).into_dyn().into());
+    let opts = || contrib::FullyConnectedOptions::default().weights_initializer(w.clone());
+    let relu = contrib::fully_connected(&s, x, 1, opts()).unwrap();
+    let linear = contrib::fully_connected(&s, x, 1, opts().activation_fn(None)).unwrap();
+    let tanh = contrib::fully_connected(&s, x, 1, opts().activation_fn(Some(Activation::Tanh)).biases_initializer(None).scope("fc_tanh")).unwrap();
+    assert!(names(g.global_variables()).contains(&"fc_tanh/weights".to_string()));
+    assert!(!names(g.global_variables()).contains(&"fc_tanh/biases".to_string()));
+    let sess = Session::new(&g);
+    sess.run_ops(&[ferroflow_ops::state::global_variables_initializer(&s).unwrap()], &[]).unwrap();
+    let out = sess.run([relu, linear, tanh], &feed_dict![x => ndarray::arr2(&[[0.0f32, 2.0]])]).unwrap();
+    let v: Vec<f32> = out.iter().map(|o| o.to_vec::<f32>().unwrap()[0]).collect();
+    assert_eq!(v[0], 0.0, "default must be relu");
+    assert_eq!(v[1], -2.0, "activation_fn(None) must be linear");
+    assert!((v[2] - (-2.0f32).tanh()).abs() < 1e-6);
 }
