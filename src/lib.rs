@@ -31,7 +31,7 @@ pub use ferroflow_core::{
 pub use ferroflow_data as data;
 pub use ferroflow_nn::{contrib, layers, tflearn, Training};
 pub use ferroflow_ops::{array, control, math, nn, random, state};
-pub use ferroflow_session::{feed_dict, Fetch, Session, SessionOptions};
+pub use ferroflow_session::{feed_dict, Callable, Fetch, Session, SessionOptions};
 pub use ferroflow_train as train;
 
 /// Everything a TF1-style program usually needs.

@@ -8,10 +8,12 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![warn(missing_docs)]
 
+mod callable;
 mod plan;
 mod session;
 mod variables;
 
+pub use callable::Callable;
 pub use plan::Plan;
 pub use session::{Fetch, Session, SessionOptions};
 

@@ -133,20 +133,10 @@ impl Session {
         F: Into<Fetch>,
     {
         let fetches: Vec<Fetch> = fetches.into_iter().map(Into::into).collect();
-        let gid = self.graph.id();
-        for f in &fetches {
-            let (g, what) = match f {
-                Fetch::Tensor(t) => (t.graph_id(), format!("fetch '{}'", t.name())),
-                Fetch::Operation(o) => (o.graph_id(), format!("fetch '{}'", o.name())),
-            };
-            self.graph.check_graph(g, || what)?;
-        }
+        self.check_request(&fetches, feeds.iter().map(|(t, _)| t))?;
         let mut feed_order: Vec<usize> = (0..feeds.len()).collect();
         feed_order.sort_by_key(|&i| feeds[i].0);
         let feed_keys: Vec<Tensor> = feed_order.iter().map(|&i| feeds[i].0).collect();
-        for (t, _) in feeds {
-            self.graph.check_graph(t.graph_id(), || format!("feed '{}'", t.name()))?;
-        }
         if let Some(w) = feed_keys.windows(2).find(|w| w[0] == w[1]) {
             return Err(Error::FedTwice { name: w[0].name() });
         }
@@ -168,9 +158,24 @@ impl Session {
             }
             Ok(())
         })?;
-        let plan = self.plan(fetches, feed_keys, gid)?;
+        let plan = self.plan(fetches, feed_keys)?;
         let sorted_values: Vec<&Value> = feed_order.iter().map(|&i| &feeds[i].1).collect();
         self.execute(&plan, &sorted_values)
+    }
+
+    /// Every fetch and feed handle belongs to this session's graph.
+    pub(crate) fn check_request<'t>(&self, fetches: &[Fetch], feeds: impl Iterator<Item = &'t Tensor>) -> Result<()> {
+        for f in fetches {
+            let (g, what) = match f {
+                Fetch::Tensor(t) => (t.graph_id(), format!("fetch '{}'", t.name())),
+                Fetch::Operation(o) => (o.graph_id(), format!("fetch '{}'", o.name())),
+            };
+            self.graph.check_graph(g, || what)?;
+        }
+        for t in feeds {
+            self.graph.check_graph(t.graph_id(), || format!("feed '{}'", t.name()))?;
+        }
+        Ok(())
     }
 
     /// Runs ops for their effect only (e.g. an initializer or a train op).
@@ -182,7 +187,7 @@ impl Session {
     pub fn plan_for(&self, fetches: &[Fetch], feeds: &[Tensor]) -> Result<Arc<Plan>> {
         let mut keys = feeds.to_vec();
         keys.sort();
-        self.plan(fetches.to_vec(), keys, self.graph.id())
+        self.plan(fetches.to_vec(), keys)
     }
 
     /// Number of cached plans (one per distinct fetch/feed set).
@@ -192,14 +197,20 @@ impl Session {
 
     /// The cached plan for `(fetches, feeds)`, rebuilt when the graph changed since it was
     /// built (a control input added to an existing op), so a stale plan never runs.
-    fn plan(&self, fetches: Vec<Fetch>, feed_keys: Vec<Tensor>, gid: u32) -> Result<Arc<Plan>> {
+    fn plan(&self, fetches: Vec<Fetch>, feed_keys: Vec<Tensor>) -> Result<Arc<Plan>> {
+        self.plan_at_version(fetches, feed_keys).map(|(_, p)| p)
+    }
+
+    /// [`Session::plan`] with the graph version the plan was built at.
+    pub(crate) fn plan_at_version(&self, fetches: Vec<Fetch>, feed_keys: Vec<Tensor>) -> Result<(u64, Arc<Plan>)> {
         let key = (fetches, feed_keys);
         let version = self.graph.read(|st| st.version());
         if let Some((v, p)) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             if *v == version {
-                return Ok(p.clone());
+                return Ok((version, p.clone()));
             }
         }
+        let gid = self.graph.id();
         let (version, plan) = self.graph.read(|st| Plan::build(st, gid, &key.0, &key.1).map(|p| (st.version(), Arc::new(p))))?;
         if self.options.warn_unrun_update_ops {
             self.check_update_ops(&plan);
@@ -207,7 +218,7 @@ impl Session {
         let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
         plans.retain(|_, (v, _)| *v == version);
         plans.insert(key, (version, plan.clone()));
-        Ok(plan)
+        Ok((version, plan))
     }
 
     /// The UPDATE_OPS trap: a train op runs but the update ops do not.
@@ -237,7 +248,7 @@ impl Session {
         self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
     }
 
-    fn execute(&self, plan: &Plan, feeds: &[&Value]) -> Result<Vec<Value>> {
+    pub(crate) fn execute(&self, plan: &Plan, feeds: &[&Value]) -> Result<Vec<Value>> {
         // A run that writes variables holds the store's gate shared, so a snapshot (Saver)
         // falls between two such runs, never inside one.
         let _pass = plan.writes_state.then(|| self.variables.writer_pass());

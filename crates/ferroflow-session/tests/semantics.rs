@@ -273,3 +273,49 @@ fn a_control_input_added_after_a_run_is_honoured() {
     sess.run([y], &[]).unwrap();
     assert_eq!(scalar(&sess.variable_value(v).unwrap()), 1.0, "the stale plan ran without the new control input");
 }
+
+#[test]
+fn callable_matches_run_checks_feeds_and_follows_graph_changes() {
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s.with_name("x"), DType::F32, shape![None]).unwrap();
+    let k = placeholder(&s.with_name("k"), DType::F32, shape![]).unwrap();
+    let v = variable(&s.with_name("v"), 0.0f32, VariableOptions::default()).unwrap();
+    let y = math::mul(&s, x, k).unwrap();
+    let sess = Session::new(&g);
+    sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
+    // Feeds in the caller's order (k before x), not the plan's.
+    let f = sess.make_callable(&[k, x], [Fetch::from(y)]).unwrap();
+    let out = f.call(&[Value::from(2.0f32), Value::from(vec![1.0f32, 3.0])]).unwrap();
+    let want = sess.run([y], &feed_dict![x => vec![1.0f32, 3.0], k => 2.0f32]).unwrap();
+    assert_eq!(out, want);
+
+    let e = f.call(&[Value::from(2.0f32)]).unwrap_err();
+    assert!(e.to_string().contains("takes 2 feed value(s) (for k:0, x:0), got 1"), "{e}");
+    let e = f.call(&[Value::from(vec![2.0f32]), Value::from(vec![1.0f32])]).unwrap_err();
+    assert!(matches!(&e, Error::FeedMismatch { name, .. } if name == "k:0"), "{e}");
+    let e = sess.make_callable(&[x, x], [y]).unwrap_err();
+    assert!(matches!(e, Error::FedTwice { .. }), "{e}");
+
+    // Many threads on one callable give the serial result.
+    std::thread::scope(|t| {
+        for i in 0..4 {
+            let f = &f;
+            t.spawn(move || {
+                for _ in 0..50 {
+                    let out = f.call(&[Value::from(i as f32), Value::from(vec![1.0f32, 3.0])]).unwrap();
+                    assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![i as f32, 3.0 * i as f32]);
+                }
+            });
+        }
+    });
+
+    // A control input added after the callable was made runs with it.
+    let bump = assign_add(&s, v, 1.0f32).unwrap();
+    let y2 = ferroflow_ops::identity(&s, y).unwrap();
+    let f2 = sess.make_callable(&[k, x], [y2]).unwrap();
+    f2.call(&[Value::from(1.0f32), Value::from(vec![1.0f32])]).unwrap();
+    g.add_control_input(y2.op(), bump.op()).unwrap();
+    f2.call(&[Value::from(1.0f32), Value::from(vec![1.0f32])]).unwrap();
+    assert_eq!(scalar(&sess.variable_value(v).unwrap()), 1.0);
+}
