@@ -80,6 +80,13 @@ impl Scope {
         self.op_name.as_deref()
     }
 
+    /// A build error for an op of type `op` that a builder rejects before adding it (e.g. an
+    /// empty input list), naming the node it would have been (`scope/name`, or `scope/op`).
+    pub fn build_error(&self, op: &str, message: impl Into<String>) -> Error {
+        let leaf = self.exact_name.clone().unwrap_or_else(|| join(&self.name_prefix, self.op_name.as_deref().unwrap_or(op)));
+        Error::build(leaf, op, message)
+    }
+
     /// A scope whose next op is named `name` (made unique: `name_1`, … if taken).
     /// TF1: the `name=` argument of every op.
     pub fn with_name(&self, name: &str) -> Scope {

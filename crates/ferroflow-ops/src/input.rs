@@ -56,7 +56,7 @@ impl IntoInput for Value {
 fn literal(s: &Scope, v: Value, float_literal: bool, hint: Option<DType>) -> Result<Tensor> {
     let target = match hint {
         Some(h) if float_literal && !h.is_float() => {
-            return Err(Error::invalid(format!("a float literal cannot be combined with a {h} tensor; cast the tensor first")))
+            return Err(s.build_error("Const", format!("a float literal cannot be combined with a {h} tensor; cast the tensor first, or use an integer literal")))
         }
         Some(h) => h,
         None => v.dtype(),

@@ -59,7 +59,7 @@ impl Op for AddN {
 /// The element-wise sum of `xs` (same dtype and shape). TF1: `tf.add_n`.
 pub fn add_n(s: &Scope, xs: &[Tensor]) -> Result<Tensor> {
     match xs {
-        [] => Err(ferroflow_core::Error::invalid("add_n needs at least one tensor")),
+        [] => Err(s.build_error("AddN", "add_n needs at least one tensor; pass a non-empty list")),
         [x] => Ok(*x),
         _ => s.add_op1(AddN, xs, "AddN"),
     }
