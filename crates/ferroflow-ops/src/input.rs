@@ -2,7 +2,7 @@
 //! that becomes a constant (of the other operand's dtype, as TF1 converts Python numbers).
 
 use crate::state::constant;
-use ferroflow_core::{DType, Error, Result, Scope, Tensor, Value, Variable};
+use ferroflow_core::{DType, Result, Scope, Tensor, Value, Variable};
 
 /// A builder input: a `Tensor`, a `Variable` (its value), or a literal (`0.99f32`, `2`, `true`).
 pub trait IntoInput {
