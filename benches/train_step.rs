@@ -218,6 +218,43 @@ fn bench_ops(o: &Opts, rows: &mut Vec<Row>) {
     }
 }
 
+/// W1 (the founding conv20 net) in inference mode, one image per call, through `run` and
+/// through a `Callable`: p50 over 1,000 calls (p99 in the detail).
+fn bench_batch1(o: &Opts, rows: &mut Vec<Row>) {
+    let (run_row, call_row) = ("infer/w1_batch1_run", "infer/w1_batch1_callable");
+    if !selected(o, run_row) && !selected(o, call_row) {
+        return;
+    }
+    let g = Graph::new();
+    g.set_random_seed(1);
+    let s = g.root();
+    let m = models::batchnorm_conv20(&s, 0.002).unwrap();
+    let sess = Session::new(&g);
+    sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
+    let x = Value::from(Rng(7).images(&[1, 28, 28, 1]));
+    let percentiles = |mut t: Vec<f64>| {
+        t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        (t[t.len() / 2], t[t.len() * 99 / 100])
+    };
+    let time = |f: &mut dyn FnMut()| {
+        for _ in 0..50 {
+            f();
+        }
+        percentiles((0..1000).map(|_| { let t0 = Instant::now(); f(); t0.elapsed().as_secs_f64() * 1e3 }).collect())
+    };
+    let feeds = feed_dict![m.inputs => x.clone(), m.is_training => false];
+    let (p50, p99) = time(&mut || {
+        sess.run([m.logits], &feeds).unwrap();
+    });
+    rows.push(Row { name: run_row.into(), detail: format!("Session::run, p50 (p99 {p99:.3} ms)"), ms: p50 });
+    let f = sess.make_callable(&[m.inputs, m.is_training], [m.logits]).unwrap();
+    let vals = [x, Value::from(false)];
+    let (p50, p99) = time(&mut || {
+        f.call(&vals).unwrap();
+    });
+    rows.push(Row { name: call_row.into(), detail: format!("Callable::call, p50 (p99 {p99:.3} ms)"), ms: p50 });
+}
+
 mod support {
     include!("support/train_with_readers.rs");
 }
@@ -260,6 +297,7 @@ fn main() {
     bench_model(&o, &mut rows, "batchnorm_mlp", "784-BN-1024 relu-BN-10, SGD", 128, |s| models::batchnorm_mlp(s, 0.5));
     bench_tflearn(&o, &mut rows, 64);
     bench_ops(&o, &mut rows);
+    bench_batch1(&o, &mut rows);
     bench_concurrency(&o, &mut rows);
 
     println!("{:<30} {:>12}  {}", "row", "median ms", "what");
