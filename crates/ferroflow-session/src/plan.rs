@@ -49,6 +49,8 @@ pub struct Plan {
     /// True when some step writes a variable (an op with a reference input, e.g. `Assign`
     /// or an optimizer's apply op): such runs hold the variable store's gate shared.
     pub(crate) writes_state: bool,
+    /// True when some step runs inside a cond branch.
+    pub(crate) has_guards: bool,
 }
 
 impl Plan {
@@ -224,6 +226,7 @@ impl Plan {
         }
         let nodes = built.iter().map(|s| s.op).collect();
         let writes_state = built.iter().any(|s| (0..s.handles.len()).any(|k| s.kernel.is_ref_input(k)));
-        Ok(Plan { steps: built, num_slots: slot_of.len(), feed_slots, fetch_slots, nodes, writes_state })
+        let has_guards = built.iter().any(|s| !s.guards.is_empty());
+        Ok(Plan { steps: built, num_slots: slot_of.len(), feed_slots, fetch_slots, nodes, writes_state, has_guards })
     }
 }

@@ -271,17 +271,32 @@ impl Session {
         for ((_, s), v) in plan.feed_slots.iter().zip(feeds) {
             slots[*s] = Slot::Live((*v).clone());
         }
+        // Each cond predicate is read once per run, not once per guarded node.
+        let mut predicates: Vec<Option<bool>> = vec![None; if plan.has_guards { plan.num_slots } else { 0 }];
         for step in &plan.steps {
             let mut alive = true;
             for guard in &step.guards {
-                match read(&slots[guard.slot])? {
-                    Some(v) => {
-                        let p = v.scalar::<bool>().map_err(|_| Error::CondPredicate {
-                            cond: guard.cond.0.clone(),
-                            predicate: guard.cond.1.name(),
-                            dtype: v.dtype(),
-                            shape: v.shape().to_vec(),
-                        })?;
+                let known = predicates.get(guard.slot).copied().flatten();
+                let value = match known {
+                    Some(p) => Some(p),
+                    None => match read(&slots[guard.slot])? {
+                        Some(v) => {
+                            let p = v.scalar::<bool>().map_err(|_| Error::CondPredicate {
+                                cond: guard.cond.0.clone(),
+                                predicate: guard.cond.1.name(),
+                                dtype: v.dtype(),
+                                shape: v.shape().to_vec(),
+                            })?;
+                            if let Some(c) = predicates.get_mut(guard.slot) {
+                                *c = Some(p);
+                            }
+                            Some(p)
+                        }
+                        None => None,
+                    },
+                };
+                match value {
+                    Some(p) => {
                         if p != guard.branch {
                             alive = false;
                             break;
