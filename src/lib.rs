@@ -24,6 +24,9 @@
 //! ```
 
 pub use ferroflow_core as core;
+/// The `ndarray` version ferroflow's `Value` converts from and to: use `ferroflow::ndarray`
+/// instead of a direct dependency, so the versions always match.
+pub use ndarray;
 pub use ferroflow_core::{
     shape, CollectionKey, DType, Error, Graph, Operation, Result, Scope, Shape, Tensor, Value, Variable, GLOBAL_STEP,
     GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES, REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, TRAIN_OP, UPDATE_OPS,
@@ -47,5 +50,13 @@ pub mod prelude {
         assign, assign_add, assign_any_shape, assign_sub, constant, get_variable, global_variables_initializer, placeholder,
         placeholder_with_default, variable, variables_initializer, VariableOptions,
     };
-    pub use ferroflow_train::{gradients, Optimizer};
+    pub use ferroflow_core::{GLOBAL_STEP, MOVING_AVERAGE_VARIABLES, TRAIN_OP};
+    pub use ferroflow_nn::contrib::{ContribBatchNormOptions, FullyConnectedOptions};
+    pub use ferroflow_nn::layers::{Activation, BatchNormOptions, Conv2dOptions, DenseOptions, Regularizer, UpdateMode};
+    pub use ferroflow_ops::nn::Padding;
+    pub use ferroflow_session::Callable;
+    pub use ferroflow_train::{
+        gradients, latest_checkpoint, AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer,
+        RMSPropOptimizer, Saver,
+    };
 }
