@@ -971,3 +971,34 @@ fn one_saver_saving_into_two_directories() {
     assert!(Path::new(&st.all_model_checkpoint_paths[0]).ends_with("m-1"));
     assert_eq!(st.all_model_checkpoint_paths[1], "m-2");
 }
+
+#[test]
+fn partial_checkpoint_names_what_is_missing_and_the_ways_out() {
+    // Trained and saved: only the trainable variable (TF1 users often save var_list=trainables).
+    let dir = std::env::temp_dir().join(format!("ferroflow-partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let build = || {
+        let g = Graph::new();
+        let s = g.root();
+        let w = var(&s, "w", vec![1.0f32, 2.0]);
+        let m = variable(&s.with_name("moving_mean"), vec![0.0f32; 2], VariableOptions::default().trainable(false)).unwrap();
+        (g, w, m)
+    };
+    let (g, w, _) = build();
+    let sess = Session::new(&g);
+    sess.run_ops(&[global_variables_initializer(&g.root()).unwrap()], &[]).unwrap();
+    let path = Saver::new(&g, vec![w]).unwrap().save(&sess, dir.join("model"), ferroflow_train::saver::GlobalStep::None).unwrap();
+
+    // A full restore fails naming the missing variable and both ways out.
+    let (g2, w2, m2) = build();
+    let sess2 = Session::new(&g2);
+    let e = Saver::new(&g2, VarList::All).unwrap().restore(&sess2, &path).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("'moving_mean'") && msg.contains("var_list") && msg.contains("variables_initializer"), "{msg}");
+    // A partial restore works and warns about what is still uninitialized.
+    let partial = Saver::new(&g2, vec![w2]).unwrap();
+    partial.restore(&sess2, &path).unwrap();
+    assert!(sess2.is_initialized(w2) && !sess2.is_initialized(m2));
+    assert!(partial.warnings().iter().any(|w| w.contains("moving_mean") && w.contains("still uninitialized")), "{:?}", partial.warnings());
+    let _ = std::fs::remove_dir_all(&dir);
+}

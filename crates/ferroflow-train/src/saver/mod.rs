@@ -743,7 +743,9 @@ impl Saver {
             return Err(Error::Variable {
                 name: var.name(),
                 message: format!(
-                    "not found{under} in checkpoint {}{also}; it holds {}. If the variable was renamed, restore with a var_list map from the old name to the variable",
+                    "not found{under} in checkpoint {}{also}; it holds {}. Either restore only what it holds \
+                     (a Saver with a var_list of those variables, or a map from their saved names) and initialize the \
+                     rest with variables_initializer(&rest), or, if the variable was renamed, map the old name to it",
                     path.display(),
                     describe_names(tensors.keys().map(String::as_str).collect(), name)
                 ),
@@ -778,7 +780,25 @@ impl Saver {
             }
             values.push((*var, val));
         }
-        sess.set_variable_values(values)
+        sess.set_variable_values(values)?;
+        self.warn_uninitialized_rest(sess);
+        Ok(())
+    }
+
+    /// After a restore of a partial var list: name the graph's global variables that are still
+    /// uninitialized (the next run reading them would fail), and say how to initialize them.
+    fn warn_uninitialized_rest(&self, sess: &Session) {
+        let rest: Vec<String> = self.graph.global_variables().into_iter().filter(|v| !sess.is_initialized(*v)).map(|v| v.name()).collect();
+        if rest.is_empty() {
+            return;
+        }
+        let shown: Vec<&str> = rest.iter().take(8).map(String::as_str).collect();
+        self.warn(format!(
+            "ferroflow warning: the checkpoint restored this Saver's variables, but {} global variable(s) of the graph are still uninitialized ({}{}); run variables_initializer(&[…]) on them before a run reads them",
+            rest.len(),
+            shown.join(", "),
+            if rest.len() > 8 { ", …" } else { "" }
+        ));
     }
 
     /// Writes this Saver's graph, with the Saver's variable list and settings, as a meta
