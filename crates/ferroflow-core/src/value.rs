@@ -252,6 +252,34 @@ impl Value {
         }
     }
 
+    /// [`Value::cast`] into a buffer allocated through [`try_alloc_vec`], for kernels: a cast
+    /// to a wider dtype (`bool` → `float64` takes 8× the bytes) is an [`Error::Allocation`]
+    /// when the memory cannot be had, not an abort.
+    pub fn try_cast(&self, to: DType) -> Result<Value> {
+        macro_rules! conv {
+            ($a:expr, $f:expr) => {{
+                let dims = $a.shape();
+                match to {
+                    DType::F32 => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, 0f32))),
+                    DType::F64 => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, 0f64))),
+                    DType::I32 => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, 0i32))),
+                    DType::I64 => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, 0i64))),
+                    DType::Bool => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, false))),
+                }
+            }};
+        }
+        if self.dtype() == to {
+            return Ok(self.clone());
+        }
+        match self {
+            Value::F32(a) => conv!(a, |x: f32, z| CastTo::cast_from_f64(x as f64, z)),
+            Value::F64(a) => conv!(a, |x: f64, z| CastTo::cast_from_f64(x, z)),
+            Value::I32(a) => conv!(a, |x: i32, z| CastTo::cast_from_i64(x as i64, z)),
+            Value::I64(a) => conv!(a, |x: i64, z| CastTo::cast_from_i64(x, z)),
+            Value::Bool(a) => conv!(a, |x: bool, z| CastTo::cast_from_i64(x as i64, z)),
+        }
+    }
+
     /// A copy with a new shape of the same element count.
     pub fn reshape(&self, dims: &[usize]) -> Result<Value> {
         let n = checked_len(dims)
@@ -412,6 +440,17 @@ mod tests {
         assert_eq!(v.to_vec::<i32>().unwrap_or_default(), vec![1, -1, 0]);
         let b = Value::from(vec![1.7f32, 0.0]).cast(DType::Bool);
         assert_eq!(b.to_vec::<bool>().unwrap_or_default(), vec![true, false]);
+    }
+
+    #[test]
+    fn try_cast_matches_cast() {
+        let v = Value::from(ndarray::array![[1.7f32, -1.7], [0.0, 3.0]]);
+        for to in [DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool] {
+            assert_eq!(v.try_cast(to).unwrap(), v.cast(to), "{to}");
+        }
+        let Value::F32(a) = v.clone() else { return };
+        let t = Value::F32(a.reversed_axes());
+        assert_eq!(t.try_cast(DType::I64).unwrap().to_vec::<i64>().unwrap(), vec![1, 0, -1, 3], "row-major order of a transposed view");
     }
 
     #[test]
