@@ -256,3 +256,26 @@ fn kernel_errors_carry_input_shapes() {
         other => panic!("wrong error: {other}"),
     }
 }
+
+#[test]
+fn allocation_names_the_node_and_the_byte_count() {
+    // 2^24 × 2^24 float32 = 2^50 bytes: more than any machine's address space, so this fails
+    // cleanly whatever the overcommit setting.
+    let g = Graph::new();
+    let s = g.root();
+    let w = get_variable(&s, "w", [1usize << 24, 1 << 24], Initializer::Zeros, VariableOptions::default()).unwrap();
+    let sess = Session::new(&g);
+    let e = sess.run_ops(&[w.initializer()], &[]).unwrap_err();
+    assert!(matches!(&e, Error::Allocation { node, op, bytes: Some(b), dtype: DType::F32, shape }
+        if node == "w/Initializer/zeros" && op == "Fill" && *b == 1 << 50 && shape == &[1 << 24, 1 << 24]), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "Fill 'w/Initializer/zeros' failed at run time: cannot allocate 1125899906842624 bytes (1048576.0 GiB) for a \
+         float32 tensor of shape [16777216, 16777216]; the shape is probably wrong (check the dims or attributes that \
+         produced it), else the machine is out of memory"
+    );
+    // A shape whose element count overflows is a build error naming the variable instead.
+    let e = get_variable(&s, "v", [1usize << 33, 1 << 33], Initializer::Zeros, VariableOptions::default()).unwrap_err();
+    assert!(matches!(e, Error::Variable { .. }), "{e}");
+    assert!(e.to_string().starts_with("variable 'v': shape [8589934592, 8589934592] has more elements than fit in usize"), "{e}");
+}

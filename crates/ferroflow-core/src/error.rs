@@ -161,6 +161,38 @@ pub enum Error {
     /// A bad argument not yet attached to a node (contexts turn it into `Build`/`Kernel`).
     #[error("{0}")]
     InvalidArgument(String),
+    /// A tensor's buffer could not be allocated: the element count or byte size overflows, or
+    /// the memory cannot be had. Raised by [`Value::try_zeros`](crate::Value::try_zeros) and
+    /// the other fallible allocators; kernels attach their node with [`Error::in_node`].
+    #[error("{}cannot allocate {} for a {dtype} tensor of shape {shape:?}; the shape is probably wrong (check the dims or attributes that produced it), else the machine is out of memory", node_prefix(.op, .node), fmt_bytes(*.bytes))]
+    Allocation {
+        /// Full scoped name of the node that allocates (empty until a kernel attaches it).
+        node: String,
+        /// Op type (empty until a kernel attaches it).
+        op: String,
+        /// Bytes asked for; `None` when the byte count itself overflows `usize`.
+        bytes: Option<usize>,
+        /// Element type.
+        dtype: DType,
+        /// The concrete shape.
+        shape: Vec<usize>,
+    },
+}
+
+fn node_prefix(op: &str, node: &str) -> String {
+    if node.is_empty() {
+        String::new()
+    } else {
+        format!("{op} '{node}' failed at run time: ")
+    }
+}
+
+fn fmt_bytes(bytes: Option<usize>) -> String {
+    match bytes {
+        Some(b) if b >= 1 << 30 => format!("{b} bytes ({:.1} GiB)", b as f64 / (1u64 << 30) as f64),
+        Some(b) => format!("{b} bytes"),
+        None => format!("more than {} bytes (the byte count overflows usize)", usize::MAX),
+    }
 }
 
 /// Formats a build error's input specs: ` (inputs: f32 [?, 3], f32 [4])`.
@@ -213,6 +245,24 @@ impl Error {
     /// A file error naming the path.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io { path: path.into(), source }
+    }
+
+    /// An allocation error not yet attached to a node (see [`Error::in_node`]).
+    pub fn allocation(dtype: DType, shape: &[usize], bytes: Option<usize>) -> Error {
+        Error::Allocation { node: String::new(), op: String::new(), bytes, dtype, shape: shape.to_vec() }
+    }
+
+    /// Attaches a node to an [`Error::Allocation`] that has none yet, and turns a bare
+    /// [`Error::InvalidArgument`] into a [`Error::Kernel`] naming it (as `KernelCtx::wrap`);
+    /// other errors pass through.
+    pub fn in_node(self, node: &str, op: &str) -> Error {
+        match self {
+            Error::Allocation { node: n, op: _, bytes, dtype, shape } if n.is_empty() => {
+                Error::Allocation { node: node.to_string(), op: op.to_string(), bytes, dtype, shape }
+            }
+            Error::InvalidArgument(message) => Error::Kernel { node: node.to_string(), op: op.to_string(), message, inputs: Vec::new() },
+            other => other,
+        }
     }
 
     /// A damaged-file error naming the path.

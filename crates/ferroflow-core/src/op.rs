@@ -151,7 +151,7 @@ impl<'a> InferCtx<'a> {
     pub fn wrap(&self, e: Error) -> Error {
         match e {
             Error::InvalidArgument(m) => self.error(m),
-            other => other,
+            other => other.in_node(self.node, self.op_type),
         }
     }
 }
@@ -259,7 +259,7 @@ impl<'a> KernelCtx<'a> {
     pub fn wrap(&self, e: Error) -> Error {
         match e {
             Error::InvalidArgument(m) => self.error(m),
-            other => other,
+            other => other.in_node(self.node, self.op_type),
         }
     }
 }

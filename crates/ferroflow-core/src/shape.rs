@@ -1,6 +1,8 @@
 //! Static shapes with partially known dimensions (`[?, 28, 28, 1]`).
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::value::{checked_bytes, checked_len};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -83,9 +85,38 @@ impl Shape {
     pub fn is_fully_defined(&self) -> bool {
         self.as_known().is_some()
     }
-    /// Number of elements when fully known.
+    /// Number of elements when fully known; `None` when a dim is unknown *or* when the dims
+    /// multiply past `usize::MAX` ([`Shape::checked_num_elements`] tells the two apart).
     pub fn num_elements(&self) -> Option<usize> {
-        self.as_known().map(|d| d.iter().product())
+        self.checked_num_elements().ok().flatten()
+    }
+
+    /// Number of elements: `Ok(None)` when the rank or a dim is unknown, an error when the
+    /// dims multiply past `usize::MAX` (any zero dim gives 0, as TF's `TensorShape`).
+    pub fn checked_num_elements(&self) -> Result<Option<usize>> {
+        match self.as_known() {
+            None => Ok(None),
+            Some(d) => checked_len(&d)
+                .map(Some)
+                .ok_or_else(|| Error::invalid(format!("shape {self} has more elements than fit in usize (at most {})", usize::MAX))),
+        }
+    }
+
+    /// Checks that a `dtype` tensor of this shape could exist: when the shape is fully known,
+    /// its element count and byte size must not overflow and must fit in one buffer (at most
+    /// `isize::MAX` bytes, Rust's limit). Returns the byte size when known.
+    ///
+    /// Builders call this on the shapes they create, so an absurd shape is a build error
+    /// naming the node instead of a panic or an abort when the tensor is allocated.
+    pub fn checked_byte_size(&self, dtype: DType) -> Result<Option<usize>> {
+        let (Some(n), Some(dims)) = (self.checked_num_elements()?, self.as_known()) else { return Ok(None) };
+        match checked_bytes(dtype, &dims) {
+            Some(b) if b <= isize::MAX as usize => Ok(Some(b)),
+            _ => Err(Error::invalid(format!(
+                "a {dtype} tensor of shape {self} ({n} elements) would take more than {} bytes, the most one buffer can hold",
+                isize::MAX
+            ))),
+        }
     }
     /// True when a concrete shape `dims` fits this static shape.
     pub fn accepts(&self, dims: &[usize]) -> bool {
@@ -159,13 +190,20 @@ impl Shape {
     }
 }
 
-/// NumPy broadcasting of two concrete shapes; used by kernels.
+/// NumPy broadcasting of two concrete shapes; used by kernels. Errors when the shapes do not
+/// broadcast or when the result's element count overflows `usize` (`[2^33, 1]` with `[1, 2^33]`).
 pub fn broadcast_dims(a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
-    Shape::known(a)
+    let dims = Shape::known(a)
         .broadcast(&Shape::known(b))
         .ok()
         .and_then(|s| s.as_known())
-        .ok_or_else(|| Error::invalid(format!("shapes {a:?} and {b:?} cannot be broadcast together")))
+        .ok_or_else(|| Error::invalid(format!("shapes {a:?} and {b:?} cannot be broadcast together")))?;
+    if checked_len(&dims).is_none() {
+        return Err(Error::invalid(format!(
+            "broadcasting shapes {a:?} and {b:?} gives {dims:?}, whose element count overflows usize"
+        )));
+    }
+    Ok(dims)
 }
 
 impl<const N: usize> From<[usize; N]> for Shape {
@@ -211,6 +249,7 @@ impl fmt::Display for Shape {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -229,6 +268,23 @@ mod tests {
         let b = shape![None, 3];
         assert_eq!(a.broadcast(&b).unwrap_or_else(|_| Shape::unknown()).to_string(), "[2, ?, 3]");
         assert!(Shape::from([2, 3]).broadcast(&Shape::from([4])).is_err());
+    }
+
+    #[test]
+    fn element_counts_are_checked() {
+        let big = 1usize << 33;
+        assert_eq!(Shape::from([big, 3]).num_elements(), Some(3 * big));
+        assert_eq!(Shape::from([big, big]).num_elements(), None);
+        assert!(Shape::from([big, big]).checked_num_elements().is_err());
+        assert_eq!(Shape::from([big, big, 0]).checked_num_elements().ok(), Some(Some(0)));
+        assert_eq!(shape![None, 3].checked_num_elements().ok(), Some(None));
+        assert_eq!(Shape::from([2, 3]).checked_byte_size(DType::F64).ok(), Some(Some(48)));
+        // 2^61 f32 elements fit in usize, but 2^63 bytes do not fit in one buffer.
+        let e = Shape::from([1usize << 61]).checked_byte_size(DType::F32).unwrap_err().to_string();
+        assert!(e.contains("float32") && e.contains("[2305843009213693952]"), "{e}");
+        assert!(Shape::from([big, big]).checked_byte_size(DType::Bool).is_err());
+        assert!(broadcast_dims(&[big, 1], &[1, big]).is_err());
+        assert_eq!(broadcast_dims(&[big, 1], &[1, 2]).ok(), Some(vec![big, 2]));
     }
 
     #[test]

@@ -134,11 +134,16 @@ impl Value {
     }
 
     /// A value of `dims` filled with `x`.
+    ///
+    /// Infallible, for sizes the program chose: it panics or aborts when `dims` is absurd or
+    /// the memory cannot be had. Kernels, and anything sized by user input, use
+    /// [`Value::try_filled`].
     pub fn filled<T: Element>(dims: &[usize], x: T) -> Value {
         T::into_value(ArcArray::from_elem(IxDyn(dims), x))
     }
 
-    /// A zero value (false for bool) of the given dtype and shape.
+    /// A zero value (false for bool) of the given dtype and shape. Infallible like
+    /// [`Value::filled`]; see [`Value::try_zeros`].
     pub fn zeros(dtype: DType, dims: &[usize]) -> Value {
         match dtype {
             DType::F32 => Value::filled(dims, 0f32),
@@ -147,6 +152,36 @@ impl Value {
             DType::I64 => Value::filled(dims, 0i64),
             DType::Bool => Value::filled(dims, false),
         }
+    }
+
+    /// A value of `dims` filled with `x`, allocated through [`try_alloc_vec`]: an element
+    /// count or byte size that overflows, or memory that cannot be had, is an
+    /// [`Error::Allocation`] (no panic, no abort). Costs one buffer of the output's size.
+    pub fn try_filled<T: Element>(dims: &[usize], x: T) -> Result<Value> {
+        let mut data = try_alloc_vec::<T>(dims)?;
+        data.resize(data.capacity(), x);
+        Value::from_shape_vec(dims, data)
+    }
+
+    /// A zero value (false for bool) of the given dtype and shape; fallible as
+    /// [`Value::try_filled`].
+    pub fn try_zeros(dtype: DType, dims: &[usize]) -> Result<Value> {
+        match dtype {
+            DType::F32 => Value::try_filled(dims, 0f32),
+            DType::F64 => Value::try_filled(dims, 0f64),
+            DType::I32 => Value::try_filled(dims, 0i32),
+            DType::I64 => Value::try_filled(dims, 0i64),
+            DType::Bool => Value::try_filled(dims, false),
+        }
+    }
+
+    /// A value of `dims` from the first `len(dims)` items of `items`, in row-major order,
+    /// allocated through [`try_alloc_vec`]; errors when `items` runs short.
+    pub fn try_from_iter<T: Element>(dims: &[usize], items: impl IntoIterator<Item = T>) -> Result<Value> {
+        let mut data = try_alloc_vec::<T>(dims)?;
+        let n = data.capacity();
+        data.extend(items.into_iter().take(n));
+        Value::from_shape_vec(dims, data)
     }
 
     /// A value of shape `dims` from a flat vector (row-major); errors on a length mismatch.
@@ -217,9 +252,38 @@ impl Value {
         }
     }
 
+    /// [`Value::cast`] into a buffer allocated through [`try_alloc_vec`], for kernels: a cast
+    /// to a wider dtype (`bool` → `float64` takes 8× the bytes) is an [`Error::Allocation`]
+    /// when the memory cannot be had, not an abort.
+    pub fn try_cast(&self, to: DType) -> Result<Value> {
+        macro_rules! conv {
+            ($a:expr, $f:expr) => {{
+                let dims = $a.shape();
+                match to {
+                    DType::F32 => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, 0f32))),
+                    DType::F64 => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, 0f64))),
+                    DType::I32 => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, 0i32))),
+                    DType::I64 => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, 0i64))),
+                    DType::Bool => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, false))),
+                }
+            }};
+        }
+        if self.dtype() == to {
+            return Ok(self.clone());
+        }
+        match self {
+            Value::F32(a) => conv!(a, |x: f32, z| CastTo::cast_from_f64(x as f64, z)),
+            Value::F64(a) => conv!(a, |x: f64, z| CastTo::cast_from_f64(x, z)),
+            Value::I32(a) => conv!(a, |x: i32, z| CastTo::cast_from_i64(x as i64, z)),
+            Value::I64(a) => conv!(a, |x: i64, z| CastTo::cast_from_i64(x, z)),
+            Value::Bool(a) => conv!(a, |x: bool, z| CastTo::cast_from_i64(x as i64, z)),
+        }
+    }
+
     /// A copy with a new shape of the same element count.
     pub fn reshape(&self, dims: &[usize]) -> Result<Value> {
-        let n: usize = dims.iter().product();
+        let n = checked_len(dims)
+            .ok_or_else(|| Error::invalid(format!("cannot reshape a value of shape {:?} to {dims:?}: its element count overflows usize", self.shape())))?;
         if n != self.len() {
             return Err(Error::invalid(format!(
                 "cannot reshape a value of shape {:?} ({} elements) to {dims:?} ({n} elements)",
@@ -238,6 +302,53 @@ impl Value {
     fn dtype_error(&self, want: DType) -> Error {
         Error::invalid(format!("expected a {want} value, got {} of shape {:?}", self.dtype(), self.shape()))
     }
+}
+
+/// Bytes one element of `dtype` takes (`bool`: 1).
+pub fn dtype_size(dtype: DType) -> usize {
+    match dtype {
+        DType::F32 | DType::I32 => 4,
+        DType::F64 | DType::I64 => 8,
+        DType::Bool => 1,
+    }
+}
+
+/// Element count of a shape, `None` when the dims multiply past `usize::MAX`. Any zero dim
+/// gives 0 (an empty tensor), whatever the other dims.
+pub fn checked_len(dims: &[usize]) -> Option<usize> {
+    if dims.contains(&0) {
+        return Some(0);
+    }
+    dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
+/// Bytes of a `dtype` tensor of shape `dims`, `None` when the count overflows `usize`.
+pub fn checked_bytes(dtype: DType, dims: &[usize]) -> Option<usize> {
+    checked_len(dims)?.checked_mul(dtype_size(dtype))
+}
+
+/// The one fallible allocator: an empty `Vec` with room for exactly the elements of `dims`.
+///
+/// The element count and byte size are computed with checked arithmetic and the buffer is
+/// reserved with `try_reserve_exact`, so a shape whose size overflows, exceeds `isize::MAX`
+/// bytes, or cannot be had from the allocator is an [`Error::Allocation`] ("cannot allocate
+/// N bytes for a float32 tensor of shape [..]") instead of a capacity-overflow panic or an
+/// allocation-failure abort. Kernels attach their node with [`Error::in_node`].
+///
+/// On Linux with overcommit a reservation can succeed for more memory than the machine has;
+/// it fails when the size exceeds what the kernel will map (with the default heuristic,
+/// more than RAM + swap; always, more than the address space).
+pub fn try_alloc_vec<T: Element>(dims: &[usize]) -> Result<Vec<T>> {
+    let bytes = checked_len(dims).and_then(|n| n.checked_mul(std::mem::size_of::<T>()));
+    let (Some(n), Some(b)) = (checked_len(dims), bytes) else {
+        return Err(Error::allocation(T::DTYPE, dims, bytes));
+    };
+    if b > isize::MAX as usize {
+        return Err(Error::allocation(T::DTYPE, dims, Some(b)));
+    }
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::allocation(T::DTYPE, dims, Some(b)))?;
+    Ok(v)
 }
 
 /// Element conversion used by [`Value::cast`]; the second argument only selects the target type.
@@ -308,6 +419,7 @@ impl fmt::Debug for Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use ndarray::array;
@@ -331,9 +443,44 @@ mod tests {
     }
 
     #[test]
+    fn try_cast_matches_cast() {
+        let v = Value::from(ndarray::array![[1.7f32, -1.7], [0.0, 3.0]]);
+        for to in [DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool] {
+            assert_eq!(v.try_cast(to).unwrap(), v.cast(to), "{to}");
+        }
+        let Value::F32(a) = v.clone() else { return };
+        let t = Value::F32(a.reversed_axes());
+        assert_eq!(t.try_cast(DType::I64).unwrap().to_vec::<i64>().unwrap(), vec![1, 0, -1, 3], "row-major order of a transposed view");
+    }
+
+    #[test]
+    fn fallible_allocation() {
+        let v = Value::try_filled(&[2, 3], 1.5f32).unwrap();
+        assert_eq!(v.shape(), &[2, 3]);
+        assert_eq!(v.to_vec::<f32>().unwrap(), vec![1.5; 6]);
+        assert_eq!(Value::try_zeros(DType::Bool, &[0, 1 << 40]).unwrap().shape(), &[0, 1 << 40]);
+        assert_eq!(Value::try_from_iter(&[2, 2], 0i64..).map(|v| v.to_vec::<i64>().unwrap()).unwrap(), vec![0, 1, 2, 3]);
+        assert!(Value::try_from_iter(&[2, 2], 0..3i32).is_err());
+        // Element count overflows usize: no byte count.
+        let e = Value::try_zeros(DType::F32, &[1 << 33, 1 << 33]).unwrap_err();
+        assert!(matches!(e, Error::Allocation { bytes: None, .. }), "{e}");
+        // Fits usize but not one buffer (more than isize::MAX bytes).
+        let e = Value::try_zeros(DType::F32, &[1 << 61]).unwrap_err();
+        assert!(matches!(e, Error::Allocation { bytes: Some(b), .. } if b == 1 << 63), "{e}");
+        // 2^50 bytes: more than any machine (and the 47-bit user address space) has.
+        let e = Value::try_zeros(DType::F32, &[1 << 24, 1 << 24]).unwrap_err();
+        let m = e.to_string();
+        assert!(m.starts_with("cannot allocate 1125899906842624 bytes (1048576.0 GiB) for a float32 tensor of shape [16777216, 16777216]"), "{m}");
+        let m = e.in_node("w/Initializer/zeros", "Fill").to_string();
+        assert!(m.starts_with("Fill 'w/Initializer/zeros' failed at run time: cannot allocate 1125899906842624 bytes"), "{m}");
+    }
+
+    #[test]
     fn reshape_checks_count() {
         let v = Value::from(vec![1i64, 2, 3, 4, 5, 6]);
         assert_eq!(v.reshape(&[2, 3]).map(|r| r.shape().to_vec()).ok(), Some(vec![2, 3]));
         assert!(v.reshape(&[4]).is_err());
+        // [2^32, 2^32] wraps to 0 elements in unchecked arithmetic.
+        assert!(Value::from(Vec::<f32>::new()).reshape(&[1 << 32, 1 << 32]).is_err());
     }
 }

@@ -7,10 +7,14 @@
 //! of a session, so every run draws new numbers, as in TF1. The numbers themselves differ
 //! from TF's (a different generator).
 
+use crate::array::alloc::KernelAlloc;
+use crate::array::fill::filled_tensor;
 use crate::state::constant;
 use ferroflow_core::typetag;
-use ferroflow_core::{DType, Error, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value, GradCtx};
-use ndarray::{ArrayD, IxDyn};
+use ferroflow_core::{DType, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
+use num_traits::Float;
+use rand::distributions::uniform::SampleUniform;
+use rand::distributions::Uniform;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -88,29 +92,17 @@ impl Op for RandomOp {
         if !self.dtype.is_float() {
             return Err(cx.error(format!("random ops produce floats, not {}", self.dtype)));
         }
-        Ok(vec![TensorSpec::new(self.dtype, Shape::known(&self.shape))])
+        let shape = Shape::known(&self.shape);
+        shape.checked_byte_size(self.dtype).map_err(|e| cx.wrap(e))?;
+        Ok(vec![TensorSpec::new(self.dtype, shape)])
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
-        let n: usize = self.shape.iter().product();
-        let mut data = Vec::with_capacity(n);
-        let distr = self.distr;
-        cx.runtime().with_rng(cx.op(), self.seed, &mut |rng| {
-            for _ in 0..n {
-                let x = match distr {
-                    Distr::Normal { mean, stddev } => { let z: f64 = StandardNormal.sample(rng); mean + stddev * z }
-                    Distr::TruncatedNormal { mean, stddev } => loop {
-                        let z: f64 = StandardNormal.sample(rng);
-                        if z.abs() <= 2.0 {
-                            break mean + stddev * z;
-                        }
-                    },
-                    Distr::Uniform { minval, maxval } => minval + (maxval - minval) * rng.gen::<f64>(),
-                };
-                data.push(x);
-            }
-        });
-        let a = ArrayD::from_shape_vec(IxDyn(&self.shape), data).map_err(|e| cx.error(e.to_string()))?;
-        Ok(vec![Value::from(a).cast(self.dtype)])
+        let out = match self.dtype {
+            DType::F32 => Value::from_shape_vec(&self.shape, self.draw::<f32>(cx)?),
+            DType::F64 => Value::from_shape_vec(&self.shape, self.draw::<f64>(cx)?),
+            d => return Err(cx.error(format!("random ops produce floats, not {d}"))),
+        };
+        Ok(vec![out.map_err(|e| cx.wrap(e))?])
     }
     fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![])
@@ -120,6 +112,56 @@ impl Op for RandomOp {
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// The float types random ops draw into.
+trait RandomFloat: Element + Float + SampleUniform {
+    fn of(x: f64) -> Self;
+}
+impl RandomFloat for f32 {
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+}
+impl RandomFloat for f64 {
+    fn of(x: f64) -> Self {
+        x
+    }
+}
+
+impl RandomOp {
+    /// Draws the output straight into one buffer of the output dtype (allocated fallibly:
+    /// an unaffordable size is an error naming the node), so a random initializer costs
+    /// what the variable costs. Normal draws are made in `f64` and rounded per element;
+    /// uniform draws use `rand`'s `Uniform<T>`, which stays below `maxval` in `T`.
+    fn draw<T: RandomFloat>(&self, cx: &KernelCtx<'_>) -> Result<Vec<T>> {
+        let mut data = cx.alloc_vec::<T>(&self.shape)?;
+        let n = data.capacity();
+        let distr = self.distr;
+        cx.runtime().with_rng(cx.op(), self.seed, &mut |rng| match distr {
+            Distr::Normal { mean, stddev } => data.extend((0..n).map(|_| {
+                let z: f64 = StandardNormal.sample(rng);
+                T::of(mean + stddev * z)
+            })),
+            Distr::TruncatedNormal { mean, stddev } => data.extend((0..n).map(|_| loop {
+                let z: f64 = StandardNormal.sample(rng);
+                if z.abs() <= 2.0 {
+                    break T::of(mean + stddev * z);
+                }
+            })),
+            Distr::Uniform { minval, maxval } => {
+                let (lo, hi) = (T::of(minval), T::of(maxval));
+                if lo < hi && (hi - lo).is_finite() {
+                    let u = Uniform::new(lo, hi);
+                    data.extend((0..n).map(|_| u.sample(rng)));
+                } else {
+                    // Empty, reversed or infinite ranges: TF's formula, no panic.
+                    data.extend((0..n).map(|_| T::of(minval + (maxval - minval) * rng.gen::<f64>())));
+                }
+            }
+        });
+        Ok(data)
     }
 }
 
@@ -195,16 +237,19 @@ impl Initializer {
         Initializer::GlorotUniform { seed: None }
     }
 
-    /// Builds the tensor producing the initial value.
+    /// Builds the tensor producing the initial value, in `dtype` directly (no `f64` staging).
+    ///
+    /// Zeros, ones and constants of fewer than 1000 elements are a `Const` (`zeros`, `ones`,
+    /// `Const`, as TF1); larger ones a `Fill` of that name (TF1's `tf.zeros` does the same for
+    /// zeros and ones; TF1's `constant_initializer` would embed the whole value in the graph),
+    /// so the value is allocated only when the initializer runs and the graph stays small.
+    /// The random initializers are one op (`random_uniform`, …) that draws into the output.
     pub fn build(&self, s: &Scope, dtype: DType, shape: &[usize]) -> Result<Tensor> {
-        let fill = |c: f64| -> Result<Tensor> {
-            let v = Value::filled(shape, c).cast(dtype);
-            constant(&s.with_name(if c == 0.0 { "zeros" } else if c == 1.0 { "ones" } else { "Const" }), v)
-        };
+        let fill = |name: &str, c: Value| filled_tensor(s, name, shape, c.cast(dtype));
         match self {
-            Initializer::Zeros => fill(0.0),
-            Initializer::Ones => fill(1.0),
-            Initializer::Constant(c) => fill(*c),
+            Initializer::Zeros => fill("zeros", Value::from(0i64)),
+            Initializer::Ones => fill("ones", Value::from(1i64)),
+            Initializer::Constant(c) => fill("Const", Value::from(*c)),
             Initializer::Value(v) => {
                 if v.shape() != shape {
                     return Err(Error::invalid(format!("initializer value has shape {:?}, variable needs {shape:?}", v.shape())));
@@ -224,14 +269,15 @@ impl Initializer {
 }
 
 /// TF's fan computation: dense `[in, out]`; conv `[h, w, in, out]` scaled by the receptive field.
+/// Computed in `f64`, so no shape can overflow it.
 pub fn fans(shape: &[usize]) -> (f64, f64) {
-    match shape.len() {
-        0 => (1.0, 1.0),
-        1 => (shape[0] as f64, shape[0] as f64),
-        2 => (shape[0] as f64, shape[1] as f64),
-        n => {
-            let receptive: usize = shape[..n - 2].iter().product();
-            ((shape[n - 2] * receptive) as f64, (shape[n - 1] * receptive) as f64)
+    match *shape {
+        [] => (1.0, 1.0),
+        [n] => (n as f64, n as f64),
+        [i, o] => (i as f64, o as f64),
+        [ref field @ .., i, o] => {
+            let receptive: f64 = field.iter().map(|&d| d as f64).product();
+            (i as f64 * receptive, o as f64 * receptive)
         }
     }
 }

@@ -425,6 +425,7 @@ fn create_variable(
             message: "the initial value's shape is unknown; give a value of known shape, or set VariableOptions::validate_shape(false) (TF1 validate_shape=False)".into(),
         });
     }
+    check_size(full_name, &spec.shape, spec.dtype)?;
     let var_op = s0.add_op_exact(VariableV2 { dtype: spec.dtype, shape: shape.clone() }, &[], full_name)?;
     let assign = Assign { kind: AssignKind::Set, validate_shape: opts.validate_shape, var_shape: shape };
     let init_op = inner.add_op(assign, &[var_op.output(0), init], "Assign")?;
@@ -438,6 +439,16 @@ fn create_variable(
         g.add_to_collection(&TRAINABLE_VARIABLES, v);
     }
     Ok(v)
+}
+
+/// A build error naming the variable when a `dtype` tensor of `shape` cannot exist (its element
+/// count or byte size overflows); a size that merely exceeds the machine's memory builds, and
+/// running the initializer reports the allocation failure.
+fn check_size(name: &str, shape: &Shape, dtype: DType) -> Result<()> {
+    shape.checked_byte_size(dtype).map(|_| ()).map_err(|e| Error::Variable {
+        name: name.into(),
+        message: format!("{e}; check the shape"),
+    })
 }
 
 /// A new variable initialized from `initial_value`. TF1: `tf.Variable(initial_value,
@@ -479,9 +490,14 @@ fn join(prefix: &str, name: &str) -> String {
 /// Name is `var_scope/name`. In a scope with `reuse = true` the variable must exist (and is
 /// returned); otherwise it must not exist. Initializer ops go under `name/Initializer/`.
 ///
+/// The initializer allocates the value only when it runs, in the variable's dtype (see
+/// [`Initializer::build`]): a variable too large for the machine builds, and running its
+/// initializer returns an `Error::Allocation` naming the initializer node and the byte count.
+///
 /// # Errors
-/// Reuse of a missing variable, re-creation of an existing one without reuse, or a reused
-/// variable whose shape/dtype differ from the request.
+/// Reuse of a missing variable, re-creation of an existing one without reuse, a reused
+/// variable whose shape/dtype differ from the request, or a shape whose element count or
+/// byte size overflows (`[2^33, 2^33]`), all naming the variable.
 pub fn get_variable(s: &Scope, name: &str, shape: impl Into<Shape>, init: Initializer, opts: VariableOptions) -> Result<Variable> {
     let full = s.variable_name(name);
     let shape: Shape = shape.into();
@@ -513,6 +529,7 @@ pub fn get_variable(s: &Scope, name: &str, shape: impl Into<Shape>, init: Initia
         message: format!("needs a fully known shape, got {shape}"),
     })?;
     let dtype = opts.dtype;
+    check_size(&full, &shape, dtype)?;
     create_variable(s, &full, |inner| inner.name_scope("Initializer", |is| init.build(is, dtype, &dims)), Some(dtype), &opts)
 }
 

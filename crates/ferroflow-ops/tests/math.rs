@@ -412,3 +412,79 @@ fn argmax_shape_rules() {
 fn matmul_f32_gradient_check() {
     ferroflow_testing::check_gradients_with(&GradCheck::f32(), |s, t| math::matmul(s, t[0], t[1], false, true), &[grid(2, 3, 0.3), grid(4, 3, 0.9)]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Integer division, floordiv and floormod: TF's results, errors instead of panics or wraps
+
+fn run_err(g: &Graph, t: Tensor) -> String {
+    let e = Session::new(g).run([t], &[]).unwrap_err();
+    assert!(matches!(e, Error::Kernel { .. }), "{e}");
+    e.to_string()
+}
+
+#[test]
+fn integer_division_overflow_is_an_error_naming_the_node() {
+    let g = Graph::new();
+    let s = g.root();
+    for (name, a, b) in [("d32", Value::from(vec![6i32, i32::MIN]), Value::from(vec![3i32, -1])), ("d64", Value::from(vec![i64::MIN]), Value::from(vec![-1i64]))] {
+        let (a, b) = (constant(&s, a).unwrap(), constant(&s, b).unwrap());
+        let e = run_err(&g, math::div(&s.with_name(name), a, b).unwrap());
+        assert!(e.starts_with(&format!("RealDiv '{name}' failed at run time: integer division overflow")), "{e}");
+        let e = run_err(&g, math::floordiv(&s.with_name(&format!("f{name}")), a, b).unwrap());
+        assert!(e.starts_with(&format!("FloorDiv 'f{name}' failed at run time: integer division overflow")), "{e}");
+    }
+    let x = constant(&s, vec![i32::MIN]).unwrap();
+    let e = run_err(&g, math::div(&s.with_name("q"), x, 0i32).unwrap());
+    assert!(e.contains("'q' failed at run time: integer division by zero: -2147483648 / 0 (int32)"), "{e}");
+    let e = run_err(&g, math::floormod(&s.with_name("m"), x, 0i32).unwrap());
+    assert!(e.contains("'m' failed at run time: integer division by zero in the modulo"), "{e}");
+}
+
+#[test]
+fn floordiv_and_floormod_values() {
+    let g = Graph::new();
+    let s = g.root();
+    let a = constant(&s, vec![7i32, -7, 7, -7, 0, i32::MIN, i32::MIN, i32::MAX]).unwrap();
+    let b = constant(&s, vec![2i32, 2, -2, -2, 5, -1, 1, -1]).unwrap();
+    // Python/TF: 7 // 2 = 3, -7 // 2 = -4, 7 // -2 = -4, -7 // -2 = 3; % takes b's sign.
+    assert_eq!(eval(&g, math::floormod(&s, a, b).unwrap()).to_vec::<i32>().unwrap(), vec![1, 1, -1, -1, 0, 0, 0, 0]);
+    let b2 = constant(&s, vec![2i32, 2, -2, -2, 5, 2, 1, -1]).unwrap();
+    assert_eq!(eval(&g, math::floordiv(&s, a, b2).unwrap()).to_vec::<i32>().unwrap(), vec![3, -4, -4, 3, 0, i32::MIN / 2, i32::MIN, -i32::MAX]);
+    let a64 = constant(&s, vec![i64::MIN, -1, 9]).unwrap();
+    let b64 = constant(&s, vec![-1i64, i64::MAX, -4]).unwrap();
+    assert_eq!(eval(&g, math::floormod(&s, a64, b64).unwrap()).to_vec::<i64>().unwrap(), vec![0, i64::MAX - 1, -3]);
+    // Truncating integer division is unchanged.
+    assert_eq!(eval(&g, math::div(&s, a, b2).unwrap()).to_vec::<i32>().unwrap(), vec![3, -3, -3, 3, 0, i32::MIN / 2, i32::MIN, -i32::MAX]);
+    let x = constant(&s, vec![7.5f64, -7.5, 7.5, -7.5, 6.0]).unwrap();
+    let y = constant(&s, vec![2.0f64, 2.0, -2.0, -2.0, 3.0]).unwrap();
+    assert_eq!(eval(&g, math::floormod(&s, x, y).unwrap()).to_vec::<f64>().unwrap(), vec![1.5, 0.5, -0.5, -1.5, 0.0]);
+    assert_eq!(eval(&g, math::floordiv(&s, x, y).unwrap()).to_vec::<f64>().unwrap(), vec![3.0, -4.0, -4.0, 3.0, 2.0]);
+}
+
+#[test]
+fn integer_pow_overflow_and_negative_exponents_are_errors() {
+    let g = Graph::new();
+    let s = g.root();
+    let two = constant(&s, vec![2i32]).unwrap();
+    assert_eq!(eval(&g, math::pow(&s, two, 30i32).unwrap()).to_vec::<i32>().unwrap(), vec![1 << 30]);
+    // Was computed in i64 and wrapped to i32::MIN.
+    let e = run_err(&g, math::pow(&s.with_name("p"), two, 31i32).unwrap());
+    assert!(e.contains("'p' failed at run time: integer overflow: 2 ** 31 does not fit in int32"), "{e}");
+    let e = run_err(&g, math::pow(&s.with_name("n"), two, -1i32).unwrap());
+    assert!(e.contains("integers to negative integer powers are not allowed"), "{e}");
+    let m1 = constant(&s, vec![-1i64, 1, 0]).unwrap();
+    assert_eq!(eval(&g, math::pow(&s, m1, 1i64 << 40).unwrap()).to_vec::<i64>().unwrap(), vec![1, 1, 0]);
+}
+
+#[test]
+fn floormod_gradient_and_floordiv_has_none() {
+    let a = Value::from(ndarray::arr1(&[7.3f64, -5.2, 2.9, 0.4]));
+    let b = Value::from(ndarray::arr1(&[2.0f64, 1.7, -1.1, 0.9]));
+    check_gradients(|s, t| math::floormod(s, t[0], t[1]), &[a, b]);
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s, DType::F64, shape![3]).unwrap();
+    let y = math::floordiv(&s, x, 2.0f64).unwrap();
+    let gr = gradients(&s, &[y], &[x], None).unwrap();
+    assert!(gr[0].is_none());
+}

@@ -117,3 +117,67 @@ fn dot_export_clusters_cond_branches() {
     assert!(dot.contains("style=dashed, color=gray40"), "control edges are dashed");
     assert!(dot.contains("label=\"[?]\""), "data edges carry shapes");
 }
+
+#[test]
+fn fill_initializers_are_ops_that_run_not_constants_in_the_graph() {
+    let g = Graph::new();
+    g.set_random_seed(5);
+    let s = g.root();
+    let big = [300, 400];
+    let z = get_variable(&s, "z", big, Initializer::Zeros, VariableOptions::default()).unwrap();
+    let o = get_variable(&s, "o", big, Initializer::Ones, VariableOptions::default().dtype(DType::I64)).unwrap();
+    let c = get_variable(&s, "c", big, Initializer::Constant(2.5), VariableOptions::default().dtype(DType::F64)).unwrap();
+    let b = get_variable(&s, "b", [10], Initializer::Zeros, VariableOptions::default()).unwrap();
+    // TF1's names: a Fill when large (as tf.zeros/tf.ones), a Const when small.
+    let ops = |v: ferroflow_core::Variable| (v.initial_value().op().type_name(), v.initial_value().op().name());
+    assert_eq!(ops(z), ("Fill", "z/Initializer/zeros".to_string()));
+    assert_eq!(ops(o), ("Fill", "o/Initializer/ones".to_string()));
+    assert_eq!(ops(c), ("Fill", "c/Initializer/Const".to_string()));
+    assert_eq!(ops(b), ("Const", "b/Initializer/zeros".to_string()));
+    for name in ["z/Initializer/zeros/shape_as_tensor", "z/Initializer/zeros/Const", "z/Assign"] {
+        assert!(g.operation_by_name(name).is_ok(), "{name}");
+    }
+    // No big value is baked into the graph.
+    for op in g.operations() {
+        let node = g.node(op).unwrap();
+        if let Some(k) = node.op.as_any().downcast_ref::<ferroflow_ops::state::Const>() {
+            assert!(k.value.len() < 1000, "{} holds {} elements", node.name, k.value.len());
+        }
+    }
+    let sess = Session::new(&g);
+    sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
+    let n = 300 * 400;
+    assert_eq!(sess.run([z], &[]).unwrap()[0], Value::from_shape_vec(&big, vec![0f32; n]).unwrap());
+    assert_eq!(sess.run([o], &[]).unwrap()[0], Value::from_shape_vec(&big, vec![1i64; n]).unwrap());
+    assert_eq!(sess.run([c], &[]).unwrap()[0], Value::from_shape_vec(&big, vec![2.5f64; n]).unwrap());
+    assert_eq!(sess.run([b], &[]).unwrap()[0].to_vec::<f32>().unwrap(), vec![0.0; 10]);
+}
+
+#[test]
+fn random_initializers_draw_in_the_variables_dtype() {
+    let g = Graph::new();
+    g.set_random_seed(11);
+    let s = g.root();
+    let f64_opts = VariableOptions::default().dtype(DType::F64);
+    let n = get_variable(&s, "n", [200, 50], Initializer::RandomNormal { mean: 3.0, stddev: 2.0, seed: None }, f64_opts.clone()).unwrap();
+    let u = get_variable(&s, "u", [100_000], Initializer::RandomUniform { minval: 0.0, maxval: 1.0, seed: Some(4) }, VariableOptions::default()).unwrap();
+    let e = get_variable(&s, "e", [5], Initializer::RandomUniform { minval: 2.0, maxval: 2.0, seed: None }, VariableOptions::default()).unwrap();
+    assert_eq!(n.initial_value().dtype(), DType::F64);
+    let run = || {
+        let sess = Session::new(&g);
+        sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
+        sess.run([n, u, e], &[]).unwrap()
+    };
+    let out = run();
+    let nv = out[0].to_vec::<f64>().unwrap();
+    let mean = nv.iter().sum::<f64>() / nv.len() as f64;
+    let var = nv.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / nv.len() as f64;
+    assert!((mean - 3.0).abs() < 0.1 && (var.sqrt() - 2.0).abs() < 0.1, "{mean} {var}");
+    let uv = out[1].to_vec::<f32>().unwrap();
+    assert!(uv.iter().all(|&x| (0.0..1.0).contains(&x)), "uniform stays in [0, 1) in float32");
+    let um = uv.iter().map(|&x| f64::from(x)).sum::<f64>() / uv.len() as f64;
+    assert!((um - 0.5).abs() < 0.01, "{um}");
+    assert_eq!(out[2].to_vec::<f32>().unwrap(), vec![2.0; 5], "an empty range gives minval, no panic");
+    // Reproducible for a fixed graph seed.
+    assert_eq!(run(), out);
+}

@@ -87,7 +87,7 @@ impl VariableStore {
             };
             let mut out = match spare {
                 Some(s) if s.dtype() == current.dtype() && s.shape() == current.shape() => s,
-                _ => Value::zeros(current.dtype(), current.shape()),
+                _ => Value::try_zeros(current.dtype(), current.shape())?,
             };
             f(&current, &mut out)?;
             drop(current);

@@ -1,6 +1,7 @@
 //! `SumToLike` and `BroadcastLike`: the run-time reshaping pair that broadcasting gradients
 //! use when static shapes are only partly known. Each is the other's gradient.
 
+use crate::array::alloc::KernelAlloc;
 use crate::util::sum_to_shape;
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
@@ -78,7 +79,12 @@ impl Op for BroadcastLike {
         let dims = IxDyn(&target);
         let x = cx.input(0)?;
         let err = || cx.error(format!("cannot broadcast {:?} to {target:?}", x.shape()));
-        let out = ferroflow_core::with_value!(x, a => Value::from(a.broadcast(dims.clone()).ok_or_else(err)?.to_owned()));
+        let out = ferroflow_core::with_value!(x, a => {
+            let view = a.broadcast(dims.clone()).ok_or_else(err)?;
+            let mut data = cx.alloc_vec(&target)?;
+            data.extend(view.iter().copied());
+            Value::from_shape_vec(&target, data).map_err(|e| cx.wrap(e))?
+        });
         Ok(vec![out])
     }
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {

@@ -1,5 +1,6 @@
 //! `cast`: converts a tensor to another dtype (TF1 `tf.cast`).
 
+use crate::array::alloc::KernelAlloc;
 use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
@@ -26,7 +27,7 @@ impl Op for Cast {
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
         let x = cx.take_input(0)?;
-        Ok(vec![if x.dtype() == self.to { x } else { x.cast(self.to) }])
+        Ok(vec![if x.dtype() == self.to { x } else { x.try_cast(self.to).map_err(|e| cx.name_error(e))? }])
     }
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         let from = cx.input_spec(0)?.dtype;

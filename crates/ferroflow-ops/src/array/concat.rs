@@ -1,11 +1,13 @@
 //! `concat`: joins tensors along an axis; its gradient (`SplitLike`) splits `g` back into
 //! pieces shaped like the inputs.
 
+use crate::array::alloc::KernelAlloc;
 use crate::array::fill::zeros_like;
 use crate::control::identity;
+use crate::nn::conv::flat;
 use crate::util::norm_axis;
 use ferroflow_core::typetag;
-use ferroflow_core::{with_value, DType, Dim, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
+use ferroflow_core::{with_value, DType, Dim, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use ndarray::{ArrayViewD, Axis, Slice};
 use serde::{Deserialize, Serialize};
 use std::any::Any;
@@ -48,7 +50,12 @@ impl Op for Concat {
             }
             for (k, &dk) in d.iter().enumerate() {
                 if k == ax {
-                    axis_len = axis_len.zip(dk).map(|(a, b)| a + b);
+                    axis_len = match (axis_len, dk) {
+                        (Some(a), Some(b)) => Some(a.checked_add(b).ok_or_else(|| {
+                            cx.error(format!("the sizes along axis {} add up to more than usize::MAX (inputs: {})", self.axis, list()))
+                        })?),
+                        _ => None,
+                    };
                 } else if let Some(n) = dk {
                     match out[k] {
                         Some(m) if m != n => {
@@ -64,7 +71,9 @@ impl Op for Concat {
             }
         }
         out[ax] = axis_len;
-        Ok(vec![TensorSpec::new(first.dtype, Shape::from_dims(out))])
+        let shape = Shape::from_dims(out);
+        shape.checked_byte_size(first.dtype).map_err(|e| cx.error(format!("{e} (inputs: {})", list())))?;
+        Ok(vec![TensorSpec::new(first.dtype, shape)])
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
         let n = cx.num_inputs();
@@ -87,7 +96,7 @@ impl Op for Concat {
         macro_rules! cat {
             ($t:ty) => {{
                 let views: Vec<ArrayViewD<'_, $t>> = (0..n).map(|i| cx.view::<$t>(i)).collect::<Result<_>>()?;
-                Value::from(ndarray::concatenate(Axis(ax), &views).map_err(|e| cx.error(format!("concatenation failed: {e}")))?)
+                concatenate(cx, &views, ax)?
             }};
         }
         Ok(vec![match first.dtype() {
@@ -112,6 +121,28 @@ impl Op for Concat {
     fn as_any(&self) -> &dyn Any {
         self
     }
+}
+
+/// `views` (same rank and dims off `ax`) joined along `ax` into one buffer allocated
+/// fallibly: the same tensor listed many times can ask for more memory than there is.
+fn concatenate<T: Element>(cx: &KernelCtx<'_>, views: &[ArrayViewD<'_, T>], ax: usize) -> Result<Value> {
+    let Some(first) = views.first() else { return Err(cx.error("concat needs at least one input")) };
+    let mut dims = first.shape().to_vec();
+    let total = views.iter().try_fold(0usize, |acc, v| acc.checked_add(v.shape()[ax]));
+    dims[ax] = total.ok_or_else(|| cx.error(format!("the sizes along axis {ax} add up to more than usize::MAX")))?;
+    let mut out = cx.alloc_vec::<T>(&dims)?;
+    if out.capacity() == 0 {
+        return Value::from_shape_vec(&dims, out).map_err(|e| cx.wrap(e));
+    }
+    let outer: usize = dims[..ax].iter().product();
+    let pieces: Vec<_> = views.iter().map(|v| (v.shape()[ax..].iter().product::<usize>(), flat(v.view()))).collect();
+    for o in 0..outer {
+        for (block, data) in &pieces {
+            let part = data.get(o * block..(o + 1) * block).ok_or_else(|| cx.error("internal: concat piece out of range"))?;
+            out.extend_from_slice(part);
+        }
+    }
+    Value::from_shape_vec(&dims, out).map_err(|e| cx.wrap(e))
 }
 
 /// Splits input 0 along `axis` into pieces sized like inputs 1..=n along that axis (the

@@ -1,5 +1,6 @@
 //! `one_hot`: integer indices to one-hot rows along a new last axis.
 
+use crate::array::alloc::KernelAlloc;
 use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
@@ -38,6 +39,9 @@ impl Op for OneHot {
                 Shape::from_dims(out)
             }
         };
+        shape
+            .checked_byte_size(self.dtype)
+            .map_err(|e| cx.error(format!("depth {} is too large for indices of shape {}: {e}", self.depth, x.shape)))?;
         Ok(vec![TensorSpec::new(self.dtype, shape)])
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
@@ -52,7 +56,7 @@ impl Op for OneHot {
         let depth = self.depth;
         macro_rules! fill {
             ($on:expr, $off:expr) => {{
-                let mut out = vec![$off; idx.len() * depth];
+                let mut out = cx.alloc_filled_vec(&dims, $off)?;
                 for (row, &i) in out.chunks_exact_mut(depth.max(1)).zip(&idx) {
                     // Indices outside [0, depth) give a row of `off`, as in TF.
                     if let Some(slot) = usize::try_from(i).ok().and_then(|i| row.get_mut(i)) {
@@ -91,7 +95,9 @@ impl Op for OneHot {
 /// `indices` shape plus `[depth]`: `[?]` with depth 10 gives `[?, 10]`.
 ///
 /// # Errors
-/// Indices that are not `int32`/`int64` (build error).
+/// Indices that are not `int32`/`int64`, or a `depth` that makes the output's size overflow
+/// (build errors); an output that cannot be allocated (run-time `Error::Allocation` naming
+/// the node and the byte count).
 ///
 /// ```
 /// use ferroflow_core::{DType, Graph};

@@ -7,6 +7,7 @@
 
 use crate::input::IntoInput;
 use ferroflow_core::typetag;
+use ferroflow_core::value::checked_len;
 use ferroflow_core::{Dim, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
 use std::any::Any;
@@ -24,9 +25,11 @@ fn reshape_static(input: &Shape, spec: &[i64]) -> std::result::Result<Shape, Str
     if let Some(bad) = spec.iter().find(|&&d| d < -1) {
         return Err(format!("the new shape {} has a negative dimension {bad}", fmt_spec(spec)));
     }
-    let known: usize = spec.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
-    let n_in = input.num_elements();
     let mut dims: Vec<Dim> = spec.iter().map(|&d| usize::try_from(d).ok()).collect();
+    let given: Vec<usize> = dims.iter().flatten().copied().collect();
+    let known = checked_len(&given)
+        .ok_or_else(|| format!("the new shape {} has more elements than fit in usize", fmt_spec(spec)))?;
+    let n_in = input.checked_num_elements().map_err(|e| e.to_string())?;
     if unknown == 0 {
         if let Some(n) = n_in {
             if n != known {
@@ -34,7 +37,8 @@ fn reshape_static(input: &Shape, spec: &[i64]) -> std::result::Result<Shape, Str
             }
         } else if let Some(d) = input.dims() {
             // Some input dims unknown: the known ones must still divide the new element count.
-            let p: usize = d.iter().flatten().product();
+            let k: Vec<usize> = d.iter().flatten().copied().collect();
+            let p = checked_len(&k).ok_or_else(|| format!("shape {input} has more elements than fit in usize"))?;
             if p != 0 && !known.is_multiple_of(p) {
                 return Err(format!(
                     "cannot reshape a tensor of shape {input} (a multiple of {p} elements) to {} ({known} elements)",
@@ -109,10 +113,10 @@ fn reshape_grad(s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
 fn reshape_back(s: &Scope, g: Tensor, like: Tensor, like_shape: &Shape) -> Result<Tensor> {
     match like_shape.as_known() {
         Some(d) if g.shape().as_known().as_ref() == Some(&d) => Ok(g),
-        Some(d) => {
-            let spec: Vec<i64> = d.iter().map(|&x| x as i64).collect();
-            s.add_op1(Reshape { shape: spec }, &[g], "Reshape")
-        }
+        Some(d) => match d.iter().map(|&x| i64::try_from(x).ok()).collect::<Option<Vec<i64>>>() {
+            Some(spec) => s.add_op1(Reshape { shape: spec }, &[g], "Reshape"),
+            None => reshape_like(s, g, like),
+        },
         None => reshape_like(s, g, like),
     }
 }
@@ -200,7 +204,10 @@ impl Op for Flatten {
             None => Shape::unknown_dims(2),
             Some([]) => return Err(cx.error("cannot flatten a scalar: flatten keeps dim 0, so the input needs rank >= 1")),
             Some([d0, rest @ ..]) => {
-                let r: Option<usize> = rest.iter().copied().product();
+                let r = match rest.iter().copied().collect::<Option<Vec<usize>>>() {
+                    Some(k) => Some(checked_len(&k).ok_or_else(|| cx.error(format!("shape {} has more elements than fit in usize", x.shape)))?),
+                    None => None,
+                };
                 Shape::from_dims(vec![*d0, r])
             }
         };

@@ -5,9 +5,14 @@
 use crate::array::broadcast::sum_to_like;
 use crate::input::{pair, IntoInput};
 use crate::math::unary::neg;
+use crate::array::alloc::KernelAlloc;
 use crate::util::{broadcast_zip, broadcast_zip3, sum_to_shape};
+use ferroflow_core::shape::broadcast_dims;
 use ferroflow_core::typetag;
+use ferroflow_core::value::checked_len;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
+use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
+use std::cell::Cell;
 use num_traits::Float;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
@@ -31,6 +36,10 @@ pub enum BinaryKind {
     Pow,
     /// `(a - b)²`
     SquaredDifference,
+    /// `⌊a / b⌋`
+    FloorDiv,
+    /// `a - ⌊a / b⌋·b` (the sign of `b`)
+    FloorMod,
 }
 
 impl BinaryKind {
@@ -45,6 +54,8 @@ impl BinaryKind {
             BinaryKind::Minimum => "Minimum",
             BinaryKind::Pow => "Pow",
             BinaryKind::SquaredDifference => "SquaredDifference",
+            BinaryKind::FloorDiv => "FloorDiv",
+            BinaryKind::FloorMod => "FloorMod",
         }
     }
 
@@ -60,6 +71,15 @@ impl BinaryKind {
             BinaryKind::Minimum => if a <= b { a } else { b },
             BinaryKind::Pow => a.powf(b),
             BinaryKind::SquaredDifference => (a - b) * (a - b),
+            BinaryKind::FloorDiv => (a / b).floor(),
+            BinaryKind::FloorMod => {
+                let r = a % b;
+                if r != T::zero() && ((r < T::zero()) != (b < T::zero())) {
+                    r + b
+                } else {
+                    r
+                }
+            }
         }
     }
 
@@ -75,6 +95,8 @@ impl BinaryKind {
             BinaryKind::Minimum => if a <= b { one } else { zero },
             BinaryKind::Pow => if b == zero { zero } else { b * a.powf(b - one) },
             BinaryKind::SquaredDifference => (one + one) * (a - b),
+            BinaryKind::FloorDiv => zero,
+            BinaryKind::FloorMod => one,
         }
     }
 
@@ -91,22 +113,157 @@ impl BinaryKind {
             BinaryKind::Minimum => if a <= b { zero } else { one },
             BinaryKind::Pow => if a > zero { a.powf(b) * a.ln() } else { zero },
             BinaryKind::SquaredDifference => -(one + one) * (a - b),
+            BinaryKind::FloorDiv => zero,
+            BinaryKind::FloorMod => -(a / b).floor(),
         }
     }
+}
 
-    /// The function on integers; `None` for division by zero.
-    fn fi(self, a: i64, b: i64) -> Option<i64> {
-        Some(match self {
-            BinaryKind::Add => a.wrapping_add(b),
-            BinaryKind::Sub => a.wrapping_sub(b),
-            BinaryKind::Mul => a.wrapping_mul(b),
-            BinaryKind::Div => a.checked_div(b)?,
-            BinaryKind::Maximum => a.max(b),
-            BinaryKind::Minimum => a.min(b),
-            BinaryKind::Pow => a.checked_pow(u32::try_from(b).ok()?)?,
-            BinaryKind::SquaredDifference => (a - b).wrapping_mul(a - b),
-        })
+/// Why an integer element could not be computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IntFault {
+    /// `b == 0` in a division or modulo.
+    DivByZero,
+    /// The exact result does not fit (`MIN / -1`, a power too large).
+    Overflow,
+    /// An integer to a negative power.
+    NegativePower,
+}
+
+/// The binary functions on `int32`/`int64`, computed in the type itself. `+ - ·` and the
+/// squared difference wrap, as TF's kernels do; division and modulo by zero, `MIN / -1`
+/// (undefined in TF's C++) and powers that do not fit are errors; `MIN % -1` is 0.
+trait IntBinary: Copy + Default + PartialOrd + std::fmt::Display + ferroflow_core::Element {
+    fn apply(k: BinaryKind, a: Self, b: Self) -> std::result::Result<Self, IntFault>;
+}
+
+macro_rules! int_binary {
+    ($t:ty) => {
+        impl IntBinary for $t {
+            fn apply(k: BinaryKind, a: Self, b: Self) -> std::result::Result<Self, IntFault> {
+                let nonzero = |b: $t| if b == 0 { Err(IntFault::DivByZero) } else { Ok(b) };
+                Ok(match k {
+                    BinaryKind::Add => a.wrapping_add(b),
+                    BinaryKind::Sub => a.wrapping_sub(b),
+                    BinaryKind::Mul => a.wrapping_mul(b),
+                    BinaryKind::Div => a.checked_div(nonzero(b)?).ok_or(IntFault::Overflow)?,
+                    BinaryKind::FloorDiv => {
+                        let q = a.checked_div(nonzero(b)?).ok_or(IntFault::Overflow)?;
+                        if a.wrapping_rem(b) != 0 && ((a < 0) != (b < 0)) {
+                            q.wrapping_sub(1)
+                        } else {
+                            q
+                        }
+                    }
+                    BinaryKind::FloorMod => {
+                        // wrapping_rem gives 0 for MIN % -1 (where `%` would overflow).
+                        let r = a.wrapping_rem(nonzero(b)?);
+                        if r != 0 && ((r < 0) != (b < 0)) {
+                            r.wrapping_add(b)
+                        } else {
+                            r
+                        }
+                    }
+                    BinaryKind::Maximum => a.max(b),
+                    BinaryKind::Minimum => a.min(b),
+                    BinaryKind::Pow => {
+                        if b < 0 {
+                            return Err(IntFault::NegativePower);
+                        }
+                        match u32::try_from(b) {
+                            Ok(e) => a.checked_pow(e).ok_or(IntFault::Overflow)?,
+                            // Huge exponents: only 0, 1 and -1 have a representable power.
+                            Err(_) => match a {
+                                0 | 1 => a,
+                                -1 => if b % 2 == 0 { 1 } else { -1 },
+                                _ => return Err(IntFault::Overflow),
+                            },
+                        }
+                    }
+                    BinaryKind::SquaredDifference => {
+                        let d = a.wrapping_sub(b);
+                        d.wrapping_mul(d)
+                    }
+                })
+            }
+        }
+    };
+}
+int_binary!(i32);
+int_binary!(i64);
+
+/// The run-time message for an integer element that could not be computed.
+fn int_fault_message<T: IntBinary>(k: BinaryKind, a: T, b: T, fault: IntFault) -> String {
+    let dt = T::DTYPE;
+    match (fault, k) {
+        (IntFault::DivByZero, BinaryKind::FloorMod) => format!("integer division by zero in the modulo {a} mod {b} ({dt})"),
+        (IntFault::DivByZero, _) => format!("integer division by zero: {a} / {b} ({dt})"),
+        (IntFault::Overflow, BinaryKind::Pow) => format!("integer overflow: {a} ** {b} does not fit in {dt}"),
+        (IntFault::Overflow, _) => format!("integer division overflow: {a} / {b} does not fit in {dt}"),
+        (IntFault::NegativePower, _) => format!("integers to negative integer powers are not allowed: {a} ** {b} ({dt})"),
     }
+}
+
+/// The integer kernel: one pass, the first faulty element reported (naming its operands).
+fn int_kernel<T: IntBinary>(cx: &KernelCtx<'_>, k: BinaryKind, a: &ArrayViewD<'_, T>, b: &ArrayViewD<'_, T>) -> Result<Value> {
+    let fault: Cell<Option<(T, T, IntFault)>> = Cell::new(None);
+    let out = zip_checked(cx, a, b, |p, q| match T::apply(k, p, q) {
+        Ok(v) => v,
+        Err(f) => {
+            if fault.get().is_none() {
+                fault.set(Some((p, q, f)));
+            }
+            T::default()
+        }
+    })?;
+    match fault.get() {
+        Some((p, q, f)) => Err(cx.error(int_fault_message(k, p, q, f))),
+        None => Ok(T::into_value(out.into_shared())),
+    }
+}
+
+/// `f` over `a` and `b` with NumPy broadcasting, for kernels. When broadcasting makes the
+/// output larger than both operands (`[n, 1]` with `[1, m]`: the one case where operands of
+/// modest size can ask for an absurd output), the output is allocated fallibly (an
+/// `Error::Allocation` naming the node) and filled in one `Zip` pass; otherwise the shared
+/// fast paths of `util::broadcast_zip` run.
+pub(crate) fn zip_checked<A: Copy, B: Copy, O: ferroflow_core::Element>(
+    cx: &KernelCtx<'_>,
+    a: &ArrayViewD<'_, A>,
+    b: &ArrayViewD<'_, B>,
+    f: impl Fn(A, B) -> O,
+) -> Result<ArrayD<O>> {
+    let dims = broadcast_dims(a.shape(), b.shape()).map_err(|e| cx.wrap(e))?;
+    if checked_len(&dims).is_some_and(|n| n <= a.len().max(b.len())) {
+        return broadcast_zip(a, b, f).map_err(|e| cx.wrap(e));
+    }
+    let mut out = ArrayD::from_shape_vec(IxDyn(&dims), cx.alloc_filled_vec(&dims, O::default())?).map_err(|e| cx.error(e.to_string()))?;
+    let err = |s: &[usize]| cx.error(format!("cannot broadcast {s:?} to {dims:?}"));
+    let av = a.broadcast(IxDyn(&dims)).ok_or_else(|| err(a.shape()))?;
+    let bv = b.broadcast(IxDyn(&dims)).ok_or_else(|| err(b.shape()))?;
+    Zip::from(&mut out).and(&av).and(&bv).for_each(|o, &x, &y| *o = f(x, y));
+    Ok(out)
+}
+
+/// Three-way [`zip_checked`] (`where_`).
+pub(crate) fn zip3_checked<A: Copy, B: Copy, C: Copy, O: ferroflow_core::Element>(
+    cx: &KernelCtx<'_>,
+    a: &ArrayViewD<'_, A>,
+    b: &ArrayViewD<'_, B>,
+    c: &ArrayViewD<'_, C>,
+    f: impl Fn(A, B, C) -> O,
+) -> Result<ArrayD<O>> {
+    let dims = broadcast_dims(a.shape(), b.shape()).and_then(|d| broadcast_dims(&d, c.shape())).map_err(|e| cx.wrap(e))?;
+    if checked_len(&dims).is_some_and(|n| n <= a.len().max(b.len()).max(c.len())) {
+        return broadcast_zip3(a, b, c, f).map_err(|e| cx.wrap(e));
+    }
+    let mut out = ArrayD::from_shape_vec(IxDyn(&dims), cx.alloc_filled_vec(&dims, O::default())?).map_err(|e| cx.error(e.to_string()))?;
+    let err = |s: &[usize]| cx.error(format!("cannot broadcast {s:?} to {dims:?}"));
+    let av = a.broadcast(IxDyn(&dims)).ok_or_else(|| err(a.shape()))?;
+    let bv = b.broadcast(IxDyn(&dims)).ok_or_else(|| err(b.shape()))?;
+    let cv = c.broadcast(IxDyn(&dims)).ok_or_else(|| err(c.shape()))?;
+    Zip::from(&mut out).and(&av).and(&bv).and(&cv).for_each(|o, &x, &y, &z| *o = f(x, y, z));
+    Ok(out)
 }
 
 /// Runs `$body` with `$c` bound to `$k` as a constant, so `f`/`da`/`db` inline into the loops
@@ -122,6 +279,8 @@ macro_rules! with_const_kind {
             BinaryKind::Minimum => { const $c: BinaryKind = BinaryKind::Minimum; $body }
             BinaryKind::Pow => { const $c: BinaryKind = BinaryKind::Pow; $body }
             BinaryKind::SquaredDifference => { const $c: BinaryKind = BinaryKind::SquaredDifference; $body }
+            BinaryKind::FloorDiv => { const $c: BinaryKind = BinaryKind::FloorDiv; $body }
+            BinaryKind::FloorMod => { const $c: BinaryKind = BinaryKind::FloorMod; $body }
         }
     };
 }
@@ -146,6 +305,9 @@ pub fn infer_broadcast(cx: &InferCtx<'_>) -> Result<TensorSpec> {
         .shape
         .broadcast(&b.shape)
         .map_err(|_| cx.error(format!("incompatible shapes {} and {} cannot be broadcast together", a.shape, b.shape)))?;
+    shape
+        .checked_byte_size(a.dtype)
+        .map_err(|e| cx.error(format!("broadcasting {} and {} gives a shape that cannot exist: {e}", a.shape, b.shape)))?;
     Ok(TensorSpec::new(a.dtype, shape))
 }
 
@@ -165,16 +327,10 @@ impl Op for Binary {
         let k = self.kind;
         let (a, b) = (cx.input(0)?, cx.input(1)?);
         let out = match (a, b) {
-            (Value::F32(x), Value::F32(y)) => with_const_kind!(k, |K| Value::from(broadcast_zip(&x.view(), &y.view(), |p, q| K.f(p, q))?)),
-            (Value::F64(x), Value::F64(y)) => with_const_kind!(k, |K| Value::from(broadcast_zip(&x.view(), &y.view(), |p, q| K.f(p, q))?)),
-            (Value::I32(x), Value::I32(y)) => {
-                let r = broadcast_zip(&x.view(), &y.view(), |p, q| k.fi(p as i64, q as i64).map(|v| v as i32))?;
-                Value::from(collect_checked(r).ok_or_else(|| cx.error("integer division by zero or overflow"))?)
-            }
-            (Value::I64(x), Value::I64(y)) => {
-                let r = broadcast_zip(&x.view(), &y.view(), |p, q| k.fi(p, q))?;
-                Value::from(collect_checked(r).ok_or_else(|| cx.error("integer division by zero or overflow"))?)
-            }
+            (Value::F32(x), Value::F32(y)) => with_const_kind!(k, |K| Value::from(zip_checked(cx, &x.view(), &y.view(), |p, q| K.f(p, q))?)),
+            (Value::F64(x), Value::F64(y)) => with_const_kind!(k, |K| Value::from(zip_checked(cx, &x.view(), &y.view(), |p, q| K.f(p, q))?)),
+            (Value::I32(x), Value::I32(y)) => int_kernel(cx, k, &x.view(), &y.view())?,
+            (Value::I64(x), Value::I64(y)) => int_kernel(cx, k, &x.view(), &y.view())?,
             (a, b) => return Err(cx.error(format!("unsupported operand dtypes {} and {}", a.dtype(), b.dtype()))),
         };
         Ok(vec![out])
@@ -183,6 +339,8 @@ impl Op for Binary {
         let Some(g) = cx.grad(0) else { return Ok(vec![None, None]) };
         let (a, b) = (cx.input(0)?, cx.input(1)?);
         match self.kind {
+            // As TF: floor division is piecewise constant, no gradient flows.
+            BinaryKind::FloorDiv => Ok(vec![None, None]),
             BinaryKind::Add => Ok(vec![Some(sum_to_like(s, g, a)?), Some(sum_to_like(s, g, b)?)]),
             BinaryKind::Sub => Ok(vec![Some(sum_to_like(s, g, a)?), Some(neg(s, sum_to_like(s, g, b)?)?)]),
             k => {
@@ -195,15 +353,6 @@ impl Op for Binary {
     fn as_any(&self) -> &dyn Any {
         self
     }
-}
-
-fn collect_checked<T: Clone>(a: ndarray::ArrayD<Option<T>>) -> Option<ndarray::ArrayD<T>> {
-    if a.iter().any(Option::is_none) {
-        return None;
-    }
-    let dims = a.raw_dim();
-    let v: Vec<T> = a.into_iter().flatten().collect();
-    ndarray::ArrayD::from_shape_vec(dims, v).ok()
 }
 
 /// `sum_to_shape(g · ∂f/∂a)` (or `∂f/∂b`): one fused pass for a binary op's gradient.
@@ -332,13 +481,24 @@ binary_builder!(/// `a - b`. TF1: `tf.subtract`.
     sub, Sub);
 binary_builder!(/// `a · b`. TF1: `tf.multiply`.
     mul, Mul);
-binary_builder!(/// `a / b`. TF1: `tf.divide` / `tf.realdiv`. Integer division by zero is a run-time error.
+binary_builder!(/// `a / b`. TF1: `tf.divide` / `tf.realdiv`. Integers divide truncating toward zero;
+    /// division by zero and `MIN / -1` (whose result does not fit; undefined in TF's C++ kernel)
+    /// are run-time errors naming the node and the operands.
     div, Div);
+binary_builder!(/// `⌊a / b⌋`. TF1: `tf.floordiv` (Python's `//`). Integers round toward −∞; division
+    /// by zero and `MIN / -1` are run-time errors naming the node. No gradient (as TF).
+    floordiv, FloorDiv);
+binary_builder!(/// `a - ⌊a / b⌋·b`, with the sign of `b`. TF1: `tf.floormod` / `tf.mod` (Python's
+    /// `%`). Integer modulo by zero is a run-time error; `MIN mod -1` is 0, the mathematical
+    /// result (TF's C++ kernel leaves it undefined). Gradient (TF's): `g` for `a`,
+    /// `-⌊a / b⌋·g` for `b`.
+    floormod, FloorMod);
 binary_builder!(/// `max(a, b)`. TF1: `tf.maximum` (ties send the gradient to `a`).
     maximum, Maximum);
 binary_builder!(/// `min(a, b)`. TF1: `tf.minimum`.
     minimum, Minimum);
-binary_builder!(/// `aᵇ`. TF1: `tf.pow`.
+binary_builder!(/// `aᵇ`. TF1: `tf.pow`. Integer powers that do not fit, and negative integer
+    /// exponents, are run-time errors.
     pow, Pow);
 binary_builder!(/// `(a - b)²`. TF1: `tf.squared_difference`.
     squared_difference, SquaredDifference);

@@ -5,8 +5,8 @@
 //! `where_` sends the gradient to the branch each element came from and none to the condition.
 
 use crate::input::{pair, IntoInput};
-use crate::math::binary::infer_broadcast;
-use crate::util::{broadcast_zip, broadcast_zip3, sum_to_shape};
+use crate::math::binary::{infer_broadcast, zip3_checked, zip_checked};
+use crate::util::{broadcast_zip, sum_to_shape};
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
 use ndarray::ArrayD;
@@ -84,11 +84,11 @@ impl Op for Compare {
         let k = self.kind;
         let (a, b) = (cx.input(0)?, cx.input(1)?);
         let r: Result<ArrayD<bool>> = match (a, b) {
-            (Value::F32(x), Value::F32(y)) => broadcast_zip(&x.view(), &y.view(), |p, q| k.f(p, q)),
-            (Value::F64(x), Value::F64(y)) => broadcast_zip(&x.view(), &y.view(), |p, q| k.f(p, q)),
-            (Value::I32(x), Value::I32(y)) => broadcast_zip(&x.view(), &y.view(), |p, q| k.f(p, q)),
-            (Value::I64(x), Value::I64(y)) => broadcast_zip(&x.view(), &y.view(), |p, q| k.f(p, q)),
-            (Value::Bool(x), Value::Bool(y)) if k.bool_ok() => broadcast_zip(&x.view(), &y.view(), |p, q| k.f(p, q)),
+            (Value::F32(x), Value::F32(y)) => zip_checked(cx, &x.view(), &y.view(), |p, q| k.f(p, q)),
+            (Value::F64(x), Value::F64(y)) => zip_checked(cx, &x.view(), &y.view(), |p, q| k.f(p, q)),
+            (Value::I32(x), Value::I32(y)) => zip_checked(cx, &x.view(), &y.view(), |p, q| k.f(p, q)),
+            (Value::I64(x), Value::I64(y)) => zip_checked(cx, &x.view(), &y.view(), |p, q| k.f(p, q)),
+            (Value::Bool(x), Value::Bool(y)) if k.bool_ok() => zip_checked(cx, &x.view(), &y.view(), |p, q| k.f(p, q)),
             (a, b) => return Err(cx.error(format!("unsupported operand dtypes {} and {}", a.dtype(), b.dtype()))),
         };
         Ok(vec![Value::from(r.map_err(|e| cx.wrap(e))?)])
@@ -172,7 +172,7 @@ impl Op for Logical {
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
         let (a, b) = (cx.view::<bool>(0)?, cx.view::<bool>(1)?);
         let or = self.or;
-        let r = broadcast_zip(&a, &b, |p, q| if or { p || q } else { p && q }).map_err(|e| cx.wrap(e))?;
+        let r = zip_checked(cx, &a, &b, |p, q| if or { p || q } else { p && q })?;
         Ok(vec![Value::from(r)])
     }
     fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
@@ -267,17 +267,20 @@ impl Op for Select {
             .broadcast(&x.shape)
             .and_then(|s| s.broadcast(&y.shape))
             .map_err(|_| cx.error(format!("condition {}, x {} and y {} cannot be broadcast together", c.shape, x.shape, y.shape)))?;
+        shape.checked_byte_size(x.dtype).map_err(|e| {
+            cx.error(format!("condition {}, x {} and y {} broadcast to a shape that cannot exist: {e}", c.shape, x.shape, y.shape))
+        })?;
         Ok(vec![TensorSpec::new(x.dtype, shape)])
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
         let c = cx.view::<bool>(0)?;
         let (x, y) = (cx.input(1)?, cx.input(2)?);
         let out = match (x, y) {
-            (Value::F32(x), Value::F32(y)) => broadcast_zip3(&c, &x.view(), &y.view(), pick).map(Value::from),
-            (Value::F64(x), Value::F64(y)) => broadcast_zip3(&c, &x.view(), &y.view(), pick).map(Value::from),
-            (Value::I32(x), Value::I32(y)) => broadcast_zip3(&c, &x.view(), &y.view(), pick).map(Value::from),
-            (Value::I64(x), Value::I64(y)) => broadcast_zip3(&c, &x.view(), &y.view(), pick).map(Value::from),
-            (Value::Bool(x), Value::Bool(y)) => broadcast_zip3(&c, &x.view(), &y.view(), pick).map(Value::from),
+            (Value::F32(x), Value::F32(y)) => zip3_checked(cx, &c, &x.view(), &y.view(), pick).map(Value::from),
+            (Value::F64(x), Value::F64(y)) => zip3_checked(cx, &c, &x.view(), &y.view(), pick).map(Value::from),
+            (Value::I32(x), Value::I32(y)) => zip3_checked(cx, &c, &x.view(), &y.view(), pick).map(Value::from),
+            (Value::I64(x), Value::I64(y)) => zip3_checked(cx, &c, &x.view(), &y.view(), pick).map(Value::from),
+            (Value::Bool(x), Value::Bool(y)) => zip3_checked(cx, &c, &x.view(), &y.view(), pick).map(Value::from),
             (x, y) => return Err(cx.error(format!("x and y have different dtypes {} and {}", x.dtype(), y.dtype()))),
         };
         Ok(vec![out.map_err(|e| cx.wrap(e))?])

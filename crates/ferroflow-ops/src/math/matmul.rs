@@ -1,9 +1,10 @@
 //! `matmul`: (batched) matrix product with optional transposes, on the SIMD, multithreaded
 //! GEMM of `matrixmultiply` (through `ndarray::linalg::general_mat_mul`) for floats.
 
+use crate::array::alloc::KernelAlloc;
 use crate::input::{pair, IntoInput};
 use ferroflow_core::typetag;
-use ferroflow_core::{DType, Dim, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
+use ferroflow_core::{DType, Dim, Element, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array3, ArrayView2, ArrayView3, ArrayViewD, Axis, Ix3, IxDyn};
 use num_traits::{WrappingAdd, WrappingMul, Zero};
@@ -74,6 +75,7 @@ impl Op for MatMul {
             (Some(d), None) | (None, Some(d)) => Shape::unknown_dims(d.len()),
             (None, None) => Shape::unknown(),
         };
+        shape.checked_byte_size(a.dtype).map_err(|e| cx.error(format!("the product cannot exist: {e}: {}", what())))?;
         Ok(vec![TensorSpec::new(a.dtype, shape)])
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
@@ -124,7 +126,7 @@ fn int_mm<T: Copy + Zero + WrappingAdd + WrappingMul>(a: ArrayView2<'_, T>, b: A
 }
 
 /// Runs `kernel` over the (flattened) batch, checking shapes first so ndarray cannot panic.
-fn batched<T: Copy + Zero>(
+fn batched<T: Element + Zero>(
     cx: &KernelCtx<'_>,
     a: ArrayViewD<'_, T>,
     b: ArrayViewD<'_, T>,
@@ -149,7 +151,9 @@ fn batched<T: Copy + Zero>(
     let batch: usize = sa[..n - 2].iter().product();
     let a3 = to3(cx, a, batch, &sa[n - 2..])?;
     let b3 = to3(cx, b, batch, &sb[n - 2..])?;
-    let mut c = Array3::<T>::zeros((batch, m, nn));
+    // `[m, k] × [k, n]` can be far larger than both operands (k small): allocate fallibly.
+    let c = cx.alloc_filled_vec(&[batch, m, nn], T::zero())?;
+    let mut c = Array3::from_shape_vec((batch, m, nn), c).map_err(|e| cx.error(format!("internal: {e}")))?;
     for ((ai, bi), mut ci) in a3.outer_iter().zip(b3.outer_iter()).zip(c.outer_iter_mut()) {
         let ai = if ta { ai.reversed_axes() } else { ai };
         let bi = if tb { bi.reversed_axes() } else { bi };
@@ -193,7 +197,9 @@ fn to3<'a, T: Copy>(cx: &KernelCtx<'_>, x: ArrayViewD<'a, T>, batch: usize, rc: 
 ///
 /// # Errors
 /// Different dtypes, `bool`, rank < 2, different ranks or batch dims, or inner dimensions that
-/// differ (build errors when the shapes are known, else run-time errors naming both shapes).
+/// differ (build errors when the shapes are known, else run-time errors naming both shapes); a
+/// product whose size overflows (build error) or cannot be allocated (run-time
+/// `Error::Allocation` naming the node and the byte count).
 ///
 /// ```
 /// use ferroflow_core::Graph;

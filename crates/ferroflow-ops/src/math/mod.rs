@@ -12,7 +12,7 @@ pub mod unary;
 
 pub use add_n::add_n;
 pub use reduce::{reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum};
-pub use binary::{add, div, maximum, minimum, mul, pow, squared_difference, sub};
+pub use binary::{add, div, floordiv, floormod, maximum, minimum, mul, pow, squared_difference, sub};
 pub use compare::{equal, greater, greater_equal, less, less_equal, logical_and, logical_not, logical_or, not_equal, where_};
 pub use index::{argmax, argmin};
 pub use matmul::matmul;

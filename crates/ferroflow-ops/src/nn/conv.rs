@@ -11,9 +11,11 @@
 //! `docs/decisions/conv.md` records the measurements behind these choices (GEMM beat a direct
 //! kernel 2.3–5×).
 
+use crate::array::alloc::KernelAlloc;
 use crate::input::IntoInput;
 use ferroflow_core::typetag;
-use ferroflow_core::{DType, Dim, Element, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
+use ferroflow_core::value::{checked_len, try_alloc_vec};
+use ferroflow_core::{DType, Dim, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewD, ArrayViewMut2, LinalgScalar};
 use num_traits::Float;
@@ -22,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
+use std::mem::size_of;
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers (also used by pool.rs, lrn.rs, dropout.rs)
@@ -59,10 +62,19 @@ impl fmt::Display for Padding {
 
 /// Float element types the kernels of this module are generic over (`f32`, `f64`).
 pub(crate) trait NnFloat: Float + LinalgScalar + Element + Send + Sync {
-    /// Runs `f` on this thread's reusable scratch buffer of `n` elements (contents
+    /// Runs `f` on this thread's reusable scratch buffer of `dims`' elements (contents
     /// unspecified), so large unfolded matrices are not allocated (and page-faulted in) on
     /// every call. Falls back to a fresh buffer when the scratch is in use (re-entrant call).
-    fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
+    /// Every allocation is fallible: a window large enough to ask for more memory than there
+    /// is gives an `Error::Allocation`.
+    fn with_scratch<R>(dims: &[usize], f: impl FnOnce(&mut [Self]) -> Result<R>) -> Result<R>;
+}
+
+/// A zeroed buffer of `dims`' elements, allocated fallibly.
+fn zeroed<T: NnFloat>(dims: &[usize]) -> Result<Vec<T>> {
+    let mut v = try_alloc_vec::<T>(dims)?;
+    v.resize(v.capacity(), T::zero());
+    Ok(v)
 }
 
 /// Scratch buffers up to this many elements are kept per thread; larger ones are allocated
@@ -75,18 +87,21 @@ macro_rules! nn_float {
             static $tls: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         impl NnFloat for $t {
-            fn with_scratch<R>(n: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+            fn with_scratch<R>(dims: &[usize], f: impl FnOnce(&mut [Self]) -> Result<R>) -> Result<R> {
+                let n = checked_len(dims).ok_or_else(|| Error::allocation(<$t>::DTYPE, dims, None))?;
                 if n > SCRATCH_RETAIN {
-                    return f(&mut vec![0.0; n]);
+                    return f(&mut zeroed::<$t>(dims)?);
                 }
                 $tls.with(|cell| match cell.try_borrow_mut() {
                     Ok(mut buf) => {
                         if buf.len() < n {
+                            let more = n - buf.len();
+                            buf.try_reserve_exact(more).map_err(|_| Error::allocation(<$t>::DTYPE, dims, n.checked_mul(size_of::<$t>())))?;
                             buf.resize(n, 0.0);
                         }
                         f(&mut buf[..n])
                     }
-                    Err(_) => f(&mut vec![0.0; n]),
+                    Err(_) => f(&mut zeroed::<$t>(dims)?),
                 })
             }
         }
@@ -122,15 +137,31 @@ pub(crate) fn flat<'a, T: Element>(v: ArrayViewD<'a, T>) -> Cow<'a, [T]> {
     }
 }
 
+/// The largest effective window (`(k − 1)·dilation + 1`) and stride accepted: half of
+/// `isize::MAX`, so that window positions (input size plus padding) stay in `isize` for the
+/// kernels' signed index arithmetic. Anything larger is a build (or run-time) error.
+pub(crate) const MAX_WINDOW: usize = isize::MAX as usize / 2;
+
+/// The effective window `(k − 1)·dilation + 1` in checked arithmetic; `None` above
+/// [`MAX_WINDOW`].
+pub(crate) fn effective_window(k: usize, dilation: usize) -> Option<usize> {
+    k.saturating_sub(1).checked_mul(dilation)?.checked_add(1).filter(|&e| e <= MAX_WINDOW)
+}
+
 /// Output size and leading padding of one spatial dimension (TF's `GetWindowedOutputSize`),
-/// for a window of `k` taps spaced `dilation` apart; `None` when a VALID window does not fit.
+/// for a window of `k` taps spaced `dilation` apart; `None` when a VALID window does not fit
+/// or the window or stride exceeds [`MAX_WINDOW`].
 pub(crate) fn window_1d(input: usize, k: usize, stride: usize, dilation: usize, padding: Padding) -> Option<(usize, usize)> {
-    let ek = k.saturating_sub(1) * dilation + 1;
+    let ek = effective_window(k, dilation)?;
+    if stride > MAX_WINDOW {
+        return None;
+    }
     let stride = stride.max(1);
     match padding {
         Padding::Valid => (input >= ek).then(|| ((input - ek) / stride + 1, 0)),
         Padding::Same => {
             let out = input.div_ceil(stride);
+            // (out − 1)·stride < input, so this cannot overflow.
             let need = (out.saturating_sub(1) * stride + ek).saturating_sub(input);
             Some((out, need / 2))
         }
@@ -139,6 +170,16 @@ pub(crate) fn window_1d(input: usize, k: usize, stride: usize, dilation: usize, 
 
 /// Static output size of one spatial dimension; `Ok(None)` when a size is unknown.
 pub(crate) fn window_dim(what: &str, input: Dim, k: Dim, stride: usize, dilation: usize, padding: Padding) -> std::result::Result<Dim, String> {
+    if let Some(k) = k {
+        if effective_window(k, dilation).is_none() {
+            return Err(format!(
+                "the effective window {what} (k − 1)·dilation + 1 with k = {k} and dilation {dilation} is larger than {MAX_WINDOW}"
+            ));
+        }
+    }
+    if stride > MAX_WINDOW {
+        return Err(format!("the stride along the {what} ({stride}) is larger than {MAX_WINDOW}"));
+    }
     match (input, k) {
         (Some(i), Some(k)) => match window_1d(i, k, stride, dilation, padding) {
             Some((o, _)) => Ok(Some(o)),
@@ -271,12 +312,15 @@ impl Geom {
     fn out_pixels(&self) -> usize {
         self.oh * self.ow
     }
+    #[cfg(test)]
     fn x_len(&self) -> usize {
         self.n * self.in_image()
     }
+    #[cfg(test)]
     fn y_len(&self) -> usize {
         self.n * self.out_pixels() * self.o
     }
+    #[cfg(test)]
     fn f_len(&self) -> usize {
         self.k() * self.o
     }
@@ -295,13 +339,13 @@ impl Geom {
     }
 }
 
-fn mat<T>(rows: usize, cols: usize, s: &[T]) -> std::result::Result<ArrayView2<'_, T>, String> {
-    ArrayView2::from_shape((rows, cols), s).map_err(|e| format!("internal: {rows}x{cols} view of {} elements: {e}", s.len()))
+fn mat<T>(rows: usize, cols: usize, s: &[T]) -> Result<ArrayView2<'_, T>> {
+    ArrayView2::from_shape((rows, cols), s).map_err(|e| Error::invalid(format!("internal: {rows}x{cols} view of {} elements: {e}", s.len())))
 }
 
-fn mat_mut<T>(rows: usize, cols: usize, s: &mut [T]) -> std::result::Result<ArrayViewMut2<'_, T>, String> {
+fn mat_mut<T>(rows: usize, cols: usize, s: &mut [T]) -> Result<ArrayViewMut2<'_, T>> {
     let n = s.len();
-    ArrayViewMut2::from_shape((rows, cols), s).map_err(|e| format!("internal: {rows}x{cols} view of {n} elements: {e}"))
+    ArrayViewMut2::from_shape((rows, cols), s).map_err(|e| Error::invalid(format!("internal: {rows}x{cols} view of {n} elements: {e}")))
 }
 
 /// Unfolds images `b0..b0+imgs` of `x` into `col` (`[imgs·oh·ow, kh·kw·c]`, row-major).
@@ -386,7 +430,7 @@ fn col2im<T: NnFloat>(col: &[T], g: &Geom, dx: &mut [T]) {
 /// unfolded chunk to stay in cache.
 fn chunk_images(g: &Geom) -> usize {
     const TARGET: usize = 1 << 19; // elements of the unfolded chunk (2 MiB of f32)
-    (TARGET / (g.out_pixels() * g.k().max(g.o)).max(1)).clamp(1, g.n.max(1))
+    (TARGET / g.out_pixels().saturating_mul(g.k().max(g.o)).max(1)).clamp(1, g.n.max(1))
 }
 
 /// Fewest images per rayon task so that a task moves at least ~32K elements (small layers
@@ -397,19 +441,19 @@ fn min_images_per_task(per_image: usize) -> usize {
 
 /// Unfolds images `b0..b0+imgs` into `col`, in parallel over images.
 fn im2col_par<T: NnFloat>(x: &[T], g: &Geom, b0: usize, col: &mut [T]) {
-    let per = g.out_pixels() * g.k();
+    let per = g.out_pixels().saturating_mul(g.k()).max(1);
     col.par_chunks_mut(per)
         .with_min_len(min_images_per_task(per))
         .enumerate()
         .for_each(|(i, ci)| im2col(x, g, b0 + i, 1, ci));
 }
 
-/// `y = conv2d(x, f)`, NHWC × HWIO → NHWC: per chunk, unfold (parallel over images) and one GEMM.
-fn conv_forward<T: NnFloat>(x: &[T], f: &[T], g: &Geom) -> std::result::Result<Vec<T>, String> {
+/// `y = conv2d(x, f)`, NHWC × HWIO → NHWC: per chunk, unfold (parallel over images) and one
+/// GEMM, into the zeroed `y` of `g.y_shape()`.
+fn conv_forward<T: NnFloat>(x: &[T], f: &[T], g: &Geom, y: &mut [T]) -> Result<()> {
     let (k, o, pix) = (g.k(), g.o, g.out_pixels());
-    let mut y = vec![T::zero(); g.y_len()];
     if y.is_empty() || k == 0 {
-        return Ok(y);
+        return Ok(());
     }
     let fm = mat(k, o, f)?;
     let ipc = chunk_images(g);
@@ -422,22 +466,22 @@ fn conv_forward<T: NnFloat>(x: &[T], f: &[T], g: &Geom) -> std::result::Result<V
             let xm = mat(rows, k, &x[b0 * g.in_image()..(b0 + imgs) * g.in_image()])?;
             general_mat_mul(T::one(), &xm, &fm, T::zero(), &mut ym);
         } else {
-            T::with_scratch(rows * k, |col| -> std::result::Result<(), String> {
+            T::with_scratch(&[rows, k], |col| {
                 im2col_par(x, g, b0, col);
                 general_mat_mul(T::one(), &mat(rows, k, col)?, &fm, T::zero(), &mut ym);
                 Ok(())
             })?;
         }
     }
-    Ok(y)
+    Ok(())
 }
 
-/// `dx` of `conv2d`: per chunk, `dy · fᵀ` (GEMM) folded back onto the images (parallel over images).
-fn conv_backprop_input<T: NnFloat>(f: &[T], dy: &[T], g: &Geom) -> std::result::Result<Vec<T>, String> {
+/// `dx` of `conv2d`: per chunk, `dy · fᵀ` (GEMM) folded back onto the images (parallel over
+/// images), added into the zeroed `dx` of `g.x_shape()`.
+fn conv_backprop_input<T: NnFloat>(f: &[T], dy: &[T], g: &Geom, dx: &mut [T]) -> Result<()> {
     let (k, o, pix) = (g.k(), g.o, g.out_pixels());
-    let mut dx = vec![T::zero(); g.x_len()];
     if dx.is_empty() || pix == 0 || o == 0 {
-        return Ok(dx);
+        return Ok(());
     }
     let ft = mat(k, o, f)?.reversed_axes();
     let ipc = chunk_images(g);
@@ -449,29 +493,29 @@ fn conv_backprop_input<T: NnFloat>(f: &[T], dy: &[T], g: &Geom) -> std::result::
         if g.is_pointwise() {
             general_mat_mul(T::one(), &dym, &ft, T::zero(), &mut mat_mut(rows, k, dxc)?);
         } else {
-            T::with_scratch(rows * k, |col| -> std::result::Result<(), String> {
+            T::with_scratch(&[rows, k], |col| {
                 general_mat_mul(T::one(), &dym, &ft, T::zero(), &mut mat_mut(rows, k, col)?);
                 dxc.par_chunks_mut(g.in_image())
-                    .zip(col.par_chunks(pix * k))
+                    .zip(col.par_chunks((pix * k).max(1)))
                     .with_min_len(min_images_per_task(pix * k))
                     .for_each(|(dxi, ci)| col2im(ci, g, dxi));
                 Ok(())
             })?;
         }
     }
-    Ok(dx)
+    Ok(())
 }
 
 /// `df` of `conv2d`: `Σ_chunks colsᵀ · dy`, accumulated in place by the GEMM (β = 1), chunk
-/// by chunk in a fixed order, so the result does not depend on the thread count.
-fn conv_backprop_filter<T: NnFloat>(x: &[T], dy: &[T], g: &Geom) -> std::result::Result<Vec<T>, String> {
+/// by chunk in a fixed order, so the result does not depend on the thread count; into the
+/// zeroed `df` of `g.f_shape()`.
+fn conv_backprop_filter<T: NnFloat>(x: &[T], dy: &[T], g: &Geom, df: &mut [T]) -> Result<()> {
     let (k, o, pix) = (g.k(), g.o, g.out_pixels());
-    let mut df = vec![T::zero(); g.f_len()];
     if df.is_empty() || g.n == 0 || pix == 0 {
-        return Ok(df);
+        return Ok(());
     }
     let ipc = chunk_images(g);
-    let mut am = mat_mut(k, o, &mut df)?;
+    let mut am = mat_mut(k, o, df)?;
     for b0 in (0..g.n).step_by(ipc) {
         let imgs = ipc.min(g.n - b0);
         let rows = imgs * pix;
@@ -480,14 +524,14 @@ fn conv_backprop_filter<T: NnFloat>(x: &[T], dy: &[T], g: &Geom) -> std::result:
             let xm = mat(rows, k, &x[b0 * g.in_image()..(b0 + imgs) * g.in_image()])?;
             general_mat_mul(T::one(), &xm.t(), &dym, T::one(), &mut am);
         } else {
-            T::with_scratch(rows * k, |col| -> std::result::Result<(), String> {
+            T::with_scratch(&[rows, k], |col| {
                 im2col_par(x, g, b0, col);
                 general_mat_mul(T::one(), &mat(rows, k, col)?.t(), &dym, T::one(), &mut am);
                 Ok(())
             })?;
         }
     }
-    Ok(df)
+    Ok(())
 }
 
 fn check_len(what: &str, got: &[usize], want: [usize; 4]) -> std::result::Result<(), String> {
@@ -517,8 +561,11 @@ fn check_len(what: &str, got: &[usize], want: [usize; 4]) -> std::result::Result
 /// # Errors
 /// At build time when shapes are known: a rank other than 4, input channels differing from the
 /// filter's `in_channels` (both shapes named), a zero or non-NHWC stride/dilation
-/// (`strides[0]`, `strides[3]` must be 1), a VALID window larger than the input, mixed or
-/// non-float dtypes. The same checks run on the concrete shapes at run time.
+/// (`strides[0]`, `strides[3]` must be 1), a VALID window larger than the input, an effective
+/// window `(k − 1)·dilation + 1` or stride above `isize::MAX / 2`, an output whose size
+/// overflows, mixed or non-float dtypes. The same checks run on the concrete shapes at run
+/// time, where an output or unfolded matrix that cannot be allocated is an
+/// `Error::Allocation` naming the node and the byte count.
 ///
 /// ```
 /// use ferroflow_core::{shape, DType, Graph};
@@ -572,6 +619,7 @@ impl Op for Conv2D {
     fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
         let dt = conv_infer_common(cx)?;
         let shape = self.attrs.out_shape(&cx.input(0)?.shape, &cx.input(1)?.shape).map_err(|m| cx.error(m))?;
+        shape.checked_byte_size(dt).map_err(|e| cx.error(format!("the output cannot exist: {e}")))?;
         Ok(vec![TensorSpec::new(dt, shape)])
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
@@ -579,7 +627,8 @@ impl Op for Conv2D {
         let out = by_float!(cx.input(0)?.dtype(), cx, T => {
             let x = flat(cx.view::<T>(0)?);
             let f = flat(cx.view::<T>(1)?);
-            let y = conv_forward::<T>(&x, &f, &g).map_err(|m| cx.error(m))?;
+            let mut y = cx.alloc_filled_vec::<T>(&g.y_shape(), 0.0)?;
+            conv_forward::<T>(&x, &f, &g, &mut y).map_err(|e| cx.name_error(e))?;
             Value::from_shape_vec(&g.y_shape(), y)
         });
         Ok(vec![out.map_err(|e| cx.wrap(e))?])
@@ -624,7 +673,8 @@ impl Op for Conv2DBackpropInput {
         let out = by_float!(cx.input(1)?.dtype(), cx, T => {
             let f = flat(cx.view::<T>(1)?);
             let dy = flat(cx.view::<T>(2)?);
-            let dx = conv_backprop_input::<T>(&f, &dy, &g).map_err(|m| cx.error(m))?;
+            let mut dx = cx.alloc_filled_vec::<T>(&g.x_shape(), 0.0)?;
+            conv_backprop_input::<T>(&f, &dy, &g, &mut dx).map_err(|e| cx.name_error(e))?;
             Value::from_shape_vec(&g.x_shape(), dx)
         });
         Ok(vec![out.map_err(|e| cx.wrap(e))?])
@@ -670,7 +720,8 @@ impl Op for Conv2DBackpropFilter {
         let out = by_float!(cx.input(0)?.dtype(), cx, T => {
             let x = flat(cx.view::<T>(0)?);
             let dy = flat(cx.view::<T>(2)?);
-            let df = conv_backprop_filter::<T>(&x, &dy, &g).map_err(|m| cx.error(m))?;
+            let mut df = cx.alloc_filled_vec::<T>(&g.f_shape(), 0.0)?;
+            conv_backprop_filter::<T>(&x, &dy, &g, &mut df).map_err(|e| cx.name_error(e))?;
             Value::from_shape_vec(&g.f_shape(), df)
         });
         Ok(vec![out.map_err(|e| cx.wrap(e))?])
@@ -933,7 +984,8 @@ mod tests {
             let x: Vec<f64> = (0..g.x_len()).map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0).collect();
             let f: Vec<f64> = (0..g.f_len()).map(|i| ((i * 13 % 29) as f64 - 14.0) / 10.0).collect();
             let want = naive(&x, &f, &g);
-            let got = conv_forward(&x, &f, &g).unwrap();
+            let mut got = vec![0.0; g.y_len()];
+            conv_forward(&x, &f, &g, &mut got).unwrap();
             for (a, b) in got.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-9, "{xs:?} {fs:?}: {a} vs {b}");
             }

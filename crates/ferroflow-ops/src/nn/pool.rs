@@ -6,6 +6,7 @@
 //! parallel; each window's channels are a contiguous run, so the inner loops vectorize.
 
 use super::conv::{by_float, check_attr4, flat, window_1d, window_dim, NnFloat, Padding};
+use crate::array::alloc::KernelAlloc;
 use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
@@ -91,6 +92,9 @@ impl PoolGeom {
         [self.n, self.oh, self.ow, self.c]
     }
     /// The clipped input rows/columns `[start, end)` of output position `(oy, ox)`.
+    ///
+    /// The casts cannot wrap: `geom` accepts windows, strides and paddings up to
+    /// `MAX_WINDOW` (`isize::MAX / 2`) only, and `oy·sh` stays below the input size.
     fn window(&self, oy: usize, ox: usize) -> (usize, usize, usize, usize) {
         let y0 = (oy * self.sh) as isize - self.pt as isize;
         let x0 = (ox * self.sw) as isize - self.pl as isize;
@@ -107,10 +111,10 @@ impl PoolGeom {
     }
 }
 
-fn pool_forward<T: NnFloat>(kind: PoolKind, x: &[T], g: &PoolGeom) -> Vec<T> {
-    let mut y = vec![T::zero(); g.n * g.out_image()];
+/// The pool into the zeroed `y` of `g.y_shape()`.
+fn pool_forward<T: NnFloat>(kind: PoolKind, x: &[T], g: &PoolGeom, y: &mut [T]) {
     if y.is_empty() || g.in_image() == 0 {
-        return y;
+        return;
     }
     let ipt = g.images_per_task();
     let c = g.c;
@@ -152,15 +156,14 @@ fn pool_forward<T: NnFloat>(kind: PoolKind, x: &[T], g: &PoolGeom) -> Vec<T> {
             }
         }
     });
-    y
 }
 
 /// `dx` of a pool: max sends each `dy` to the first maximal element of its window (row-major
-/// scan order, as TF); avg spreads `dy / count` over the window's valid elements.
-fn pool_backward<T: NnFloat>(kind: PoolKind, x: Option<&[T]>, dy: &[T], g: &PoolGeom) -> Vec<T> {
-    let mut dx = vec![T::zero(); g.n * g.in_image()];
+/// scan order, as TF); avg spreads `dy / count` over the window's valid elements. Adds into
+/// the zeroed `dx` of `g.x_shape()`.
+fn pool_backward<T: NnFloat>(kind: PoolKind, x: Option<&[T]>, dy: &[T], g: &PoolGeom, dx: &mut [T]) {
     if dx.is_empty() || g.out_image() == 0 {
-        return dx;
+        return;
     }
     let ipt = g.images_per_task();
     let c = g.c;
@@ -220,7 +223,6 @@ fn pool_backward<T: NnFloat>(kind: PoolKind, x: Option<&[T]>, dy: &[T], g: &Pool
             }
         }
     });
-    dx
 }
 
 fn pool(s: &Scope, kind: PoolKind, x: impl IntoInput, ksize: [usize; 4], strides: [usize; 4], padding: Padding, name: &str) -> Result<Tensor> {
@@ -310,7 +312,9 @@ impl Op for Pool {
         let g = self.attrs.geom(cx.input(0)?.shape()).map_err(|m| cx.error(m))?;
         let out = by_float!(cx.input(0)?.dtype(), cx, T => {
             let x = flat(cx.view::<T>(0)?);
-            Value::from_shape_vec(&g.y_shape(), pool_forward::<T>(self.kind, &x, &g))
+            let mut y = cx.alloc_filled_vec::<T>(&g.y_shape(), 0.0)?;
+            pool_forward::<T>(self.kind, &x, &g, &mut y);
+            Value::from_shape_vec(&g.y_shape(), y)
         });
         Ok(vec![out.map_err(|e| cx.wrap(e))?])
     }
@@ -364,10 +368,11 @@ impl Op for PoolGrad {
         }
         let out = by_float!(cx.input(1)?.dtype(), cx, T => {
             let dy = flat(cx.view::<T>(1)?);
-            let dx = match self.kind {
-                PoolKind::Max => pool_backward::<T>(self.kind, Some(&flat(cx.view::<T>(0)?)), &dy, &g),
-                PoolKind::Avg => pool_backward::<T>(self.kind, None, &dy, &g),
-            };
+            let mut dx = cx.alloc_filled_vec::<T>(&g.x_shape(), 0.0)?;
+            match self.kind {
+                PoolKind::Max => pool_backward::<T>(self.kind, Some(&flat(cx.view::<T>(0)?)), &dy, &g, &mut dx),
+                PoolKind::Avg => pool_backward::<T>(self.kind, None, &dy, &g, &mut dx),
+            }
             Value::from_shape_vec(&g.x_shape(), dx)
         });
         Ok(vec![out.map_err(|e| cx.wrap(e))?])

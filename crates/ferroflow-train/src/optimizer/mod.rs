@@ -171,7 +171,17 @@ impl OptimizerCore {
         let base = format!("{}/{}", var.name(), self.name);
         let opts = VariableOptions::default().trainable(false);
         let slot = match var.shape().as_known() {
-            Some(dims) => variable(&clean.with_name(&base), Value::filled(&dims, value).cast(var.dtype()), opts)?,
+            Some(dims) => {
+                // A Fill op that runs with the initializer (as TF1's `zeros_initializer`), not a
+                // constant of the slot's whole size held in the graph.
+                let at = clean.at_name_prefix(&format!("{}/{}_init", var.name(), self.name));
+                let init = if value == 0.0 {
+                    ferroflow_ops::array::zeros(&at, &dims, var.dtype())?
+                } else {
+                    ferroflow_ops::array::fill(&at, Value::from(dims.iter().map(|&d| d as i64).collect::<Vec<i64>>()), Value::from(value).cast(var.dtype()))?
+                };
+                variable_from(&clean.with_name(&base), init, opts)?
+            }
             None => {
                 // Shape known only at run time: shaped like the variable's initial value.
                 let at = clean.at_name_prefix(&format!("{}/{}_init", var.name(), self.name));
