@@ -118,7 +118,7 @@ fn fill_with_fed_dims() {
     let e = sess.run([f], &feed_dict![d => vec![1i64 << 40, 1 << 40]]).unwrap_err();
     assert_eq!(allocation(&e), ("f".into(), "Fill".into(), None), "{e}");
     let e = sess.run([f], &feed_dict![d => vec![-1i64, 3]]).unwrap_err().to_string();
-    assert_eq!(e, "Fill 'f' failed at run time: dims must be non-negative, got [-1, 3]");
+    assert_eq!(e, "Fill 'f' failed at run time: dims must be non-negative, got [-1, 3] (inputs: int64 [2], float32 [])");
 }
 
 #[test]
