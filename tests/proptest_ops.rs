@@ -811,46 +811,6 @@ struct KnownIssue {
 
 /// Remove an entry once its fix lands (and un-ignore its reproducer test below).
 const KNOWN_ISSUES: &[KnownIssue] = &[
-    // crates/ferroflow-session/src/session.rs: `Session::run` rejects a doubly-fed tensor with
-    // a bare InvalidArgument that does not say which tensor. Repro: `fed_twice_names_the_tensor`.
-    KnownIssue { id: "session-fed-twice-unnamed", matches: |m| m.starts_with("the same tensor was fed twice in one run") },
-    // crates/ferroflow-ops/src/input.rs (`literal`): a float literal next to an int/bool tensor
-    // is a bare InvalidArgument naming no node. Repro: `float_literal_error_names_the_op`.
-    KnownIssue { id: "input-float-literal-unnamed", matches: |m| m.starts_with("a float literal cannot be combined with a") },
-    // crates/ferroflow-ops/src/math/add_n.rs: `add_n(&[])` errors without the node name.
-    // Repro: `empty_add_n_names_the_op`.
-    KnownIssue { id: "add_n-empty-unnamed", matches: |m| m.starts_with("add_n needs at least one tensor") },
-    // crates/ferroflow-ops/src/array/concat.rs: `concat(&[], axis)` errors without the node
-    // name. Repro: `empty_concat_names_the_op`.
-    KnownIssue { id: "concat-empty-unnamed", matches: |m| m.starts_with("concat needs at least one tensor") },
-    // crates/ferroflow-ops/src/random.rs:95: a random op of a huge static shape (2^40
-    // elements) reserves it up front: the process aborts on the failed allocation.
-    // Repro: `random_op_of_huge_shape_is_an_error`.
-    KnownIssue { id: "random-huge-shape-abort", matches: |m| m.starts_with("abort at crates/ferroflow-ops/src/random.rs") },
-    // crates/ferroflow-ops/src/array/one_hot.rs:55: `vec![off; idx.len() * depth]` with a huge
-    // depth aborts (2^40) or panics with "capacity overflow" (usize::MAX).
-    // Repro: `one_hot_of_huge_depth_is_an_error`.
-    KnownIssue {
-        id: "one_hot-huge-depth",
-        matches: |m| {
-            m.starts_with("abort at crates/ferroflow-ops/src/array/one_hot.rs")
-                || (m.starts_with("panicked at crates/ferroflow-ops/src/array/one_hot.rs")
-                    && (m.contains("capacity overflow") || m.contains("attempt to multiply with overflow")))
-        },
-    },
-    // Only with overflow checks (debug builds, or RUSTFLAGS="-C overflow-checks=on"): element
-    // counts of huge static shapes are plain products. crates/ferroflow-core/src/shape.rs:88
-    // (`Shape::num_elements`), crates/ferroflow-ops/src/array/reshape.rs:27, random.rs:94. In
-    // release the product wraps silently. Repro: `huge_static_shapes_do_not_overflow`.
-    KnownIssue {
-        id: "shape-element-count-overflow",
-        matches: |m| {
-            m.contains("attempt to multiply with overflow")
-                && ["crates/ferroflow-core/src/shape.rs", "crates/ferroflow-ops/src/array/reshape.rs", "crates/ferroflow-ops/src/random.rs"]
-                    .iter()
-                    .any(|f| m.starts_with(&format!("panicked at {f}")))
-        },
-    },
     // Only with overflow checks: integer kernels that add or subtract with `+`/`-` instead of
     // wrapping (TF wraps): crates/ferroflow-ops/src/math/add_n.rs:44, math/binary.rs:107
     // (squared_difference), nn/conv.rs:794 (bias_add). Repro: `integer_kernels_wrap_on_overflow`.
@@ -1115,13 +1075,13 @@ fn checker_reports_panics_unnamed_errors_and_aborts() {
     assert!(matches!(classify(&ferroflow::Error::invalid("shapes [2] and [3] differ"), &g), Outcome::UnnamedError(_)));
     let e = Session::new(&g).run([x], &[]).unwrap_err();
     assert!(matches!(classify(&e, &g), Outcome::NamedError), "{e}");
-    let e = ferroflow::Error::Build { node: "case/op".into(), op: "MatMul".into(), message: "bad".into() };
+    let e = ferroflow::Error::build("case/op", "MatMul", "bad");
     assert!(matches!(classify(&e, &g), Outcome::NamedError));
 
     let stderr = "memory allocation of 4398046511104 bytes failed\nstack backtrace:\n   9: compute\n             at ./crates/ferroflow-ops/src/random.rs:95:24\n  10: execute\n             at ./crates/ferroflow-session/src/session.rs:299:44\n";
     let sig = abort_signature(stderr);
     assert_eq!(sig, "abort at crates/ferroflow-ops/src/random.rs:95:24: memory allocation of  bytes failed");
-    assert_eq!(known_issue(&sig), Some("random-huge-shape-abort"));
+    assert_eq!(known_issue(&sig), None, "no abort is a known issue any more");
     assert_eq!(known_issue("abort at crates/ferroflow-ops/src/nn/conv.rs:1:1: memory allocation of  bytes failed"), None);
     assert_eq!(known_issue("panicked at crates/ferroflow-ops/src/array/one_hot.rs:55:31: index out of bounds"), None);
 
@@ -1155,7 +1115,6 @@ fn assert_names(e: &ferroflow::Error, name: &str) {
 }
 
 #[test]
-#[ignore = "known bug: session.rs rejects a doubly-fed tensor without naming it"]
 fn fed_twice_names_the_tensor() {
     let g = Graph::new();
     let s = g.root();
@@ -1165,7 +1124,6 @@ fn fed_twice_names_the_tensor() {
 }
 
 #[test]
-#[ignore = "known bug: input.rs, a float literal next to an int tensor is an error naming no node"]
 fn float_literal_error_names_the_op() {
     let g = Graph::new();
     let s = g.root();
@@ -1175,7 +1133,6 @@ fn float_literal_error_names_the_op() {
 }
 
 #[test]
-#[ignore = "known bug: add_n.rs, add_n(&[]) is an error naming no node"]
 fn empty_add_n_names_the_op() {
     let g = Graph::new();
     let e = math::add_n(&g.root().with_name("total"), &[]).unwrap_err();
@@ -1183,7 +1140,6 @@ fn empty_add_n_names_the_op() {
 }
 
 #[test]
-#[ignore = "known bug: concat.rs, concat(&[]) is an error naming no node"]
 fn empty_concat_names_the_op() {
     let g = Graph::new();
     let e = array::concat(&g.root().with_name("joined"), &[], 0).unwrap_err();
@@ -1191,7 +1147,6 @@ fn empty_concat_names_the_op() {
 }
 
 #[test]
-#[ignore = "known bug: random.rs aborts the process on a huge shape (failed allocation)"]
 fn random_op_of_huge_shape_is_an_error() {
     isolated("random_op_of_huge_shape_is_an_error", || {
         let g = Graph::new();
@@ -1207,7 +1162,6 @@ fn random_op_of_huge_shape_is_an_error() {
 }
 
 #[test]
-#[ignore = "known bug: one_hot.rs aborts (depth 2^40) or panics (depth usize::MAX) on a huge depth"]
 fn one_hot_of_huge_depth_is_an_error() {
     isolated("one_hot_of_huge_depth_is_an_error", || {
         for depth in [1usize << 40, usize::MAX] {
@@ -1225,7 +1179,6 @@ fn one_hot_of_huge_depth_is_an_error() {
 }
 
 #[test]
-#[ignore = "known bug: shape.rs/reshape.rs multiply huge static dims unchecked (a panic with overflow checks, a wrong count without)"]
 fn huge_static_shapes_do_not_overflow() {
     let g = Graph::new();
     let s = g.root();

@@ -7,7 +7,7 @@ use crate::control::identity;
 use crate::nn::conv::flat;
 use crate::util::norm_axis;
 use ferroflow_core::typetag;
-use ferroflow_core::{with_value, DType, Dim, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
+use ferroflow_core::{with_value, DType, Dim, Element, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use ndarray::{ArrayViewD, Axis, Slice};
 use serde::{Deserialize, Serialize};
 use std::any::Any;
@@ -234,7 +234,7 @@ impl Op for SplitLike {
 /// ```
 pub fn concat(s: &Scope, xs: &[Tensor], axis: i64) -> Result<Tensor> {
     match xs {
-        [] => Err(Error::invalid("concat needs at least one tensor")),
+        [] => Err(s.build_error("ConcatV2", "concat needs at least one tensor; pass a non-empty list")),
         [x] => identity(s, *x),
         _ => s.add_op1(Concat { axis }, xs, "concat"),
     }
