@@ -8,7 +8,7 @@ use ferroflow_core::{
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Something to fetch: a tensor (its value is returned) or an op (run for its effect).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,7 +88,7 @@ pub struct Session {
     variables: VariableStore,
     rngs: Mutex<HashMap<Operation, StdRng>>,
     /// Cached plans with the graph version they were built at.
-    plans: Mutex<HashMap<PlanKey, (u64, Arc<Plan>)>>,
+    plans: RwLock<HashMap<PlanKey, (u64, Arc<Plan>)>>,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -107,7 +107,7 @@ impl Session {
             session_seed,
             variables: VariableStore::default(),
             rngs: Mutex::new(HashMap::new()),
-            plans: Mutex::new(HashMap::new()),
+            plans: RwLock::new(HashMap::new()),
             warnings: Mutex::new(Vec::new()),
         }
     }
@@ -192,7 +192,7 @@ impl Session {
 
     /// Number of cached plans (one per distinct fetch/feed set).
     pub fn num_cached_plans(&self) -> usize {
-        self.plans.lock().map(|p| p.len()).unwrap_or(0)
+        self.plans.read().map(|p| p.len()).unwrap_or(0)
     }
 
     /// The cached plan for `(fetches, feeds)`, rebuilt when the graph changed since it was
@@ -205,7 +205,7 @@ impl Session {
     pub(crate) fn plan_at_version(&self, fetches: Vec<Fetch>, feed_keys: Vec<Tensor>) -> Result<(u64, Arc<Plan>)> {
         let key = (fetches, feed_keys);
         let version = self.graph.read(|st| st.version());
-        if let Some((v, p)) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if let Some((v, p)) = self.plans.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
             if *v == version {
                 return Ok((version, p.clone()));
             }
@@ -215,7 +215,7 @@ impl Session {
         if self.options.warn_unrun_update_ops {
             self.check_update_ops(&plan);
         }
-        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        let mut plans = self.plans.write().unwrap_or_else(|e| e.into_inner());
         plans.retain(|_, (v, _)| *v == version);
         plans.insert(key, (version, plan.clone()));
         Ok((version, plan))
