@@ -7,7 +7,7 @@
 //! `Fill 'w/Initializer/zeros' failed at run time: cannot allocate 1125899906842624 bytes …`
 //! instead of a panic or an abort.
 
-use ferroflow_core::value::try_alloc_vec;
+use ferroflow_core::value::{checked_len, try_alloc_vec};
 use ferroflow_core::{DType, Element, Error, KernelCtx, Result, Value};
 
 /// Fallible allocation for kernels (implemented for [`KernelCtx`]).
@@ -24,7 +24,8 @@ pub(crate) trait KernelAlloc {
     /// A `Vec` of the elements of `dims`, every one `x`.
     fn alloc_filled_vec<T: Element>(&self, dims: &[usize], x: T) -> Result<Vec<T>> {
         let mut v = self.alloc_vec::<T>(dims)?;
-        v.resize(v.capacity(), x);
+        // `try_alloc_vec` checked the count; the capacity may exceed it, the length must not.
+        v.resize(checked_len(dims).unwrap_or(0), x);
         Ok(v)
     }
 
@@ -41,10 +42,6 @@ pub(crate) trait KernelAlloc {
 
 impl KernelAlloc for KernelCtx<'_> {
     fn name_error(&self, e: Error) -> Error {
-        // `KernelCtx` does not expose its op type; the errors it builds carry it.
-        match self.error(String::new()) {
-            Error::Kernel { node, op, .. } => e.in_node(&node, &op),
-            _ => self.wrap(e),
-        }
+        self.wrap(e)
     }
 }
