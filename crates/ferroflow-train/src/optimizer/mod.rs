@@ -506,7 +506,7 @@ pub(crate) fn update_ref<T: Real>(
     cx: &KernelCtx<'_>,
     i: usize,
     shape: &[usize],
-    mut f: impl FnMut(ArrayViewMutD<'_, T>, ArrayViewD<'_, T>),
+    mut f: impl FnMut(ArrayViewMutD<'_, T>, ArrayViewD<'_, T>) -> Result<()>,
 ) -> Result<Value> {
     let var = cx.input_handle(i)?.op();
     cx.runtime()
@@ -519,8 +519,7 @@ pub(crate) fn update_ref<T: Real>(
                     Shape::known(shape)
                 )));
             }
-            f(out.view_mut::<T>()?, cur.view::<T>()?);
-            Ok(())
+            f(out.view_mut::<T>()?, cur.view::<T>()?)
         })
         .map_err(|e| cx.wrap(e))
 }
@@ -529,31 +528,31 @@ pub(crate) fn update_ref<T: Real>(
 const PAR_MIN: usize = 1 << 16;
 const CHUNK: usize = 1 << 13;
 
-/// `out[i] = f([a[i], b[i], …])` element-wise over arrays of one shape (checked by the
-/// caller): flat slice loops when all are contiguous (so they vectorize), split over threads
-/// for large arrays; a copy to standard layout otherwise.
-pub(crate) fn map_into<T: Real, const N: usize>(mut out: ArrayViewMutD<'_, T>, ins: [&ArrayViewD<'_, T>; N], f: impl Fn([T; N]) -> T + Sync) {
+/// `out[i] = f([a[i], b[i], …])` element-wise over arrays of one shape: flat slice loops when
+/// all are contiguous (so they vectorize), split over threads for large arrays; a copy to
+/// standard layout otherwise. An input of another shape is an error (nothing is written).
+pub(crate) fn map_into<T: Real, const N: usize>(mut out: ArrayViewMutD<'_, T>, ins: [&ArrayViewD<'_, T>; N], f: impl Fn([T; N]) -> T + Sync) -> Result<()> {
+    if let Some(a) = ins.iter().find(|a| a.shape() != out.shape()) {
+        return Err(Error::invalid(format!("an update input has shape {:?} but the variable has shape {:?}", a.shape(), out.shape())));
+    }
     let standard: Vec<_> = ins.iter().map(|a| a.as_standard_layout()).collect();
-    let slices: Option<Vec<&[T]>> = standard.iter().map(|a| a.as_slice()).collect();
-    let (Some(slices), Some(o)) = (slices, out.as_slice_mut()) else {
-        let mut fresh = ndarray::ArrayD::<T>::zeros(out.raw_dim());
-        if let (Some(slices), Some(o)) = (standard.iter().map(|a| a.as_slice()).collect::<Option<Vec<_>>>(), fresh.as_slice_mut()) {
-            run_map(o, &slices, 0, &f);
+    let slices: Vec<&[T]> = standard.iter().filter_map(|a| a.as_slice()).collect();
+    match out.as_slice_mut() {
+        Some(o) if o.len() >= PAR_MIN => o.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| run_map(o, &slices, c * CHUNK, &f)),
+        Some(o) => run_map(o, &slices, 0, &f),
+        None => {
+            let mut fresh = ndarray::ArrayD::<T>::zeros(out.raw_dim());
+            if let Some(o) = fresh.as_slice_mut() {
+                run_map(o, &slices, 0, &f);
+            }
+            out.assign(&fresh);
         }
-        out.assign(&fresh);
-        return;
-    };
-    if slices.iter().any(|s| s.len() != o.len()) {
-        return;
     }
-    if o.len() >= PAR_MIN {
-        o.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| run_map(o, &slices, c * CHUNK, &f));
-    } else {
-        run_map(o, &slices, 0, &f);
-    }
+    Ok(())
 }
 
-/// The loop of [`map_into`] over `out`, reading the inputs from `offset`.
+/// The loop of [`map_into`] over `out`, reading the inputs (standard layout, `out`'s length,
+/// checked by the caller) from `offset`.
 fn run_map<T: Real, const N: usize>(out: &mut [T], ins: &[&[T]], offset: usize, f: &impl Fn([T; N]) -> T) {
     let n = out.len();
     let ins: [&[T]; N] = std::array::from_fn(|k| ins.get(k).and_then(|s| s.get(offset..offset + n)).unwrap_or_default());

@@ -81,9 +81,9 @@ impl ApplyMomentum {
         let a = accum.view::<T>().map_err(|e| cx.wrap(e))?;
         let out = update_ref::<T>(cx, 0, shape, |o, w| {
             if self.use_nesterov {
-                map_into(o, [&w, &g, &a], |[w, g, a]| w - (g * lr + a * mom * lr));
+                map_into(o, [&w, &g, &a], |[w, g, a]| w - (g * lr + a * mom * lr))
             } else {
-                map_into(o, [&w, &a], |[w, a]| w - a * lr);
+                map_into(o, [&w, &a], |[w, a]| w - a * lr)
             }
         })?;
         Ok(vec![out])
