@@ -120,6 +120,30 @@ fn failed_optimizer_step_updates_no_slot() {
 }
 
 #[test]
+fn an_apply_op_checks_every_slot_before_the_first_update() {
+    // Adam updates m, then v, then w. Here only v no longer fits: without the up-front check of
+    // every slot, m would be updated before v's update fails.
+    let g = Graph::new();
+    let s = g.root();
+    let w = variable(&s.with_name("w"), vec![1.0f32, 2.0], VariableOptions::default()).unwrap();
+    let loss = math::reduce_sum(&s, math::mul(&s, w, w).unwrap(), None, false).unwrap();
+    let train = AdamOptimizer::new(0.1).minimize(&s, loss, None, None).unwrap();
+    let find = |name: &str| g.global_variables().into_iter().find(|v| v.name() == name).unwrap();
+    let (m, v) = (find("w/Adam"), find("w/Adam_1"));
+    let three = constant(&s, vec![0.5f32, 0.5, 0.5]).unwrap();
+    let break_v = assign_any_shape(&s, v, three).unwrap();
+    let sess = Session::new(&g);
+    init(&sess, &s);
+    sess.run_ops(&[train], &[]).unwrap();
+    sess.run([break_v], &[]).unwrap();
+    let (m0, w0) = (sess.variable_value(m).unwrap(), sess.variable_value(w).unwrap());
+    let e = sess.run_ops(&[train], &[]).unwrap_err();
+    assert!(e.to_string().contains("w/Adam_1") && e.to_string().contains("nothing was updated"), "{e}");
+    assert_eq!(sess.variable_value(m).unwrap(), m0, "m was updated by a failing step");
+    assert_eq!(sess.variable_value(w).unwrap(), w0);
+}
+
+#[test]
 fn earlier_writes_of_a_failed_run_stay() {
     // The documented guarantee: the failing op writes nothing; ops of the same run that ran
     // before it keep their writes (as in TF1).
