@@ -1115,15 +1115,6 @@ fn assert_names(e: &ferroflow::Error, name: &str) {
 }
 
 #[test]
-fn fed_twice_names_the_tensor() {
-    let g = Graph::new();
-    let s = g.root();
-    let x = placeholder(&s.with_name("x"), DType::F32, shape![]).unwrap();
-    let e = Session::new(&g).run([x], &feed_dict![x => 1.0f32, x => 2.0f32]).unwrap_err();
-    assert_names(&e, "x:0");
-}
-
-#[test]
 fn float_literal_error_names_the_op() {
     let g = Graph::new();
     let s = g.root();
