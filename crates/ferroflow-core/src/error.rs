@@ -195,39 +195,37 @@ fn fmt_bytes(bytes: Option<usize>) -> String {
     }
 }
 
-/// Formats a build error's input specs: ` (inputs: f32 [?, 3], f32 [4])`.
+/// Writes ` (inputs: a, b, …)` after a message; nothing when there are no inputs.
+fn write_inputs<I: fmt::Display>(f: &mut fmt::Formatter<'_>, items: impl ExactSizeIterator<Item = I>) -> fmt::Result {
+    if items.len() == 0 {
+        return Ok(());
+    }
+    f.write_str(" (inputs: ")?;
+    for (i, x) in items.enumerate() {
+        write!(f, "{}{x}", if i > 0 { ", " } else { "" })?;
+    }
+    f.write_str(")")
+}
+
+/// A build error's input specs: ` (inputs: float32 [?, 3], float32 [4])`.
 struct InputList<'a>(&'a [TensorSpec]);
 
 impl fmt::Display for InputList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        f.write_str(" (inputs: ")?;
-        for (i, s) in self.0.iter().enumerate() {
-            write!(f, "{}{s}", if i > 0 { ", " } else { "" })?;
-        }
-        f.write_str(")")
+        write_inputs(f, self.0.iter())
     }
 }
 
-/// Formats a kernel error's input values: ` (inputs: f32 [2, 3], -)`.
+/// A kernel error's input values: ` (inputs: float32 [2, 3], -)` (`-`: not available).
 struct RunInputList<'a>(&'a [Option<(DType, Vec<usize>)>]);
 
 impl fmt::Display for RunInputList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        f.write_str(" (inputs: ")?;
-        for (i, s) in self.0.iter().enumerate() {
-            f.write_str(if i > 0 { ", " } else { "" })?;
-            match s {
-                Some((d, dims)) => write!(f, "{d} {}", Shape::known(dims))?,
-                None => f.write_str("-")?,
-            }
-        }
-        f.write_str(")")
+        let specs = self.0.iter().map(|s| match s {
+            Some((d, dims)) => format!("{d} {}", Shape::known(dims)),
+            None => "-".to_string(),
+        });
+        write_inputs(f, specs)
     }
 }
 

@@ -106,6 +106,20 @@ macro_rules! with_value {
     };
 }
 
+/// The one conversion table of `tf.cast` (floats truncate toward zero into ints, nonzero is
+/// true): runs `$conv!(array, element_fn)` for the source dtype; `$conv` builds the output.
+macro_rules! cast_by_source {
+    ($v:expr, $conv:ident) => {
+        match $v {
+            Value::F32(a) => $conv!(a, |x: f32, z| CastTo::cast_from_f64(x as f64, z)),
+            Value::F64(a) => $conv!(a, |x: f64, z| CastTo::cast_from_f64(x, z)),
+            Value::I32(a) => $conv!(a, |x: i32, z| CastTo::cast_from_i64(x as i64, z)),
+            Value::I64(a) => $conv!(a, |x: i64, z| CastTo::cast_from_i64(x, z)),
+            Value::Bool(a) => $conv!(a, |x: bool, z| CastTo::cast_from_i64(x as i64, z)),
+        }
+    };
+}
+
 impl Value {
     /// The dtype of this value.
     pub fn dtype(&self) -> DType {
@@ -243,13 +257,7 @@ impl Value {
         if self.dtype() == to {
             return self.clone();
         }
-        match self {
-            Value::F32(a) => conv!(a, |x: f32, z| CastTo::cast_from_f64(x as f64, z)),
-            Value::F64(a) => conv!(a, |x: f64, z| CastTo::cast_from_f64(x, z)),
-            Value::I32(a) => conv!(a, |x: i32, z| CastTo::cast_from_i64(x as i64, z)),
-            Value::I64(a) => conv!(a, |x: i64, z| CastTo::cast_from_i64(x, z)),
-            Value::Bool(a) => conv!(a, |x: bool, z| CastTo::cast_from_i64(x as i64, z)),
-        }
+        cast_by_source!(self, conv)
     }
 
     /// [`Value::cast`] into a buffer allocated through [`try_alloc_vec`], for kernels: a cast
@@ -271,13 +279,7 @@ impl Value {
         if self.dtype() == to {
             return Ok(self.clone());
         }
-        match self {
-            Value::F32(a) => conv!(a, |x: f32, z| CastTo::cast_from_f64(x as f64, z)),
-            Value::F64(a) => conv!(a, |x: f64, z| CastTo::cast_from_f64(x, z)),
-            Value::I32(a) => conv!(a, |x: i32, z| CastTo::cast_from_i64(x as i64, z)),
-            Value::I64(a) => conv!(a, |x: i64, z| CastTo::cast_from_i64(x, z)),
-            Value::Bool(a) => conv!(a, |x: bool, z| CastTo::cast_from_i64(x as i64, z)),
-        }
+        cast_by_source!(self, conv)
     }
 
     /// A copy with a new shape of the same element count.

@@ -535,8 +535,9 @@ pub(crate) fn map_into<T: Real, const N: usize>(mut out: ArrayViewMutD<'_, T>, i
     if let Some(a) = ins.iter().find(|a| a.shape() != out.shape()) {
         return Err(Error::invalid(format!("an update input has shape {:?} but the variable has shape {:?}", a.shape(), out.shape())));
     }
-    let standard: Vec<_> = ins.iter().map(|a| a.as_standard_layout()).collect();
-    let slices: Vec<&[T]> = standard.iter().filter_map(|a| a.as_slice()).collect();
+    // Contiguous inputs are borrowed, others copied once; no allocation otherwise.
+    let standard: [ndarray::CowArray<'_, T, ndarray::IxDyn>; N] = std::array::from_fn(|k| ins[k].as_standard_layout());
+    let slices: [&[T]; N] = std::array::from_fn(|k| standard[k].as_slice().unwrap_or_default());
     match out.as_slice_mut() {
         Some(o) if o.len() >= PAR_MIN => o.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| run_map(o, &slices, c * CHUNK, &f)),
         Some(o) => run_map(o, &slices, 0, &f),
@@ -551,13 +552,13 @@ pub(crate) fn map_into<T: Real, const N: usize>(mut out: ArrayViewMutD<'_, T>, i
     Ok(())
 }
 
-/// The loop of [`map_into`] over `out`, reading the inputs (standard layout, `out`'s length,
-/// checked by the caller) from `offset`.
-fn run_map<T: Real, const N: usize>(out: &mut [T], ins: &[&[T]], offset: usize, f: &impl Fn([T; N]) -> T) {
+/// The loop of [`map_into`] over `out`, reading the inputs (standard layout, of `out`'s full
+/// length, checked by the caller) from `offset`.
+fn run_map<T: Real, const N: usize>(out: &mut [T], ins: &[&[T]; N], offset: usize, f: &impl Fn([T; N]) -> T) {
     let n = out.len();
-    let ins: [&[T]; N] = std::array::from_fn(|k| ins.get(k).and_then(|s| s.get(offset..offset + n)).unwrap_or_default());
+    let ins: [&[T]; N] = std::array::from_fn(|k| ins[k].get(offset..offset + n).unwrap_or_default());
     if ins.iter().any(|s| s.len() != n) {
-        return;
+        return; // unreachable: map_into checked every shape
     }
     for (i, o) in out.iter_mut().enumerate() {
         *o = f(std::array::from_fn(|k| ins[k][i]));
