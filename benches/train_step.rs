@@ -31,6 +31,8 @@ struct Opts {
     threads: usize,
     filter: Option<String>,
     tsv: Option<String>,
+    /// Print a per-op-type table of one traced step after each model row.
+    profile: bool,
 }
 
 fn opts() -> Opts {
@@ -41,6 +43,7 @@ fn opts() -> Opts {
         threads: env_usize("FERROFLOW_BENCH_THREADS").unwrap_or(2),
         filter: None,
         tsv: None,
+        profile: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -51,9 +54,10 @@ fn opts() -> Opts {
             "--threads" => o.threads = val().parse().expect("--threads N"),
             "--filter" => o.filter = Some(val()),
             "--tsv" => o.tsv = Some(val()),
+            "--profile" => o.profile = true,
             "--bench" => {} // passed by `cargo bench`
             "-h" | "--help" => {
-                println!("train_step [--steps N] [--warmup N] [--threads N] [--filter SUBSTR] [--tsv FILE]");
+                println!("train_step [--steps N] [--warmup N] [--threads N] [--filter SUBSTR] [--tsv FILE] [--profile]");
                 std::process::exit(0);
             }
             other if !other.starts_with('-') => o.filter = Some(other.to_string()), // `cargo bench -- conv`
@@ -133,6 +137,7 @@ fn bench_model(o: &Opts, rows: &mut Vec<Row>, name: &str, detail: &str, batch: u
         let ms = time_ms(o, || {
             sess.run([m.train_op], &feeds).unwrap();
         });
+        print_profile(o, &train_row, || sess.run_with_options([m.train_op], &feeds, RunOptions::full_trace()).unwrap().1);
         rows.push(Row { name: train_row, detail: format!("{detail}, batch {batch}"), ms });
     }
     if selected(o, &infer_row) {
@@ -140,7 +145,17 @@ fn bench_model(o: &Opts, rows: &mut Vec<Row>, name: &str, detail: &str, batch: u
         let ms = time_ms(o, || {
             sess.run([m.loss], &feeds).unwrap();
         });
+        print_profile(o, &infer_row, || sess.run_with_options([m.loss], &feeds, RunOptions::full_trace()).unwrap().1);
         rows.push(Row { name: infer_row, detail: format!("forward + loss, is_training=false, batch {batch}"), ms });
+    }
+}
+
+/// With `--profile`: the per-op-type table of one traced step (to stderr, so `--tsv` output
+/// and the summary table stay clean).
+fn print_profile(o: &Opts, row: &str, traced: impl FnOnce() -> RunMetadata) {
+    if o.profile {
+        let meta = traced();
+        eprintln!("--- {row}: one traced step ---\n{}", meta.op_type_table());
     }
 }
 

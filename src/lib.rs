@@ -34,7 +34,7 @@ pub use ferroflow_core::{
 pub use ferroflow_data as data;
 pub use ferroflow_nn::{contrib, layers, tflearn, Training};
 pub use ferroflow_ops::{array, control, math, nn, random, state};
-pub use ferroflow_session::{feed_dict, Callable, Fetch, Session, SessionOptions};
+pub use ferroflow_session::{feed_dict, Callable, Fetch, NodeTrace, OpTypeStats, RunMetadata, RunOptions, Session, SessionOptions, TraceLevel};
 pub use ferroflow_train as train;
 
 /// Everything a TF1-style program usually needs.
@@ -54,7 +54,7 @@ pub mod prelude {
     pub use ferroflow_nn::contrib::{ContribBatchNormOptions, FullyConnectedOptions};
     pub use ferroflow_nn::layers::{Activation, BatchNormOptions, Conv2dOptions, DenseOptions, Regularizer, UpdateMode};
     pub use ferroflow_ops::nn::Padding;
-    pub use ferroflow_session::Callable;
+    pub use ferroflow_session::{Callable, RunMetadata, RunOptions, TraceLevel};
     pub use ferroflow_train::{
         gradients, latest_checkpoint, AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer,
         RMSPropOptimizer, Saver,

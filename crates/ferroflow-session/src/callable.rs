@@ -3,6 +3,7 @@
 
 use crate::plan::Plan;
 use crate::session::{Fetch, Session};
+use crate::trace::{RunMetadata, RunOptions};
 use ferroflow_core::{Error, Result, Tensor, TensorSpec, Value};
 use std::sync::{Arc, Mutex};
 
@@ -90,6 +91,14 @@ impl Callable<'_> {
     /// A wrong number of values, a value of the wrong dtype or shape (naming the tensor), and
     /// every run-time error of [`Session::run`].
     pub fn call(&self, values: &[Value]) -> Result<Vec<Value>> {
+        self.call_with_options(values, RunOptions::default()).map(|(v, _)| v)
+    }
+
+    /// [`Callable::call`] with run options (e.g. a full trace); see [`Session::run_with_options`].
+    ///
+    /// # Errors
+    /// As [`Callable::call`].
+    pub fn call_with_options(&self, values: &[Value], options: RunOptions) -> Result<(Vec<Value>, RunMetadata)> {
         if values.len() != self.specs.len() {
             return Err(Error::invalid(format!(
                 "this callable takes {} feed value(s) (for {}), got {}",
@@ -112,7 +121,7 @@ impl Callable<'_> {
         }
         let plan = self.current_plan()?;
         let sorted_values: Vec<&Value> = self.sorted.iter().filter_map(|(_, i)| values.get(*i)).collect();
-        self.session.execute(&plan, &sorted_values)
+        self.session.execute_with(&plan, &sorted_values, options)
     }
 
     /// The plan, rebuilt when the graph changed since it was built.

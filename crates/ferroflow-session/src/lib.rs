@@ -11,11 +11,13 @@
 mod callable;
 mod plan;
 mod session;
+mod trace;
 mod variables;
 
 pub use callable::Callable;
 pub use plan::Plan;
 pub use session::{Fetch, Session, SessionOptions};
+pub use trace::{NodeTrace, OpTypeStats, RunMetadata, RunOptions, TraceLevel};
 
 /// Builds a feed list: `&feed_dict![x => batch, is_training => true]` (an array of
 /// `(Tensor, Value)` pairs; pass it by reference to `Session::run`).

@@ -1,6 +1,7 @@
 //! `Session`: the variable store, random streams, plan cache and the executor.
 
 use crate::plan::Plan;
+use crate::trace::{RunMetadata, RunOptions, TraceLevel, Tracer};
 use crate::variables::VariableStore;
 use ferroflow_core::{
     Error, Graph, KernelCtx, Operation, Result, Runtime, Tensor, Value, Variable, TRAIN_OP, UPDATE_OPS,
@@ -132,6 +133,35 @@ impl Session {
         I: IntoIterator<Item = F>,
         F: Into<Fetch>,
     {
+        self.run_with_options(fetches, feeds, RunOptions::default()).map(|(v, _)| v)
+    }
+
+    /// [`Session::run`] with run options; returns the fetched values and what the run recorded
+    /// (empty unless `options.trace_level` is [`TraceLevel::Full`]). TF1:
+    /// `sess.run(fetches, feed_dict, options=run_options, run_metadata=run_metadata)`.
+    ///
+    /// ```
+    /// use ferroflow_core::{DType, Graph, shape};
+    /// use ferroflow_ops::{math, state};
+    /// use ferroflow_session::{feed_dict, RunOptions, Session};
+    /// # fn main() -> ferroflow_core::Result<()> {
+    /// let g = Graph::new();
+    /// let s = g.root();
+    /// let x = state::placeholder(&s.with_name("x"), DType::F32, shape![None])?;
+    /// let y = math::mul(&s.with_name("double"), x, 2.0f32)?;
+    /// let (_, meta) = Session::new(&g).run_with_options([y], &feed_dict![x => vec![1.0f32]], RunOptions::full_trace())?;
+    /// assert!(meta.nodes.iter().any(|n| n.name == "double"));
+    /// println!("{}", meta.op_type_table());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Session::run`].
+    pub fn run_with_options<I, F>(&self, fetches: I, feeds: &[(Tensor, Value)], options: RunOptions) -> Result<(Vec<Value>, RunMetadata)>
+    where
+        I: IntoIterator<Item = F>,
+        F: Into<Fetch>,
+    {
         let fetches: Vec<Fetch> = fetches.into_iter().map(Into::into).collect();
         self.check_request(&fetches, feeds.iter().map(|(t, _)| t))?;
         let mut feed_order: Vec<usize> = (0..feeds.len()).collect();
@@ -160,7 +190,7 @@ impl Session {
         })?;
         let plan = self.plan(fetches, feed_keys)?;
         let sorted_values: Vec<&Value> = feed_order.iter().map(|&i| &feeds[i].1).collect();
-        self.execute(&plan, &sorted_values)
+        self.execute_with(&plan, &sorted_values, options)
     }
 
     /// Every fetch and feed handle belongs to this session's graph.
@@ -248,7 +278,19 @@ impl Session {
         self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
     }
 
-    pub(crate) fn execute(&self, plan: &Plan, feeds: &[&Value]) -> Result<Vec<Value>> {
+    /// Executes `plan`, tracing it when the options ask for it.
+    pub(crate) fn execute_with(&self, plan: &Plan, feeds: &[&Value], options: RunOptions) -> Result<(Vec<Value>, RunMetadata)> {
+        match options.trace_level {
+            TraceLevel::None => self.execute(plan, feeds, None).map(|v| (v, RunMetadata::default())),
+            TraceLevel::Full => {
+                let mut tracer = Tracer::new();
+                let values = self.execute(plan, feeds, Some(&mut tracer))?;
+                Ok((values, tracer.finish()))
+            }
+        }
+    }
+
+    pub(crate) fn execute(&self, plan: &Plan, feeds: &[&Value], mut tracer: Option<&mut Tracer>) -> Result<Vec<Value>> {
         // A run that writes variables holds the store's gate shared, so a snapshot (Saver)
         // falls between two such runs, never inside one.
         let _pass = plan.writes_state.then(|| self.variables.writer_pass());
@@ -269,6 +311,9 @@ impl Session {
         };
         let mut slots: Vec<Slot> = vec![Slot::Empty; plan.num_slots];
         for ((_, s), v) in plan.feed_slots.iter().zip(feeds) {
+            if let Some(t) = tracer.as_deref_mut() {
+                t.hold(value_bytes(v));
+            }
             slots[*s] = Slot::Live((*v).clone());
         }
         // Each cond predicate is read once per run, not once per guarded node.
@@ -312,6 +357,10 @@ impl Session {
                 for s in step.outputs.iter().flatten() {
                     slots[*s] = Slot::Ref(step.op);
                 }
+                if let Some(t) = tracer.as_deref_mut() {
+                    let now = t.now_us();
+                    t.record(&step.name, step.type_name, now, 0);
+                }
             } else if alive {
                 let mut inputs = Vec::with_capacity(step.inputs.len());
                 for inp in &step.inputs {
@@ -321,7 +370,12 @@ impl Session {
                     };
                     let v = if *take {
                         match std::mem::replace(&mut slots[*s], Slot::Empty) {
-                            Slot::Live(v) => Some(v),
+                            Slot::Live(v) => {
+                                if let Some(t) = tracer.as_deref_mut() {
+                                    t.drop_bytes(value_bytes(&v));
+                                }
+                                Some(v)
+                            }
                             Slot::Ref(var) => Some(self.read_variable(var)?),
                             _ => None,
                         }
@@ -334,8 +388,15 @@ impl Session {
                     inputs.push(v);
                 }
                 if alive {
+                    let started = tracer.as_ref().map(|t| t.now_us());
                     let mut cx = KernelCtx::new(step.op, &step.name, step.type_name, inputs, &step.handles, self);
                     let outs = step.kernel.compute(&mut cx).map_err(|e| cx.wrap(e))?;
+                    if let (Some(t), Some(start)) = (tracer.as_deref_mut(), started) {
+                        let bytes: usize = outs.iter().map(value_bytes).sum();
+                        let held: usize = outs.iter().zip(&step.outputs).filter(|(_, s)| s.is_some()).map(|(v, _)| value_bytes(v)).sum();
+                        t.record(&step.name, step.type_name, start, bytes);
+                        t.hold(held);
+                    }
                     if outs.len() != step.outputs.len() {
                         return Err(cx.error(format!("kernel returned {} outputs, expected {}", outs.len(), step.outputs.len())));
                     }
@@ -362,6 +423,9 @@ impl Session {
                 }
             }
             for s in &step.release {
+                if let (Some(t), Slot::Live(v)) = (tracer.as_deref_mut(), &slots[*s]) {
+                    t.drop_bytes(value_bytes(v));
+                }
                 slots[*s] = Slot::Empty;
             }
         }
@@ -415,6 +479,11 @@ impl Session {
         self.variables.set_all(values.into_iter().map(|(v, val)| (v.op(), val)).collect());
         Ok(())
     }
+}
+
+/// Bytes of a value's elements.
+fn value_bytes(v: &Value) -> usize {
+    v.len() * ferroflow_core::value::dtype_size(v.dtype())
 }
 
 impl Runtime for Session {
