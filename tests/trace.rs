@@ -26,11 +26,18 @@ fn in_untaken_branch(g: &Graph, op: Operation, taken: bool) -> bool {
 
 #[test]
 fn traced_conv20_step_lists_each_executed_node_once() {
+    traced_conv20_step(false);
+    traced_conv20_step(true);
+}
+
+/// With the graph optimizer on, a fused step stands for its composite's nodes: it is traced
+/// once under the composite's scope name, and its members are not traced.
+fn traced_conv20_step(optimize: bool) {
     let g = Graph::new();
     g.set_random_seed(1);
     let s = g.root();
     let m = common::models::batchnorm_conv20(&s, 0.002).unwrap();
-    let sess = Session::new(&g);
+    let sess = Session::with_options(&g, SessionOptions::default().graph_optimizations(optimize));
     sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
     let x = Array4::<f32>::from_shape_fn((4, 28, 28, 1), |(n, i, j, _)| ((n + i * j) % 7) as f32 / 7.0);
     let y = Array2::<f32>::from_shape_fn((4, 10), |(n, k)| if k == n { 1.0 } else { 0.0 });
@@ -42,18 +49,27 @@ fn traced_conv20_step_lists_each_executed_node_once() {
     assert_eq!(unique.len(), names.len(), "a node was traced twice");
 
     let plan = sess.plan_for(&[Fetch::Operation(m.train_op)], &[m.inputs, m.labels, m.is_training]).unwrap();
-    let planned: HashSet<String> = plan.ops().iter().map(|o| o.name()).collect();
+    let steps: HashSet<String> = plan.steps().into_iter().map(|(n, _)| n).collect();
     for n in &names {
-        assert!(planned.contains(*n), "traced node {n} is not in the plan (pruned nodes must not run)");
+        assert!(steps.contains(*n), "traced node {n} is not a step of the plan (pruned nodes must not run)");
     }
+    // Every graph op of the plan outside fused composites is traced exactly when its branch ran.
+    let fused: Vec<std::ops::Range<usize>> = g.read(|st| st.composites().iter().map(|c| c.nodes.clone()).collect());
     let mut skipped = 0;
     for op in plan.ops() {
-        let traced = unique.contains(op.name().as_str());
         let untaken = in_untaken_branch(&g, *op, true);
-        assert_eq!(traced, !untaken, "node {} ({}): traced {traced}, in an untaken branch {untaken}", op.name(), op.type_name());
         skipped += untaken as usize;
+        if steps.contains(&op.name()) {
+            let traced = unique.contains(op.name().as_str());
+            assert_eq!(traced, !untaken, "node {} ({}): traced {traced}, in an untaken branch {untaken}", op.name(), op.type_name());
+        } else {
+            assert!(optimize && fused.iter().any(|r| r.contains(&op.node_index())), "{} is neither a step nor fused", op.name());
+        }
     }
     assert!(skipped > 0, "the inference branches of the batch norms must be skipped");
+    assert_eq!(plan.num_fused() > 0, optimize);
+    let fused_traced = meta.nodes.iter().filter(|n| n.op == "FusedMoments").count();
+    assert_eq!(fused_traced, if optimize { 20 } else { 0 }, "one fused moments per batch norm when on");
 
     // Times are ordered and inside the run; the table and the Chrome trace cover every node.
     for w in meta.nodes.windows(2) {

@@ -71,6 +71,8 @@ pub struct GraphState {
     pub(crate) variables_by_name: HashMap<String, Variable>,
     pub(crate) seed: Option<u64>,
     pub(crate) warnings: Vec<String>,
+    /// Composites recorded by builders, in creation order (see [`crate::composite`]).
+    pub(crate) composites: Vec<crate::composite::Composite>,
     /// Bumped by every change to an existing node (a control input added after the fact), so
     /// a session can tell a cached plan is stale. Adding nodes does not bump it: a new node is
     /// never an input of an existing one.
@@ -117,6 +119,7 @@ impl Graph {
                 variables_by_name: HashMap::new(),
                 seed: None,
                 warnings: Vec::new(),
+                composites: Vec::new(),
                 version: 0,
             }),
         });
@@ -403,6 +406,10 @@ impl GraphState {
     /// The cond branch `id`.
     pub fn cond_branch(&self, id: CondCtxId) -> Option<&CondBranch> {
         self.cond_ctxs.get(id.0 as usize)
+    }
+    /// The composites builders recorded, in creation order.
+    pub fn composites(&self) -> &[crate::composite::Composite] {
+        &self.composites
     }
     /// All cond branch contexts.
     pub fn cond_branches(&self) -> &[CondBranch] {

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod collection;
+pub mod composite;
 mod dot;
 pub mod dtype;
 pub mod error;
@@ -24,6 +25,7 @@ pub use collection::{
     CollectionItem, CollectionKey, GLOBAL_STEP, GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES, REGULARIZATION_LOSSES,
     TRAINABLE_VARIABLES, TRAIN_OP, UPDATE_OPS,
 };
+pub use composite::Composite;
 pub use dtype::DType;
 pub use error::{Error, Result};
 pub use graph::{CondBranch, CondCtxId, EdgeKind, Graph, GraphState, NodeData};

@@ -2,8 +2,9 @@
 //! compute buffer lifetimes and cond guards. Built once per fetch/feed set and cached.
 
 use crate::session::Fetch;
-use ferroflow_core::{Error, GraphState, Op, Operation, Result, Tensor, TensorSpec};
+use ferroflow_core::{CondCtxId, Error, GraphState, Op, Operation, Result, Tensor, TensorSpec};
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// A cond branch a step runs in: it runs only when the predicate has the branch's value.
@@ -28,13 +29,16 @@ pub(crate) struct Step {
     pub handles: Vec<Tensor>,
     /// Slot of each output, `None` when it is fed or unused.
     pub outputs: Vec<Option<usize>>,
-    pub output_specs: Vec<TensorSpec>,
+    /// The static spec each output must meet (`None`: unchecked, an unused fused output).
+    pub output_specs: Vec<Option<TensorSpec>>,
     /// A `VariableV2` op: its output is a reference, read by each consumer when it runs.
     pub is_variable: bool,
     /// Cond guards, outermost first.
     pub guards: Vec<Guard>,
     /// Slots to free after this step.
     pub release: Vec<usize>,
+    /// For a fused step: the graph nodes it stands for.
+    pub fused: Option<Range<usize>>,
 }
 
 /// A compiled `(fetches, feeds)` pair. Opaque; exposed for inspection in tests and tools.
@@ -54,16 +58,27 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Number of ops this plan runs (at most).
+    /// Number of steps this plan runs (at most); a fused step counts once.
     pub fn num_steps(&self) -> usize {
         self.steps.len()
     }
-    /// The ops this plan runs, in execution order.
+    /// The graph ops this plan computes, in graph order (the members of a fused step
+    /// included: they are computed, by one kernel).
     pub fn ops(&self) -> &[Operation] {
         &self.nodes
     }
+    /// Each step's name and op type, in execution order: what runs after the graph optimizer
+    /// (a fused step is named after its composite's scope, e.g. `conv2/cond/moments`, with the
+    /// fused op's type, e.g. `FusedMoments`).
+    pub fn steps(&self) -> Vec<(String, &'static str)> {
+        self.steps.iter().map(|s| (s.name.clone(), s.type_name)).collect()
+    }
+    /// Number of fused steps (composites the graph optimizer replaced).
+    pub fn num_fused(&self) -> usize {
+        self.steps.iter().filter(|s| s.fused.is_some()).count()
+    }
 
-    pub(crate) fn build(st: &GraphState, graph_id: u32, fetches: &[Fetch], feeds: &[Tensor]) -> Result<Plan> {
+    pub(crate) fn build(st: &GraphState, graph_id: u32, fetches: &[Fetch], feeds: &[Tensor], optimize: bool) -> Result<Plan> {
         let n = st.len();
         let fed: HashMap<Tensor, ()> = feeds.iter().map(|t| (*t, ())).collect();
         let mut needed = vec![false; n];
@@ -109,7 +124,12 @@ impl Plan {
             }
         }
 
-        // Slots: feeds first, then every output of a needed node that is not fed.
+        // Node index order is topological: inputs, control inputs and cond predicates are
+        // always created before the nodes that use them.
+        let order: Vec<usize> = (0..n).filter(|&i| needed[i]).collect();
+        let units = units(st, graph_id, &order, &fed, fetches, optimize)?;
+
+        // Slots: feeds first, then every output of a unit that somebody reads.
         let mut slot_of: HashMap<Tensor, usize> = HashMap::new();
         let mut feed_slots = Vec::with_capacity(feeds.len());
         for t in feeds {
@@ -117,22 +137,17 @@ impl Plan {
             slot_of.insert(*t, s);
             feed_slots.push((*t, s));
         }
-        // Node index order is topological: inputs, control inputs and cond predicates are
-        // always created before the nodes that use them.
-        let order: Vec<usize> = (0..n).filter(|&i| needed[i]).collect();
         // Which outputs anybody reads (inputs, guards, fetches).
         let mut read: HashMap<Tensor, ()> = HashMap::new();
-        for &i in &order {
-            if let Some(node) = st.node_at(i) {
-                for (k, t) in node.inputs.iter().enumerate() {
-                    if !node.op.is_ref_input(k) {
-                        read.insert(*t, ());
-                    }
+        for u in &units {
+            for (t, is_ref) in &u.inputs {
+                if !is_ref {
+                    read.insert(*t, ());
                 }
-                for ctx in st.cond_chain(node.cond_ctx) {
-                    if let Some(b) = st.cond_branch(ctx) {
-                        read.insert(b.pred, ());
-                    }
+            }
+            for ctx in st.cond_chain(u.cond_ctx) {
+                if let Some(b) = st.cond_branch(ctx) {
+                    read.insert(b.pred, ());
                 }
             }
         }
@@ -141,51 +156,49 @@ impl Plan {
                 read.insert(*t, ());
             }
         }
-        let mut steps = Vec::with_capacity(order.len());
-        for &i in &order {
-            let node = st.node_at(i).ok_or_else(|| Error::invalid(format!("node {i} missing")))?;
-            let op = Operation::from_raw(graph_id, i as u32);
-            let mut outputs = Vec::with_capacity(node.outputs.len());
-            for k in 0..node.outputs.len() {
-                let t = op.output(k);
-                if fed.contains_key(&t) || !read.contains_key(&t) {
-                    outputs.push(None);
-                } else {
-                    let s = slot_of.len();
-                    slot_of.insert(t, s);
-                    outputs.push(Some(s));
+        let mut unit_outputs = Vec::with_capacity(units.len());
+        for u in &units {
+            let mut outputs = Vec::with_capacity(u.outputs.len());
+            for t in &u.outputs {
+                match t {
+                    Some(t) if !fed.contains_key(t) && read.contains_key(t) => {
+                        let s = slot_of.len();
+                        slot_of.insert(*t, s);
+                        outputs.push(Some(s));
+                    }
+                    _ => outputs.push(None),
                 }
             }
-            steps.push((i, outputs));
+            unit_outputs.push(outputs);
         }
         let slot = |t: &Tensor| slot_of.get(t).copied().ok_or_else(|| Error::invalid(format!("internal: no slot for {t:?}")));
-        let mut built = Vec::with_capacity(steps.len());
+        let mut built = Vec::with_capacity(units.len());
         let mut conds = HashMap::new();
-        for (i, outputs) in steps {
-            let node = st.node_at(i).ok_or_else(|| Error::invalid(format!("node {i} missing")))?;
-            let mut inputs = Vec::with_capacity(node.inputs.len());
-            for (k, t) in node.inputs.iter().enumerate() {
-                inputs.push(if node.op.is_ref_input(k) { None } else { Some((slot(t)?, false)) });
+        for (u, outputs) in units.into_iter().zip(unit_outputs) {
+            let mut inputs = Vec::with_capacity(u.inputs.len());
+            for (t, is_ref) in &u.inputs {
+                inputs.push(if *is_ref { None } else { Some((slot(t)?, false)) });
             }
             let mut guards = Vec::new();
-            for ctx in st.cond_chain(node.cond_ctx).into_iter().rev() {
+            for ctx in st.cond_chain(u.cond_ctx).into_iter().rev() {
                 if let Some(b) = st.cond_branch(ctx) {
                     let cond = conds.entry(ctx).or_insert_with(|| Arc::new((b.name.clone(), b.pred))).clone();
                     guards.push(Guard { slot: slot(&b.pred)?, branch: b.branch, cond });
                 }
             }
             built.push(Step {
-                op: Operation::from_raw(graph_id, i as u32),
-                kernel: node.op.clone(),
-                name: node.name.clone(),
-                type_name: node.op.type_name(),
+                op: u.op,
+                type_name: u.kernel.type_name(),
+                is_variable: u.kernel.is_variable(),
+                kernel: u.kernel,
+                name: u.name,
                 inputs,
-                handles: node.inputs.clone(),
+                handles: u.inputs.iter().map(|(t, _)| *t).collect(),
                 outputs,
-                output_specs: node.outputs.clone(),
-                is_variable: node.op.is_variable(),
+                output_specs: u.output_specs,
                 guards,
                 release: Vec::new(),
+                fused: u.fused,
             });
         }
         let mut fetch_slots = Vec::new();
@@ -224,9 +237,146 @@ impl Plan {
                 }
             }
         }
-        let nodes = built.iter().map(|s| s.op).collect();
+        let nodes = order.iter().map(|&i| Operation::from_raw(graph_id, i as u32)).collect();
         let writes_state = built.iter().any(|s| (0..s.handles.len()).any(|k| s.kernel.is_ref_input(k)));
         let has_guards = built.iter().any(|s| !s.guards.is_empty());
         Ok(Plan { steps: built, num_slots: slot_of.len(), feed_slots, fetch_slots, nodes, writes_state, has_guards })
+    }
+}
+
+/// One step before slots are assigned: a graph node, or a composite run by its fused op.
+struct Unit {
+    op: Operation,
+    kernel: Arc<dyn Op>,
+    name: String,
+    /// Input tensors and whether each is a reference input (not read).
+    inputs: Vec<(Tensor, bool)>,
+    /// The tensor each kernel output stands for.
+    outputs: Vec<Option<Tensor>>,
+    output_specs: Vec<Option<TensorSpec>>,
+    cond_ctx: Option<CondCtxId>,
+    fused: Option<Range<usize>>,
+}
+
+/// The steps of a plan in execution order: the needed nodes, with each composite whose
+/// intermediates nobody else reads replaced by one fused step (when `optimize`).
+fn units(st: &GraphState, graph_id: u32, order: &[usize], fed: &HashMap<Tensor, ()>, fetches: &[Fetch], optimize: bool) -> Result<Vec<Unit>> {
+    let n = st.len();
+    let accepted = if optimize { fusable_composites(st, order, fed, fetches) } else { Vec::new() };
+    // member_of[i]: the accepted composite node i belongs to; last[c]: its last needed member.
+    let mut member_of: Vec<Option<usize>> = vec![None; n];
+    let mut last: HashMap<usize, usize> = HashMap::new();
+    let needed: Vec<bool> = {
+        let mut v = vec![false; n];
+        order.iter().for_each(|&i| v[i] = true);
+        v
+    };
+    for &c in &accepted {
+        for i in st.composites()[c].nodes.clone() {
+            if needed[i] {
+                member_of[i] = Some(c);
+                last.insert(c, i);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(order.len());
+    for &i in order {
+        let node = st.node_at(i).ok_or_else(|| Error::invalid(format!("node {i} missing")))?;
+        let op = Operation::from_raw(graph_id, i as u32);
+        match member_of[i] {
+            None => out.push(Unit {
+                op,
+                kernel: node.op.clone(),
+                name: node.name.clone(),
+                inputs: node.inputs.iter().enumerate().map(|(k, t)| (*t, node.op.is_ref_input(k))).collect(),
+                outputs: (0..node.outputs.len()).map(|k| Some(op.output(k))).collect(),
+                output_specs: node.outputs.iter().cloned().map(Some).collect(),
+                cond_ctx: node.cond_ctx,
+                fused: None,
+            }),
+            Some(c) if last.get(&c) == Some(&i) => {
+                let comp = &st.composites()[c];
+                let output_specs = comp.outputs.iter().map(|t| t.and_then(|t| st.spec(t).ok().cloned())).collect();
+                out.push(Unit {
+                    op,
+                    kernel: comp.fused.clone(),
+                    name: comp.name.clone(),
+                    inputs: comp.inputs.iter().map(|t| (*t, false)).collect(),
+                    outputs: comp.outputs.clone(),
+                    output_specs,
+                    cond_ctx: node.cond_ctx,
+                    fused: Some(comp.nodes.clone()),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The composites a plan may run fused: every needed member in one cond context, nothing fed
+/// inside, every input available, at least one output needed, and no intermediate (a member
+/// output that is not a composite output) read by a node that still runs or fetched.
+/// Iterated to a fixed point, because replacing one composite removes its members' reads.
+fn fusable_composites(st: &GraphState, order: &[usize], fed: &HashMap<Tensor, ()>, fetches: &[Fetch]) -> Vec<usize> {
+    let n = st.len();
+    let mut needed = vec![false; n];
+    order.iter().for_each(|&i| needed[i] = true);
+    let comps = st.composites();
+    let mut ok: Vec<bool> = vec![false; comps.len()];
+    let mut taken = vec![false; n];
+    for (ci, c) in comps.iter().enumerate() {
+        if c.nodes.end > n || c.nodes.clone().any(|i| taken[i]) {
+            continue;
+        }
+        let members: Vec<usize> = c.nodes.clone().filter(|&i| needed[i]).collect();
+        let Some(first) = members.first().and_then(|&i| st.node_at(i)) else { continue };
+        let one_ctx = members.iter().all(|&i| st.node_at(i).is_some_and(|m| m.cond_ctx == first.cond_ctx));
+        let nothing_fed = fed.keys().all(|t| !c.nodes.contains(&t.op().node_index()));
+        let inputs_ready = c.inputs.iter().all(|t| fed.contains_key(t) || needed[t.op().node_index()]);
+        let output_needed = c.outputs.iter().flatten().any(|t| needed[t.op().node_index()]);
+        if one_ctx && nothing_fed && inputs_ready && output_needed {
+            ok[ci] = true;
+            c.nodes.clone().for_each(|i| taken[i] = true);
+        }
+    }
+    loop {
+        let mut member_of: Vec<Option<usize>> = vec![None; n];
+        for (ci, c) in comps.iter().enumerate() {
+            if ok[ci] {
+                c.nodes.clone().for_each(|i| member_of[i] = Some(ci));
+            }
+        }
+        // Tensors read by what still runs: unreplaced nodes, guards, fused steps, fetches.
+        let mut read: Vec<Tensor> = Vec::new();
+        for &i in order {
+            let Some(node) = st.node_at(i) else { continue };
+            if member_of[i].is_none() {
+                read.extend(node.inputs.iter().enumerate().filter(|(k, _)| !node.op.is_ref_input(*k)).map(|(_, t)| *t));
+            }
+            for ctx in st.cond_chain(node.cond_ctx) {
+                if let Some(b) = st.cond_branch(ctx) {
+                    read.push(b.pred);
+                }
+            }
+        }
+        for (ci, c) in comps.iter().enumerate() {
+            if ok[ci] {
+                read.extend(c.inputs.iter().copied());
+            }
+        }
+        read.extend(fetches.iter().filter_map(|f| if let Fetch::Tensor(t) = f { Some(*t) } else { None }));
+        let mut changed = false;
+        for t in read {
+            if let Some(ci) = member_of[t.op().node_index()] {
+                if !comps[ci].outputs.contains(&Some(t)) {
+                    ok[ci] = false;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return (0..comps.len()).filter(|&c| ok[c]).collect();
+        }
     }
 }

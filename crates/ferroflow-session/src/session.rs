@@ -56,11 +56,26 @@ pub struct SessionOptions {
     /// Seed for random ops that have neither a graph nor an op seed. `None` (default) draws
     /// one from the OS, as TF1 does.
     pub seed: Option<u64>,
+    /// Run the graph optimizer when a plan is built (TF1: Grappler, on by default): composites
+    /// such as `moments` and `batch_normalization` run as one fused kernel when nobody reads
+    /// their intermediates (`docs/graph-optimizer.md`). Default `true`, or `false` when the
+    /// environment variable `FERROFLOW_GRAPH_OPTIMIZATIONS` is `0` or `off`.
+    pub graph_optimizations: bool,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        SessionOptions { warn_unrun_update_ops: true, seed: None }
+        let env_off = std::env::var("FERROFLOW_GRAPH_OPTIMIZATIONS").is_ok_and(|v| matches!(v.trim(), "0" | "off" | "false"));
+        SessionOptions { warn_unrun_update_ops: true, seed: None, graph_optimizations: !env_off }
+    }
+}
+
+impl SessionOptions {
+    /// These options with the graph optimizer on or off. TF1:
+    /// `ConfigProto(graph_options=GraphOptions(rewrite_options=...))`.
+    pub fn graph_optimizations(mut self, on: bool) -> SessionOptions {
+        self.graph_optimizations = on;
+        self
     }
 }
 
@@ -241,7 +256,7 @@ impl Session {
             }
         }
         let gid = self.graph.id();
-        let (version, plan) = self.graph.read(|st| Plan::build(st, gid, &key.0, &key.1).map(|p| (st.version(), Arc::new(p))))?;
+        let (version, plan) = self.graph.read(|st| Plan::build(st, gid, &key.0, &key.1, self.options.graph_optimizations).map(|p| (st.version(), Arc::new(p))))?;
         if self.options.warn_unrun_update_ops {
             self.check_update_ops(&plan);
         }
@@ -401,7 +416,7 @@ impl Session {
                         return Err(cx.error(format!("kernel returned {} outputs, expected {}", outs.len(), step.outputs.len())));
                     }
                     for (k, (v, slot)) in outs.into_iter().zip(&step.outputs).enumerate() {
-                        if let Some(spec) = step.output_specs.get(k) {
+                        if let Some(Some(spec)) = step.output_specs.get(k) {
                             if spec.dtype != v.dtype() || !spec.shape.accepts(v.shape()) {
                                 return Err(cx.error(format!(
                                     "output {k} is {} {:?}, but its static spec is {}",

@@ -13,6 +13,7 @@ use ferroflow_core::{DType, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Sco
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
+use std::sync::Arc;
 
 // ---------------------------------------------------------------------------------------------
 // Composites.
@@ -49,16 +50,22 @@ use std::any::Any;
 pub fn moments(s: &Scope, x: impl IntoInput, axes: &[i64], keep_dims: bool) -> Result<(Tensor, Tensor)> {
     s.op_scope("moments", |s| {
         let x = x.into_tensor(s, None)?;
+        let start = s.graph().num_nodes();
         let mean = reduce_mean(&s.with_name("mean"), x, Some(axes), true)?;
         let sg = stop_gradient(s, mean)?;
         let sq = squared_difference(s, x, sg)?;
         let var = reduce_mean(&s.with_name("variance"), sq, Some(axes), true)?;
-        if keep_dims {
-            return Ok((mean, var));
+        let (mean, var) = if keep_dims {
+            (mean, var)
+        } else {
+            // Squeeze the size-1 axes: a sum over them is an exact copy whose gradient broadcasts back.
+            let mean = reduce_sum(&s.with_name("Squeeze"), mean, Some(axes), false)?;
+            let var = reduce_sum(&s.with_name("Squeeze"), var, Some(axes), false)?;
+            (mean, var)
+        };
+        if channel_last_axes(&x, axes) {
+            s.graph().add_composite(s.name_prefix(), start, vec![x], vec![Some(mean), Some(var)], Arc::new(FusedMoments { keep_dims }))?;
         }
-        // Squeeze the size-1 axes: a sum over them is an exact copy whose gradient broadcasts back.
-        let mean = reduce_sum(&s.with_name("Squeeze"), mean, Some(axes), false)?;
-        let var = reduce_sum(&s.with_name("Squeeze"), var, Some(axes), false)?;
         Ok((mean, var))
     })
 }
@@ -103,6 +110,7 @@ pub fn batch_normalization(
         let dt = Some(x.dtype());
         let mean = mean.into_tensor(s, dt)?;
         let variance = variance.into_tensor(s, dt)?;
+        let start = s.graph().num_nodes();
         let mut inv = rsqrt(s, add(s, variance, epsilon)?)?;
         if let Some(sc) = scale {
             inv = mul(s, inv, sc)?;
@@ -111,7 +119,14 @@ pub fn batch_normalization(
             Some(o) => sub(s, o, mul(s, mean, inv)?)?,
             None => neg(s, mul(s, mean, inv)?)?,
         };
-        add(s, mul(s, x, inv)?, shift)
+        let y = add(s, mul(s, x, inv)?, shift)?;
+        let stats = [Some(mean), Some(variance), offset, scale];
+        if per_channel_of(&x, stats.iter().flatten()) {
+            let op = BatchNormApply { epsilon, has_offset: offset.is_some(), has_scale: scale.is_some() };
+            let inputs = std::iter::once(x).chain(stats.into_iter().flatten()).collect();
+            s.graph().add_composite(s.name_prefix(), start, inputs, vec![Some(y)], Arc::new(op))?;
+        }
+        Ok(y)
     })
 }
 
@@ -212,6 +227,258 @@ fn per_element<T: Real>(out: &mut [T], x: &[T], y: &[T], c: usize, f: impl Fn(T,
     }
 }
 
+/// Per-channel mean and biased variance of `[rows, c]` data: one pass in `f64`, shifted by the
+/// first row for accuracy (`mean = shift + Σd/n`, `var = Σd²/n - (Σd/n)²` with `d = x - shift`).
+fn channel_moments<T: Real>(x: &[T], c: usize) -> (Vec<T>, Vec<T>) {
+    let rows = x.len().checked_div(c).unwrap_or(0);
+    let shift: Vec<f64> = x.get(..c).map_or_else(|| vec![0.0; c], |r| r.iter().map(|v| v.wide()).collect());
+    let (s1, s2) = channel_sums(x, x, c, |r, _, a1, a2| {
+        for (((&v, &sh), p), q) in r.iter().zip(&shift).zip(a1.iter_mut()).zip(a2.iter_mut()) {
+            let d = v.wide() - sh;
+            *p += d;
+            *q += d * d;
+        }
+    });
+    let n = rows.max(1) as f64;
+    let mut mean = Vec::with_capacity(c);
+    let mut var = Vec::with_capacity(c);
+    for k in 0..c {
+        let m1 = s1[k] / n;
+        mean.push(T::of(shift[k] + m1));
+        var.push(T::of((s2[k] / n - m1 * m1).max(0.0)));
+    }
+    (mean, var)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused forms of the composites, run by the graph optimizer in place of the primitives
+// (`docs/graph-optimizer.md`). They work on channel-last data `[..., C]`.
+
+/// True when `axes` are all axes of `x` but the last (NHWC `[0, 1, 2]`, dense `[0]`): the
+/// moments are per channel, which [`FusedMoments`] computes.
+fn channel_last_axes(x: &Tensor, axes: &[i64]) -> bool {
+    let Some(r) = x.shape().rank() else { return false };
+    if r < 2 || !x.dtype().is_float() || axes.len() != r - 1 {
+        return false;
+    }
+    let mut seen = vec![false; r];
+    for &a in axes {
+        let a = if a < 0 { a + r as i64 } else { a };
+        match usize::try_from(a) {
+            Ok(a) if a + 1 < r && !seen[a] => seen[a] = true,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// True when every statistic is per channel of `x`'s known last axis (`[C]` or `[1, …, 1, C]`),
+/// of `x`'s float dtype, so [`BatchNormApply`] computes the same broadcast.
+fn per_channel_of<'a>(x: &Tensor, stats: impl Iterator<Item = &'a Tensor>) -> bool {
+    let xs = x.shape();
+    let (Some(r), true) = (xs.rank(), x.dtype().is_float()) else { return false };
+    let Some(c) = r.checked_sub(1).and_then(|l| xs.dim(l)) else { return false };
+    let mut stats = stats.peekable();
+    if stats.peek().is_none() {
+        return false;
+    }
+    stats.into_iter().all(|t| {
+        let sh = t.shape();
+        let Some(d) = sh.dims() else { return false };
+        t.dtype() == x.dtype()
+            && !d.is_empty()
+            && d.len() <= r
+            && d.last().copied().flatten() == Some(c)
+            && d[..d.len() - 1].iter().all(|v| *v == Some(1))
+    })
+}
+
+/// `(rows, channels)` of channel-last data, checking the per-channel inputs' lengths.
+fn channel_rows(cx: &KernelCtx<'_>, dims: &[usize], per_channel: &[(usize, &str)]) -> Result<(usize, usize)> {
+    let Some(&c) = dims.last() else { return Err(cx.error("x must have at least one axis")) };
+    for &(i, name) in per_channel {
+        let n = cx.input(i)?.len();
+        if n != c {
+            return Err(cx.error(format!("{name} has {n} values but x {dims:?} has {c} channels")));
+        }
+    }
+    Ok((dims.iter().product::<usize>().checked_div(c).unwrap_or(0), c))
+}
+
+/// Fused `nn::moments` over all axes but the last: input `[x]`, outputs `[mean, variance]`
+/// shaped as the composite's (`[C]`, or `[1, …, 1, C]` with `keep_dims`). One pass over `x`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FusedMoments {
+    /// Keep the reduced axes as size 1.
+    pub keep_dims: bool,
+}
+
+fn fused_moments_value<T: Real>(cx: &KernelCtx<'_>, keep_dims: bool) -> Result<Vec<Value>> {
+    let xv = cx.view::<T>(0)?;
+    let dims = xv.shape().to_vec();
+    let (_, c) = channel_rows(cx, &dims, &[])?;
+    let x = contiguous(&xv);
+    let (mean, var) = channel_moments(&x, c);
+    let mut out_dims = if keep_dims { vec![1; dims.len() - 1] } else { Vec::new() };
+    out_dims.push(c);
+    let w = |e| cx.wrap(e);
+    Ok(vec![Value::from_shape_vec(&out_dims, mean).map_err(w)?, Value::from_shape_vec(&out_dims, var).map_err(w)?])
+}
+
+#[typetag::serde]
+impl Op for FusedMoments {
+    fn type_name(&self) -> &'static str {
+        "FusedMoments"
+    }
+    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
+        let x = cx.expect_float(0)?;
+        let Some(r) = x.shape.rank().filter(|&r| r >= 2) else {
+            return Err(cx.error(format!("x must have a known rank of at least 2 (channels last), got {}", x.shape)));
+        };
+        let mut d = if self.keep_dims { vec![Some(1); r - 1] } else { Vec::new() };
+        d.push(x.shape.dim(r - 1));
+        let c = Shape::from_dims(d);
+        Ok(vec![TensorSpec::new(x.dtype, c.clone()), TensorSpec::new(x.dtype, c)])
+    }
+    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
+        match cx.input(0)?.dtype() {
+            DType::F32 => fused_moments_value::<f32>(cx, self.keep_dims),
+            DType::F64 => fused_moments_value::<f64>(cx, self.keep_dims),
+            d => Err(cx.error(format!("expected a float x, got {d}"))),
+        }
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Fused `nn::batch_normalization` with per-channel statistics: inputs
+/// `[x, mean, variance, (offset), (scale)]`, output `y`, computed as the composite computes it
+/// (`inv = rsqrt(variance + ε)·scale`, `y = x·inv + (offset - mean·inv)`) in one pass.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BatchNormApply {
+    /// Added to the variance.
+    pub epsilon: f64,
+    /// An offset (beta) input follows the variance.
+    pub has_offset: bool,
+    /// A scale (gamma) input comes last.
+    pub has_scale: bool,
+}
+
+fn bn_apply_value<T: Real>(cx: &KernelCtx<'_>, op: &BatchNormApply) -> Result<Vec<Value>> {
+    let xv = cx.view::<T>(0)?;
+    let dims = xv.shape().to_vec();
+    let offset_at = op.has_offset.then_some(3);
+    let scale_at = op.has_scale.then_some(3 + usize::from(op.has_offset));
+    let mut checks = vec![(1, "mean"), (2, "variance")];
+    checks.extend(offset_at.map(|i| (i, "offset")));
+    checks.extend(scale_at.map(|i| (i, "scale")));
+    let (_, c) = channel_rows(cx, &dims, &checks)?;
+    let flat = |i: usize| -> Result<Vec<T>> { Ok(cx.view::<T>(i)?.iter().copied().collect()) };
+    let (mean, var) = (flat(1)?, flat(2)?);
+    let eps = T::of(op.epsilon);
+    let mut inv: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
+    if let Some(i) = scale_at {
+        inv.iter_mut().zip(flat(i)?).for_each(|(a, s)| *a = *a * s);
+    }
+    let shift: Vec<T> = match offset_at {
+        Some(i) => flat(i)?.iter().zip(&mean).zip(&inv).map(|((&o, &m), &v)| o - m * v).collect(),
+        None => mean.iter().zip(&inv).map(|(&m, &v)| -(m * v)).collect(),
+    };
+    let x = contiguous(&xv);
+    let mut y = value_buffer::<T>(cx, &dims)?;
+    per_element(&mut y, &x, &x, c, |v, _, k| v * inv[k] + shift[k]);
+    Ok(vec![Value::from_shape_vec(&dims, y).map_err(|e| cx.wrap(e))?])
+}
+
+/// A zeroed output buffer of `dims`, with the size checked.
+fn value_buffer<T: Real + ferroflow_core::Element>(cx: &KernelCtx<'_>, dims: &[usize]) -> Result<Vec<T>> {
+    let mut v = ferroflow_core::value::try_alloc_vec::<T>(dims).map_err(|e| cx.wrap(e))?;
+    v.resize(v.capacity(), T::ZERO);
+    Ok(v)
+}
+
+#[typetag::serde]
+impl Op for BatchNormApply {
+    fn type_name(&self) -> &'static str {
+        "BatchNormApply"
+    }
+    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
+        Ok(vec![cx.expect_float(0)?.clone()])
+    }
+    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
+        match cx.input(0)?.dtype() {
+            DType::F32 => bn_apply_value::<f32>(cx, self),
+            DType::F64 => bn_apply_value::<f64>(cx, self),
+            d => Err(cx.error(format!("expected a float x, got {d}"))),
+        }
+    }
+    fn describe(&self) -> String {
+        format!("epsilon={} offset={} scale={}", self.epsilon, self.has_offset, self.has_scale)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// The closed-form gradient of `batch_normalization(x, moments(x))` in training mode (biased
+/// batch variance): inputs `[dy, x, scale, mean, variance]` (statistics `[C]`), outputs
+/// `[dx, dscale, doffset]`. The gradients driver records it as the fused form of the
+/// primitive gradient subgraph (see `ferroflow_train::gradients`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BatchNormTrainingGrad {
+    /// The forward epsilon.
+    pub epsilon: f64,
+}
+
+fn bn_training_grad_value<T: Real + ferroflow_core::Element>(cx: &KernelCtx<'_>, eps: f64) -> Result<Vec<Value>> {
+    let (dyv, xv) = (cx.view::<T>(0)?, cx.view::<T>(1)?);
+    let dims = xv.shape().to_vec();
+    if dyv.shape() != dims.as_slice() {
+        return Err(cx.error(format!("dy has shape {:?} but x has {dims:?}", dyv.shape())));
+    }
+    let (rows, c) = channel_rows(cx, &dims, &[(2, "scale"), (3, "mean"), (4, "variance")])?;
+    let flat = |i: usize| -> Result<Vec<T>> { Ok(cx.view::<T>(i)?.iter().copied().collect()) };
+    let (scale, mean, var) = (flat(2)?, flat(3)?, flat(4)?);
+    let eps = T::of(eps);
+    let inv: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
+    let (dy, x) = (contiguous(&dyv), contiguous(&xv));
+    let mut dx = value_buffer::<T>(cx, &dims)?;
+    let (dscale, doffset) = bn_grad_into(&mut dx, &dy, &x, &scale, &mean, &inv, rows, c, true);
+    let w = |e| cx.wrap(e);
+    Ok(vec![
+        Value::from_shape_vec(&dims, dx).map_err(w)?,
+        Value::from_shape_vec(&[c], dscale).map_err(w)?,
+        Value::from_shape_vec(&[c], doffset).map_err(w)?,
+    ])
+}
+
+#[typetag::serde]
+impl Op for BatchNormTrainingGrad {
+    fn type_name(&self) -> &'static str {
+        "BatchNormTrainingGrad"
+    }
+    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
+        cx.expect_same_dtype(0, 1)?;
+        let x = cx.expect_float(1)?;
+        let c = cx.input(3)?.shape.clone();
+        Ok(vec![x.clone(), TensorSpec::new(x.dtype, c.clone()), TensorSpec::new(x.dtype, c)])
+    }
+    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
+        match cx.input(1)?.dtype() {
+            DType::F32 => bn_training_grad_value::<f32>(cx, self.epsilon),
+            DType::F64 => bn_training_grad_value::<f64>(cx, self.epsilon),
+            d => Err(cx.error(format!("expected a float x, got {d}"))),
+        }
+    }
+    fn describe(&self) -> String {
+        format!("epsilon={}", self.epsilon)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The forward op.
 
@@ -242,24 +509,7 @@ fn fused_bn_forward<T: Real>(x: &[T], c: usize, scale: &[T], offset: &[T], stats
     let (mean, var, var_out) = match stats {
         Some((m, v)) => (m.to_vec(), v.to_vec(), v.to_vec()),
         None => {
-            // One pass in f64, shifted by the first row for accuracy:
-            // mean = shift + Σd/n, var = Σd²/n - (Σd/n)² with d = x - shift.
-            let shift: Vec<f64> = x.get(..c).map_or_else(|| vec![0.0; c], |r| r.iter().map(|v| v.wide()).collect());
-            let (s1, s2) = channel_sums(x, x, c, |r, _, a1, a2| {
-                for (((&v, &sh), p), q) in r.iter().zip(&shift).zip(a1.iter_mut()).zip(a2.iter_mut()) {
-                    let d = v.wide() - sh;
-                    *p += d;
-                    *q += d * d;
-                }
-            });
-            let n = rows as f64;
-            let mut mean = Vec::with_capacity(c);
-            let mut var = Vec::with_capacity(c);
-            for k in 0..c {
-                let m1 = s1[k] / n;
-                mean.push(T::of(shift[k] + m1));
-                var.push(T::of((s2[k] / n - m1 * m1).max(0.0)));
-            }
+            let (mean, var) = channel_moments(x, c);
             // TF: batch_var * rest_size / (rest_size - 1), with rest_size - 1 at least 1.
             let adjust = T::of(rows as f64) / T::of(rows.saturating_sub(1).max(1) as f64);
             let var_out = var.iter().map(|&v| v * adjust).collect();
@@ -391,6 +641,22 @@ fn fused_bn_grad_value<T: Real>(cx: &KernelCtx<'_>, is_training: bool) -> Result
     let (dy, x) = (contiguous(&dyv), contiguous(&xv));
     let (sv, mv, iv) = (cx.view::<T>(2)?, cx.view::<T>(3)?, cx.view::<T>(4)?);
     let (scale, mean, inv) = (contiguous(&sv), contiguous(&mv), contiguous(&iv));
+    let mut dx = vec![T::ZERO; x.len()];
+    let (dscale, doffset) = bn_grad_into(&mut dx, &dy, &x, &scale, &mean, &inv, rows, c, is_training);
+    let w = |e| cx.wrap(e);
+    Ok(vec![
+        Value::from_shape_vec(&dims, dx).map_err(w)?,
+        Value::from_shape_vec(&[c], dscale).map_err(w)?,
+        Value::from_shape_vec(&[c], doffset).map_err(w)?,
+    ])
+}
+
+/// Batch-norm backward over `[rows, c]` data given the mean and `inv = rsqrt(var + ε)` used:
+/// writes `dx`, returns `(dscale, doffset)`. Training:
+/// `dx = scale·inv · (dy - mean(dy) - (x - mean)·inv²·mean(dy·(x - mean)))`; inference:
+/// `dx = dy·scale·inv`. Two passes (per-channel sums in `f64`, then `dx`).
+#[allow(clippy::too_many_arguments)]
+fn bn_grad_into<T: Real>(dx: &mut [T], dy: &[T], x: &[T], scale: &[T], mean: &[T], inv: &[T], rows: usize, c: usize, is_training: bool) -> (Vec<T>, Vec<T>) {
     let mean_w: Vec<f64> = mean.iter().map(|v| v.wide()).collect();
     // Σ dy and Σ dy·(x - mean), per channel, in f64.
     let (sdy, sdyx) = channel_sums(&dy, &x, c, |gr, xr, a1, a2| {
@@ -404,21 +670,15 @@ fn fused_bn_grad_value<T: Real>(cx: &KernelCtx<'_>, is_training: bool) -> Result
     let sum_dyx: Vec<T> = sdyx.iter().map(|&v| T::of(v)).collect();
     let dscale: Vec<T> = sum_dyx.iter().zip(inv.iter()).map(|(&a, &i)| a * i).collect();
     let coef0: Vec<T> = scale.iter().zip(inv.iter()).map(|(&s, &i)| s * i).collect();
-    let mut dx = vec![T::ZERO; x.len()];
     if is_training {
-        let rinv = T::ONE / T::of(rows as f64);
+        let rinv = T::ONE / T::of(rows.max(1) as f64);
         let mdy: Vec<T> = doffset.iter().map(|&v| v * rinv).collect();
         let coef1: Vec<T> = inv.iter().zip(&sum_dyx).map(|(&i, &s)| i * i * (s * rinv)).collect();
-        per_element(&mut dx, &dy, &x, c, |g, v, k| coef0[k] * ((g - mdy[k]) - (v - mean[k]) * coef1[k]));
+        per_element(dx, dy, x, c, |g, v, k| coef0[k] * ((g - mdy[k]) - (v - mean[k]) * coef1[k]));
     } else {
-        per_element(&mut dx, &dy, &x, c, |g, _, k| g * coef0[k]);
+        per_element(dx, dy, x, c, |g, _, k| g * coef0[k]);
     }
-    let w = |e| cx.wrap(e);
-    Ok(vec![
-        Value::from_shape_vec(&dims, dx).map_err(w)?,
-        Value::from_shape_vec(&[c], dscale).map_err(w)?,
-        Value::from_shape_vec(&[c], doffset).map_err(w)?,
-    ])
+    (dscale, doffset)
 }
 
 #[typetag::serde]
