@@ -23,6 +23,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub use ferroflow_core as core;
 /// The `ndarray` version ferroflow's `Value` converts from and to: use `ferroflow::ndarray`
 /// instead of a direct dependency, so the versions always match.

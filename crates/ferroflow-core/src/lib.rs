@@ -5,6 +5,8 @@
 //! that stands in for TF1's `with` blocks, the `Op` trait with its inference/kernel/gradient
 //! contexts, and the one `Error` type. It knows no concrete op.
 
+#![forbid(unsafe_code)]
+
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![warn(missing_docs)]
 

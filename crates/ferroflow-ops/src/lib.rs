@@ -6,11 +6,13 @@
 //! is one new file (or one table row) and one `mod` line; the graph and session know no
 //! concrete op.
 
+#![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod array;
 pub mod control;
 pub mod input;
+mod kernels;
 pub mod math;
 pub mod nn;
 pub mod random;

@@ -5,6 +5,8 @@
 //! caches it, and then only executes kernels. Variables live in the session's store and keep
 //! their values across runs. `run` takes `&self` and may be called from several threads.
 
+#![forbid(unsafe_code)]
+
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![warn(missing_docs)]
 

@@ -5,6 +5,8 @@
 //! values with `numpy.allclose`-style tolerances and, on failure, names the worst element, both
 //! values and the shapes. Everything here panics on failure: that is how tests report.
 
+#![forbid(unsafe_code)]
+
 // Test support: a panic with a clear message is the intended failure mode of every helper here.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 #![warn(missing_docs)]

@@ -4,6 +4,8 @@
 //! update ops with TF1's exact rules and slot names, schedules give learning rates as tensors,
 //! and the `Saver` writes and restores checkpoints.
 
+#![forbid(unsafe_code)]
+
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod global_step;

@@ -149,7 +149,7 @@ fn fetching_or_feeding_an_intermediate_keeps_tf1_semantics() {
 #[test]
 fn an_untaken_branch_stays_untaken_with_the_optimizer_on() {
     let net = founding_bn(&[4, 2, 2, 3]);
-    let sess = Session::new(&net.g);
+    let sess = Session::with_options(&net.g, SessionOptions::default().graph_optimizations(true));
     sess.run_ops(&[net.init], &[]).unwrap();
     let x = values(&[4, 2, 2, 3], 12);
     let (_, meta) = sess.run_with_options([net.y], &feed_dict![net.x => x.clone(), net.is_training => false], RunOptions::full_trace()).unwrap();

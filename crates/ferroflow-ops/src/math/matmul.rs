@@ -5,7 +5,7 @@ use crate::array::alloc::KernelAlloc;
 use crate::input::{pair, IntoInput};
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, Dim, Element, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
-use ndarray::linalg::general_mat_mul;
+use crate::kernels::gemm::GemmFloat;
 use ndarray::{Array3, ArrayView2, ArrayView3, ArrayViewD, Axis, Ix3, IxDyn};
 use num_traits::{WrappingAdd, WrappingMul, Zero};
 use serde::{Deserialize, Serialize};
@@ -112,8 +112,8 @@ impl Op for MatMul {
 /// `c = op(a) · op(b)` for one pair of matrices into a zeroed `c`.
 type MatKernel<T> = fn(ArrayView2<'_, T>, ArrayView2<'_, T>, &mut ndarray::ArrayViewMut2<'_, T>);
 
-fn gemm<T: ndarray::LinalgScalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>, c: &mut ndarray::ArrayViewMut2<'_, T>) {
-    general_mat_mul(T::one(), &a, &b, T::zero(), c);
+fn gemm<T: GemmFloat + ndarray::LinalgScalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>, c: &mut ndarray::ArrayViewMut2<'_, T>) {
+    crate::kernels::gemm::gemm(T::one(), &a, &b, T::zero(), c);
 }
 
 /// Integer product with wrapping arithmetic (no overflow panics), i-k-j order.

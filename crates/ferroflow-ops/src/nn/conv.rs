@@ -16,7 +16,7 @@ use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::value::{checked_len, try_alloc_vec};
 use ferroflow_core::{DType, Dim, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
-use ndarray::linalg::general_mat_mul;
+use crate::kernels::gemm::{gemm as general_mat_mul, GemmFloat};
 use ndarray::{ArrayView2, ArrayViewD, ArrayViewMut2, LinalgScalar};
 use num_traits::Float;
 use rayon::prelude::*;
@@ -61,7 +61,7 @@ impl fmt::Display for Padding {
 }
 
 /// Float element types the kernels of this module are generic over (`f32`, `f64`).
-pub(crate) trait NnFloat: Float + LinalgScalar + Element + Send + Sync {
+pub(crate) trait NnFloat: Float + LinalgScalar + GemmFloat + Element + Send + Sync {
     /// Runs `f` on this thread's reusable scratch buffer of `dims`' elements (contents
     /// unspecified), so large unfolded matrices are not allocated (and page-faulted in) on
     /// every call. Falls back to a fresh buffer when the scratch is in use (re-entrant call).

@@ -180,65 +180,14 @@ fn check_channel_len(what: &str, v: &Value, c: usize) -> Result<()> {
     Ok(())
 }
 
-/// Per-channel `f64` sums `(Σ a(x, k), Σ b(x, k))` over the rows of `[rows, c]` data, split over
-/// threads for large inputs. `f(row_a, row_b, acc1, acc2)` adds one row.
-fn channel_sums<T: Real>(a: &[T], b: &[T], c: usize, f: impl Fn(&[T], &[T], &mut [f64], &mut [f64]) + Sync) -> (Vec<f64>, Vec<f64>) {
-    let zero = || (vec![0f64; c], vec![0f64; c]);
-    if c == 0 || a.is_empty() {
-        return zero();
-    }
-    let block = (BLOCK / c).max(1) * c;
-    let run = |(ac, bc): (&[T], &[T])| {
-        let (mut s1, mut s2) = zero();
-        for (ra, rb) in ac.chunks_exact(c).zip(bc.chunks_exact(c)) {
-            f(ra, rb, &mut s1, &mut s2);
-        }
-        (s1, s2)
-    };
-    let join = |(mut a1, mut a2): (Vec<f64>, Vec<f64>), (b1, b2): (Vec<f64>, Vec<f64>)| {
-        a1.iter_mut().zip(b1).for_each(|(p, q)| *p += q);
-        a2.iter_mut().zip(b2).for_each(|(p, q)| *p += q);
-        (a1, a2)
-    };
-    if a.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
-        a.par_chunks(block).zip(b.par_chunks(block)).map(run).reduce(zero, join)
-    } else {
-        a.chunks(block).zip(b.chunks(block)).map(run).fold(zero(), join)
-    }
-}
 
-/// Writes `out[r, k] = f(x[r, k], y[r, k], k)` over `[rows, c]` data, in parallel when large.
-fn per_element<T: Real>(out: &mut [T], x: &[T], y: &[T], c: usize, f: impl Fn(T, T, usize) -> T + Sync) {
-    if c == 0 {
-        return;
-    }
-    let block = (BLOCK / c).max(1) * c;
-    let run = |(oc, (xc, yc)): (&mut [T], (&[T], &[T]))| {
-        for ((or, xr), yr) in oc.chunks_exact_mut(c).zip(xc.chunks_exact(c)).zip(yc.chunks_exact(c)) {
-            for (k, ((o, &xv), &yv)) in or.iter_mut().zip(xr).zip(yr).enumerate() {
-                *o = f(xv, yv, k);
-            }
-        }
-    };
-    if out.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
-        out.par_chunks_mut(block).zip(x.par_chunks(block).zip(y.par_chunks(block))).for_each(run);
-    } else {
-        out.chunks_mut(block).zip(x.chunks(block).zip(y.chunks(block))).for_each(run);
-    }
-}
 
 /// Per-channel mean and biased variance of `[rows, c]` data: one pass in `f64`, shifted by the
 /// first row for accuracy (`mean = shift + Σd/n`, `var = Σd²/n - (Σd/n)²` with `d = x - shift`).
 fn channel_moments<T: Real>(x: &[T], c: usize) -> (Vec<T>, Vec<T>) {
     let rows = x.len().checked_div(c).unwrap_or(0);
     let shift: Vec<f64> = x.get(..c).map_or_else(|| vec![0.0; c], |r| r.iter().map(|v| v.wide()).collect());
-    let (s1, s2) = channel_sums(x, x, c, |r, _, a1, a2| {
-        for (((&v, &sh), p), q) in r.iter().zip(&shift).zip(a1.iter_mut()).zip(a2.iter_mut()) {
-            let d = v.wide() - sh;
-            *p += d;
-            *q += d * d;
-        }
-    });
+    let (s1, s2) = channel_sums_shifted(x, x, &shift, c, true);
     let n = rows.max(1) as f64;
     let mut mean = Vec::with_capacity(c);
     let mut var = Vec::with_capacity(c);
@@ -387,7 +336,7 @@ fn bn_apply_value<T: Real>(cx: &KernelCtx<'_>, op: &BatchNormApply) -> Result<Ve
     };
     let x = contiguous(&xv);
     let mut y = value_buffer::<T>(cx, &dims)?;
-    per_element(&mut y, &x, &x, c, |v, _, k| v * inv[k] + shift[k]);
+    affine_rows(&mut y, &x, None, &inv, &shift, c);
     Ok(vec![Value::from_shape_vec(&dims, y).map_err(|e| cx.wrap(e))?])
 }
 
@@ -479,6 +428,99 @@ impl Op for BatchNormTrainingGrad {
     }
 }
 
+/// `out[r, k] = (x[r, k] - m[k])·a[k] + b[k]` (or `x·a + b` without `m`) over `[rows, c]`
+/// data, a per-channel affine map, in parallel when large. Plain slice loops, so the compiler
+/// vectorizes them.
+fn affine_rows<T: Real>(out: &mut [T], x: &[T], m: Option<&[T]>, a: &[T], b: &[T], c: usize) {
+    if c == 0 {
+        return;
+    }
+    let block = (BLOCK / c).max(1) * c;
+    let run = |(oc, xc): (&mut [T], &[T])| {
+        for (or, xr) in oc.chunks_exact_mut(c).zip(xc.chunks_exact(c)) {
+            match m {
+                Some(m) => {
+                    for ((o, &v), ((&mk, &ak), &bk)) in or.iter_mut().zip(xr).zip(m.iter().zip(a).zip(b)) {
+                        *o = (v - mk) * ak + bk;
+                    }
+                }
+                None => {
+                    for ((o, &v), (&ak, &bk)) in or.iter_mut().zip(xr).zip(a.iter().zip(b)) {
+                        *o = v * ak + bk;
+                    }
+                }
+            }
+        }
+    };
+    if out.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
+        out.par_chunks_mut(block).zip(x.par_chunks(block)).for_each(run);
+    } else {
+        out.chunks_mut(block).zip(x.chunks(block)).for_each(run);
+    }
+}
+
+/// `out[r, k] = a[k]·((g[r, k] - gm[k]) - (x[r, k] - xm[k])·b[k])` over `[rows, c]` data (the
+/// batch-norm backward's `dx`, centred so a tiny variance does not cancel), in parallel when
+/// large.
+#[allow(clippy::too_many_arguments)]
+fn centred_rows<T: Real>(out: &mut [T], g: &[T], x: &[T], a: &[T], gm: &[T], xm: &[T], b: &[T], c: usize) {
+    if c == 0 {
+        return;
+    }
+    let block = (BLOCK / c).max(1) * c;
+    let run = |(oc, (gc, xc)): (&mut [T], (&[T], &[T]))| {
+        for ((or, gr), xr) in oc.chunks_exact_mut(c).zip(gc.chunks_exact(c)).zip(xc.chunks_exact(c)) {
+            for (((o, &gv), &xv), (((&ak, &gmk), &xmk), &bk)) in or.iter_mut().zip(gr).zip(xr).zip(a.iter().zip(gm).zip(xm).zip(b)) {
+                *o = ak * ((gv - gmk) - (xv - xmk) * bk);
+            }
+        }
+    };
+    if out.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
+        out.par_chunks_mut(block).zip(g.par_chunks(block).zip(x.par_chunks(block))).for_each(run);
+    } else {
+        out.chunks_mut(block).zip(g.chunks(block).zip(x.chunks(block))).for_each(run);
+    }
+}
+
+/// Per-channel `(Σ a, Σ a·(b - shift))` in `f64` over `[rows, c]` data `a`, `b` (with `a = b`
+/// and `shift` the first row: the moments' `Σd`, `Σd²`; with `a = dy`: the backward's sums).
+fn channel_sums_shifted<T: Real>(a: &[T], b: &[T], shift: &[f64], c: usize, square_a: bool) -> (Vec<f64>, Vec<f64>) {
+    let zero = || (vec![0f64; c], vec![0f64; c]);
+    if c == 0 || a.is_empty() {
+        return zero();
+    }
+    let block = (BLOCK / c).max(1) * c;
+    let run = |(ac, bc): (&[T], &[T])| {
+        let (mut s1, mut s2) = zero();
+        for (ra, rb) in ac.chunks_exact(c).zip(bc.chunks_exact(c)) {
+            if square_a {
+                for ((&v, &sh), (p, q)) in ra.iter().zip(shift).zip(s1.iter_mut().zip(s2.iter_mut())) {
+                    let d = v.wide() - sh;
+                    *p += d;
+                    *q += d * d;
+                }
+            } else {
+                for (((&g, &v), &sh), (p, q)) in ra.iter().zip(rb).zip(shift).zip(s1.iter_mut().zip(s2.iter_mut())) {
+                    let g = g.wide();
+                    *p += g;
+                    *q += g * (v.wide() - sh);
+                }
+            }
+        }
+        (s1, s2)
+    };
+    let join = |(mut a1, mut a2): (Vec<f64>, Vec<f64>), (b1, b2): (Vec<f64>, Vec<f64>)| {
+        a1.iter_mut().zip(b1).for_each(|(p, q)| *p += q);
+        a2.iter_mut().zip(b2).for_each(|(p, q)| *p += q);
+        (a1, a2)
+    };
+    if a.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
+        a.par_chunks(block).zip(b.par_chunks(block)).map(run).reduce(zero, join)
+    } else {
+        a.chunks(block).zip(b.chunks(block)).map(run).fold(zero(), join)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The forward op.
 
@@ -518,8 +560,9 @@ fn fused_bn_forward<T: Real>(x: &[T], c: usize, scale: &[T], offset: &[T], stats
     };
     let inv: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
     let factor: Vec<T> = inv.iter().zip(scale).map(|(&i, &s)| i * s).collect();
+    // y = (x - mean)·factor + offset: centred, as the fused kernel has always computed it.
     let mut y = vec![T::ZERO; x.len()];
-    per_element(&mut y, x, x, c, |v, _, k| (v - mean[k]) * factor[k] + offset[k]);
+    affine_rows(&mut y, x, Some(&mean), &factor, offset, c);
     BnOut { y, mean, var_out, inv }
 }
 
@@ -659,13 +702,7 @@ fn fused_bn_grad_value<T: Real>(cx: &KernelCtx<'_>, is_training: bool) -> Result
 fn bn_grad_into<T: Real>(dx: &mut [T], dy: &[T], x: &[T], scale: &[T], mean: &[T], inv: &[T], rows: usize, c: usize, is_training: bool) -> (Vec<T>, Vec<T>) {
     let mean_w: Vec<f64> = mean.iter().map(|v| v.wide()).collect();
     // Σ dy and Σ dy·(x - mean), per channel, in f64.
-    let (sdy, sdyx) = channel_sums(&dy, &x, c, |gr, xr, a1, a2| {
-        for ((((&g, &v), &m), p), q) in gr.iter().zip(xr).zip(&mean_w).zip(a1.iter_mut()).zip(a2.iter_mut()) {
-            let g = g.wide();
-            *p += g;
-            *q += g * (v.wide() - m);
-        }
-    });
+    let (sdy, sdyx) = channel_sums_shifted(dy, x, &mean_w, c, false);
     let doffset: Vec<T> = sdy.iter().map(|&v| T::of(v)).collect();
     let sum_dyx: Vec<T> = sdyx.iter().map(|&v| T::of(v)).collect();
     let dscale: Vec<T> = sum_dyx.iter().zip(inv.iter()).map(|(&a, &i)| a * i).collect();
@@ -674,9 +711,10 @@ fn bn_grad_into<T: Real>(dx: &mut [T], dy: &[T], x: &[T], scale: &[T], mean: &[T
         let rinv = T::ONE / T::of(rows.max(1) as f64);
         let mdy: Vec<T> = doffset.iter().map(|&v| v * rinv).collect();
         let coef1: Vec<T> = inv.iter().zip(&sum_dyx).map(|(&i, &s)| i * i * (s * rinv)).collect();
-        per_element(dx, dy, x, c, |g, v, k| coef0[k] * ((g - mdy[k]) - (v - mean[k]) * coef1[k]));
+        centred_rows(dx, dy, x, &coef0, &mdy, mean, &coef1, c);
     } else {
-        per_element(dx, dy, x, c, |g, _, k| g * coef0[k]);
+        let zero = vec![T::ZERO; c];
+        affine_rows(dx, dy, None, &coef0, &zero, c);
     }
     (dscale, doffset)
 }
