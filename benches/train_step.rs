@@ -175,6 +175,7 @@ fn bench_tflearn(o: &Opts, rows: &mut Vec<Row>, batch: usize) {
         let ms = time_ms(o, || {
             sess.run([head.train_op], &feeds).unwrap();
         });
+        print_profile(o, &train_row, || sess.run_with_options([head.train_op], &feeds, RunOptions::full_trace()).unwrap().1);
         rows.push(Row { name: train_row, detail: format!("tflearn API, Adam, batch {batch}"), ms });
     }
     if selected(o, &infer_row) {

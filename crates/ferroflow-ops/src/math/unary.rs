@@ -108,6 +108,15 @@ impl UnaryKind {
         }
     }
 
+    /// True when `df(x, y)` equals `df(y, y)`: the derivative reads only the output (ReLU:
+    /// `x > 0` exactly when `relu(x) > 0`).
+    fn df_needs_only_y(self) -> bool {
+        matches!(
+            self,
+            UnaryKind::Relu | UnaryKind::Tanh | UnaryKind::Sigmoid | UnaryKind::Exp | UnaryKind::Sqrt | UnaryKind::Rsqrt | UnaryKind::Reciprocal
+        )
+    }
+
     /// True when the function is defined on integers too.
     fn int_ok(self) -> bool {
         matches!(self, UnaryKind::Neg | UnaryKind::Abs | UnaryKind::Sign | UnaryKind::Square | UnaryKind::Relu)
@@ -231,8 +240,10 @@ impl Op for Unary {
         if self.kind == UnaryKind::Neg {
             return Ok(vec![Some(neg(s, g)?)]);
         }
-        let x = cx.input(0)?;
         let y = cx.output(0);
+        // Derivatives that need only y (TF's ReluGrad/TanhGrad/SigmoidGrad read the output):
+        // pass y for x too, so x has no reader left and the forward op can run in place.
+        let x = if self.kind.df_needs_only_y() { y } else { cx.input(0)? };
         Ok(vec![Some(s.add_op1(UnaryGrad { kind: self.kind }, &[x, y, g], &format!("{}Grad", self.kind.type_name()))?)])
     }
     fn as_any(&self) -> &dyn Any {
