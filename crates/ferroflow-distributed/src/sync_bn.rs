@@ -1,0 +1,1 @@
+//! Cross-replica batch norm (todo).
