@@ -27,4 +27,5 @@ pub use hvd::{init, run, Hvd};
 pub use mpi_backend::Mpi;
 pub use ops::{allgather, allreduce, broadcast, grouped_allreduce, grouped_broadcast};
 pub use optimizer::{broadcast_global_variables, broadcast_variables, fusion_buckets, DistributedOptimizer, DEFAULT_FUSION_THRESHOLD};
+pub use sync_bn::{sync_batch_normalization, sync_moments};
 
