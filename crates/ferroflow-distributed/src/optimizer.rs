@@ -179,7 +179,40 @@ pub fn broadcast_variables(s: &Scope, vars: &[Variable], root: usize, c: &impl H
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::Hvd;
+    use ferroflow_core::Graph;
+    use ferroflow_ops::math;
+    use ferroflow_ops::state::{variable, VariableOptions};
+    use ferroflow_train::optimizer::GradientDescentOptimizer;
+
+    #[test]
+    fn fusion_threshold_gives_one_allreduce_per_bucket() {
+        let hvd = Hvd::local();
+        let g = Graph::new();
+        let s = g.root();
+        let mk = |name: &str| variable(&s.with_name(name), vec![1.0f32; 100], VariableOptions::default()).unwrap();
+        let vars = [mk("a"), mk("b"), mk("c")];
+        let parts: Vec<Tensor> = vars.iter().map(|v| math::reduce_sum(&s, v.value(), None, false).unwrap()).collect();
+        let loss = math::add_n(&s, &parts).unwrap();
+        // 400 bytes each: a threshold of 800 bytes gives the buckets {a, b} and {c}.
+        let opt = DistributedOptimizer::new(GradientDescentOptimizer::new(0.1f32), &hvd).fusion_threshold(800);
+        opt.minimize(&s, loss, None, None).unwrap();
+        let ops = opt.allreduce_ops();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(g.node(ops[0]).unwrap().inputs.len(), 2);
+        assert_eq!(g.node(ops[1]).unwrap().inputs.len(), 1);
+        // The default threshold: one bucket.
+        let g2 = Graph::new();
+        let s2 = g2.root();
+        let w = variable(&s2.with_name("w"), vec![1.0f32; 10], VariableOptions::default()).unwrap();
+        let v = variable(&s2.with_name("v"), vec![1.0f32; 10], VariableOptions::default()).unwrap();
+        let l2 = math::add(&s2, math::reduce_sum(&s2, w.value(), None, false).unwrap(), math::reduce_sum(&s2, v.value(), None, false).unwrap()).unwrap();
+        let opt2 = DistributedOptimizer::new(GradientDescentOptimizer::new(0.1f32), &hvd);
+        opt2.minimize(&s2, l2, None, None).unwrap();
+        assert_eq!(opt2.allreduce_ops().len(), 1);
+    }
 
     #[test]
     fn buckets_respect_threshold_and_dtype() {
