@@ -311,6 +311,14 @@ fn worker_equivalence() {
     let hvd = ferroflow_distributed::init().unwrap();
     assert_eq!(hvd.size(), 2);
     let r = hvd.rank();
+    if std::env::var("FF_EXPECT_HOSTS").is_ok_and(|v| v == "2") {
+        // Two "hosts": each rank sees its own hostname (own UTS namespace).
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let codes: Vec<i64> = name.trim().bytes().map(i64::from).collect();
+        let all = collective::gather_i64(hvd.collective().as_ref(), &codes).unwrap();
+        assert_ne!(all[0], all[1], "both ranks report the same hostname {name:?}");
+        println!("rank {r} on host {}", name.trim());
+    }
     let steps = 20;
     // Reference: this process alone, Local backend, the whole global batch of 64.
     let local = Hvd::local();
@@ -428,4 +436,99 @@ fn worker_error() {
         std::thread::sleep(Duration::from_secs(60));
         Ok(())
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two "hosts" on one machine: network namespaces joined by a veth pair, an OpenMPI
+// `plm_rsh_agent` that enters the other namespace (no sshd), a hostname per host (UTS).
+
+struct Netns {
+    a: String,
+    b: String,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for n in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn sh(args: &[&str]) -> std::result::Result<(), String> {
+    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// Two namespaces `a` (10.77.x.1) and `b` (10.77.x.2) joined by a veth pair.
+fn two_hosts() -> std::result::Result<Netns, String> {
+    let id = std::process::id() % 250;
+    let (a, b) = (format!("ffa{id}"), format!("ffb{id}"));
+    let dir = std::env::temp_dir().join(format!("ff-two-hosts-{id}"));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    sh(&["ip", "netns", "add", &a])?;
+    let ns = Netns { a: a.clone(), b: b.clone(), dir };
+    sh(&["ip", "netns", "add", &b])?;
+    let (va, vb) = (format!("ffva{id}"), format!("ffvb{id}"));
+    sh(&["ip", "link", "add", &va, "type", "veth", "peer", "name", &vb])?;
+    sh(&["ip", "link", "set", &va, "netns", &a])?;
+    sh(&["ip", "link", "set", &vb, "netns", &b])?;
+    for (n, v, ip) in [(&a, &va, format!("10.77.{id}.1/24")), (&b, &vb, format!("10.77.{id}.2/24"))] {
+        sh(&["ip", "-n", n, "addr", "add", &ip, "dev", v])?;
+        sh(&["ip", "-n", n, "link", "set", v, "up"])?;
+        sh(&["ip", "-n", n, "link", "set", "lo", "up"])?;
+    }
+    sh(&["ip", "netns", "exec", &a, "ping", "-c", "1", "-W", "2", &format!("10.77.{id}.2")]).or_else(|e| if e.contains("No such file") { Ok(()) } else { Err(e) })?;
+    Ok(ns)
+}
+
+#[test]
+fn equivalence_across_two_hosts_in_network_namespaces() {
+    let ns = match two_hosts() {
+        Ok(ns) => ns,
+        Err(why) => {
+            println!("SKIPPED two-host test: network namespaces are not available here ({why})");
+            return;
+        }
+    };
+    let id = std::process::id() % 250;
+    let (ip_a, ip_b) = (format!("10.77.{id}.1"), format!("10.77.{id}.2"));
+    // The rsh agent: `agent <host> <command…>` runs the command in host b's namespace with
+    // its own hostname, as ssh would on another machine.
+    let agent = ns.dir.join("agent.sh");
+    std::fs::write(
+        &agent,
+        format!("#!/bin/sh\nhost=\"$1\"; shift\nexec ip netns exec {} unshare --uts sh -c \"hostname host-b; $*\"\n", ns.b),
+    )
+    .unwrap();
+    sh(&["chmod", "+x", agent.to_str().unwrap()]).unwrap();
+    let hostfile = ns.dir.join("hostfile");
+    std::fs::write(&hostfile, format!("{ip_a} slots=1\n{ip_b} slots=1\n")).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let net = format!("10.77.{id}.0/24");
+    let mpirun = format!(
+        "hostname host-a; exec mpirun --allow-run-as-root --hostfile {} --mca plm_rsh_agent {} --mca btl self,tcp --mca btl_tcp_if_include {net} --mca oob_tcp_if_include {net} -np 2 -x FF_MPI_WORKER=1 -x FF_EXPECT_HOSTS=2 {} worker_equivalence --exact --ignored --nocapture --test-threads=1",
+        hostfile.display(),
+        agent.display(),
+        exe.display()
+    );
+    let t0 = Instant::now();
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", "300", "ip", "netns", "exec", &ns.a, "unshare", "--uts", "sh", "-c", &mpirun])
+        .output()
+        .unwrap();
+    let o = text(&out);
+    println!("two-host job: {:.1?}, exit {:?}", t0.elapsed(), out.status.code());
+    assert!(out.status.success(), "the two-host equivalence job failed:\n{o}");
+    assert!(o.contains("on host host-a") && o.contains("on host host-b"), "{o}");
+    assert_eq!(o.matches("worker_equivalence: ok").count(), 2, "{o}");
+    for l in o.lines().filter(|l| l.contains("max |") || l.contains("on host")) {
+        println!("{l}");
+    }
 }
