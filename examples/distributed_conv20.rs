@@ -51,6 +51,9 @@ struct Args {
     /// Skip the final test-set evaluation (for benchmarks).
     #[arg(long)]
     no_eval: bool,
+    /// After training, time this many fused allreduces of the gradients (one step's worth).
+    #[arg(long, default_value_t = 0)]
+    bench_allreduce: usize,
 }
 
 struct Net {
@@ -166,8 +169,40 @@ fn body(hvd: &Hvd) -> anyhow::Result<()> {
             hvd.log(format!("saved {}", path.display()));
         }
     }
+    if args.bench_allreduce > 0 {
+        bench_allreduce(hvd, &g, args.bench_allreduce, args.fusion_mib * 1024 * 1024)?;
+    }
     // Nobody finalizes while another rank still works (MPI_Finalize is collective).
     hvd.barrier()?;
+    Ok(())
+}
+
+/// Times `n` fused allreduces (Average) of tensors shaped like the trainable variables: the
+/// communication of one training step, without the compute.
+fn bench_allreduce(hvd: &Hvd, model: &Graph, n: usize, fusion_bytes: usize) -> anyhow::Result<()> {
+    let shapes: Vec<Vec<usize>> = model.trainable_variables().iter().filter_map(|v| v.shape().as_known()).collect();
+    let bytes: usize = shapes.iter().map(|d| d.iter().product::<usize>() * 4).sum();
+    let g = Graph::new();
+    let s = g.root();
+    let xs: Vec<Tensor> = shapes.iter().map(|d| constant(&s, Value::zeros(DType::F32, d))).collect::<Result<_>>()?;
+    let items: Vec<(DType, usize)> = shapes.iter().map(|d| (DType::F32, d.iter().product::<usize>() * 4)).collect();
+    let mut outs = Vec::new();
+    for bucket in distributed::fusion_buckets(&items, fusion_bytes) {
+        let group: Vec<Tensor> = bucket.iter().map(|&i| xs[i]).collect();
+        outs.extend(distributed::grouped_allreduce(&s, &group, distributed::ReduceOp::Average, hvd)?);
+    }
+    let sess = Session::new(&g);
+    let fetch: Vec<Fetch> = outs.iter().map(Fetch::from).collect();
+    sess.run(fetch.clone(), &[])?; // warm-up
+    hvd.barrier()?;
+    let t0 = Instant::now();
+    for _ in 0..n {
+        sess.run(fetch.clone(), &[])?;
+    }
+    let per = t0.elapsed().as_secs_f64() / n as f64;
+    if hvd.is_chief() {
+        hvd.log(format!("allreduce of {} gradients ({:.2} MiB): {:.3} ms per step ({} runs)", shapes.len(), bytes as f64 / 1048576.0, per * 1e3, n));
+    }
     Ok(())
 }
 
