@@ -148,7 +148,7 @@ pub fn allreduce(s: &Scope, x: Tensor, op: ReduceOp, c: &impl HasCollective) -> 
 /// # Errors
 /// As [`allreduce`].
 pub fn grouped_allreduce(s: &Scope, xs: &[Tensor], op: ReduceOp, c: &impl HasCollective) -> Result<Vec<Tensor>> {
-    grouped(xs, |group| Ok(s.add_op(Allreduce { op, comm: Comm::new(c) }, group, "HorovodAllreduce")?))
+    grouped(xs, |group| s.add_op(Allreduce { op, comm: Comm::new(c) }, group, "HorovodAllreduce"))
 }
 
 /// Splits `xs` by dtype (first-seen order), builds one op per group, returns outputs in input order.
