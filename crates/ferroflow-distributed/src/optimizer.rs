@@ -153,6 +153,7 @@ impl<O: Optimizer> Optimizer for DistributedOptimizer<O> {
 /// An op that sets every global variable to rank `root`'s value (one broadcast per dtype,
 /// then an assign per variable). Run it once after the initializer (or a restore), so every
 /// rank starts from the same point. Horovod: `hvd.broadcast_global_variables(root_rank)`.
+/// Bool variables are left out (collectives move numbers; cast them if they must agree).
 ///
 /// # Errors
 /// Build: `root >= size`, an empty `GLOBAL_VARIABLES`. Run: a variable of another shape on
