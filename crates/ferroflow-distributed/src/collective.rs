@@ -336,7 +336,13 @@ fn pack<T: Numeric>(values: &[&Value]) -> Result<Vec<T>> {
     let mut buf: Vec<T> = Vec::new();
     buf.try_reserve_exact(total).map_err(|_| Error::InvalidArgument(format!("cannot allocate a fusion buffer of {total} elements")))?;
     for v in values {
-        buf.extend(v.view::<T>()?.iter().copied());
+        let view = v.view::<T>()?;
+        // A contiguous buffer is one memcpy; element-wise iteration over a dynamic-rank view
+        // cost ~3 ms per step for the conv20 gradients.
+        match view.as_slice() {
+            Some(flat) => buf.extend_from_slice(flat),
+            None => buf.extend(view.iter().copied()),
+        }
     }
     Ok(buf)
 }
