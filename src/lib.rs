@@ -34,6 +34,10 @@ pub use ferroflow_core::{
     GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES, REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, TRAIN_OP, UPDATE_OPS,
 };
 pub use ferroflow_data as data;
+/// Data-parallel training the Horovod way (`hvd::init`, `DistributedOptimizer`, collective
+/// ops, sync batch norm): the Local backend always, the MPI backend with the `mpi` feature.
+/// See `docs/distributed.md`.
+pub use ferroflow_distributed as distributed;
 pub use ferroflow_nn::{contrib, layers, tflearn, Training};
 pub use ferroflow_ops::{array, control, math, nn, random, state};
 pub use ferroflow_session::{feed_dict, Callable, Fetch, NodeTrace, OpTypeStats, RunMetadata, RunOptions, Session, SessionOptions, TraceLevel};

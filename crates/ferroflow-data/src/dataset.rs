@@ -5,7 +5,7 @@ use ferroflow_core::{Error, Result};
 use ndarray::{Array1, Array2, ArrayView4, Axis};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use std::path::{Path, PathBuf};
 
 /// Number of classes of MNIST and Fashion-MNIST; the width of the one-hot labels.
@@ -110,6 +110,33 @@ impl DataSet {
     pub fn with_shuffle(mut self, shuffle: bool) -> DataSet {
         self.shuffle = shuffle;
         self
+    }
+
+    /// This rank's shard for data-parallel training: the records `i` with
+    /// `i % size == rank` (file order), so the `size` shards are disjoint and cover the set, and
+    /// every epoch of a shard is a disjoint part of a global epoch. The shard keeps the
+    /// one-hot and shuffle settings; its shuffle stream is derived from this set's stream and
+    /// `rank`, so ranks shuffle differently but reproducibly. TF1: `tf.data.Dataset.shard(size,
+    /// rank)`; Horovod's examples shard with it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `size` is 0, `rank >= size`, or the shard would be empty
+    /// (fewer records than ranks).
+    pub fn shard(&self, rank: usize, size: usize) -> Result<DataSet> {
+        if size == 0 || rank >= size {
+            return Err(Error::invalid(format!("DataSet::shard: rank {rank} is not in 0..{size}; pass this process's rank and the job size")));
+        }
+        let idx: Vec<usize> = (rank..self.num_examples()).step_by(size).collect();
+        if idx.is_empty() {
+            return Err(Error::invalid(format!(
+                "DataSet::shard: {} records cannot give each of {size} ranks a non-empty shard (rank {rank} gets none)",
+                self.num_examples()
+            )));
+        }
+        let images = self.images.select(Axis(0), &idx);
+        let labels: Vec<u8> = idx.iter().map(|&i| self.labels.get(i).copied().unwrap_or_default()).collect();
+        let seed = self.rng.clone().next_u64() ^ (rank as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        Ok(DataSet::new(images, labels, (self.rows, self.cols), seed)?.with_one_hot(self.one_hot_batches).with_shuffle(self.shuffle))
     }
 
     /// Number of records.
@@ -286,6 +313,17 @@ impl Datasets {
         build(opts, (&ti, train_images), (&tl, train_labels), (&vi, test_images), (&vl, test_labels))
     }
 
+    /// This rank's share for data-parallel training: the training split sharded with
+    /// [`DataSet::shard`]; validation and test stay whole (the chief evaluates them, or each
+    /// rank can shard them itself). Horovod examples: `dataset.shard(hvd.size(), hvd.rank())`.
+    ///
+    /// # Errors
+    /// As [`DataSet::shard`].
+    pub fn shard(self, rank: usize, size: usize) -> Result<Datasets> {
+        let train = self.train.shard(rank, size)?;
+        Ok(Datasets { train, ..self })
+    }
+
     /// Reads `dir` with [`read_data_sets`] when given, else the [embedded](Self::embedded_mnist) set.
     ///
     /// # Errors
@@ -450,6 +488,40 @@ mod tests {
 
     fn ids(batch: &Array2<f32>) -> Vec<usize> {
         batch.column(0).iter().map(|&x| x as usize).collect()
+    }
+
+    #[test]
+    fn shards_are_disjoint_cover_the_set_and_each_epoch_stays_in_the_shard() {
+        let ds = tiny(11, 3);
+        let mut seen = Vec::new();
+        for rank in 0..3 {
+            let mut sh = ds.shard(rank, 3).unwrap();
+            let mine: Vec<usize> = (rank..11).step_by(3).collect();
+            assert_eq!(sh.num_examples(), mine.len());
+            assert_eq!(sh.labels(), mine.iter().map(|&i| (i % 10) as u8).collect::<Vec<_>>().as_slice());
+            // Two epochs of batches: every record drawn is in this shard, each once per epoch.
+            let (x, _) = sh.next_batch(mine.len());
+            let mut epoch = ids(&x);
+            epoch.sort_unstable();
+            assert_eq!(epoch, mine);
+            let (x, _) = sh.next_batch(mine.len());
+            assert!(ids(&x).iter().all(|i| mine.contains(i)));
+            seen.extend(mine);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..11).collect::<Vec<_>>());
+        let e = ds.shard(3, 3).unwrap_err().to_string();
+        assert!(e.contains("rank 3 is not in 0..3"), "{e}");
+        assert!(ds.shard(0, 0).is_err());
+        let e = tiny(2, 0).shard(2, 3).unwrap_err().to_string();
+        assert!(e.contains("rank 2 gets none"), "{e}");
+    }
+
+    #[test]
+    fn datasets_shard_splits_train_only() {
+        let d = Datasets { train: tiny(10, 1), validation: tiny(4, 2), test: tiny(6, 3) };
+        let s = d.shard(1, 2).unwrap();
+        assert_eq!((s.train.num_examples(), s.validation.num_examples(), s.test.num_examples()), (5, 4, 6));
     }
 
     #[test]
