@@ -442,10 +442,11 @@ fn min_images_per_task(per_image: usize) -> usize {
 /// Unfolds images `b0..b0+imgs` into `col`, in parallel over images.
 fn im2col_par<T: NnFloat>(x: &[T], g: &Geom, b0: usize, col: &mut [T]) {
     let per = g.out_pixels().saturating_mul(g.k()).max(1);
-    col.par_chunks_mut(per)
-        .with_min_len(min_images_per_task(per))
-        .enumerate()
-        .for_each(|(i, ci)| im2col(x, g, b0 + i, 1, ci));
+    if crate::kernels::par::worth_threads(col.len()) {
+        col.par_chunks_mut(per).with_min_len(min_images_per_task(per)).enumerate().for_each(|(i, ci)| im2col(x, g, b0 + i, 1, ci));
+    } else {
+        col.chunks_mut(per).enumerate().for_each(|(i, ci)| im2col(x, g, b0 + i, 1, ci));
+    }
 }
 
 /// `y = conv2d(x, f)`, NHWC × HWIO → NHWC: per chunk, unfold (parallel over images) and one
@@ -495,10 +496,14 @@ fn conv_backprop_input<T: NnFloat>(f: &[T], dy: &[T], g: &Geom, dx: &mut [T]) ->
         } else {
             T::with_scratch(&[rows, k], |col| {
                 general_mat_mul(T::one(), &dym, &ft, T::zero(), &mut mat_mut(rows, k, col)?);
-                dxc.par_chunks_mut(g.in_image())
-                    .zip(col.par_chunks((pix * k).max(1)))
-                    .with_min_len(min_images_per_task(pix * k))
-                    .for_each(|(dxi, ci)| col2im(ci, g, dxi));
+                if crate::kernels::par::worth_threads(col.len()) {
+                    dxc.par_chunks_mut(g.in_image())
+                        .zip(col.par_chunks((pix * k).max(1)))
+                        .with_min_len(min_images_per_task(pix * k))
+                        .for_each(|(dxi, ci)| col2im(ci, g, dxi));
+                } else {
+                    dxc.chunks_mut(g.in_image()).zip(col.chunks((pix * k).max(1))).for_each(|(dxi, ci)| col2im(ci, g, dxi));
+                }
                 Ok(())
             })?;
         }

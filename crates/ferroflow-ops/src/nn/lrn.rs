@@ -10,7 +10,6 @@ use super::conv::{by_float, flat, NnFloat};
 use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 
@@ -220,7 +219,7 @@ fn lrn_forward<T: NnFloat>(x: &[T], c: usize, o: &LrnOptions) -> Vec<T> {
         return y;
     }
     let p = Params::<T>::new(o);
-    y.par_chunks_mut(c * ROWS_PER_TASK).zip(x.par_chunks(c * ROWS_PER_TASK)).for_each(|(yc, xc)| {
+    crate::kernels::par::zip_chunks_mut(&mut y, c * ROWS_PER_TASK, x, c * ROWS_PER_TASK, |yc, xc| {
         let mut pad = Vec::new();
         // y holds norm, then norm^-β, then x · norm^-β.
         norms(xc, c, &p, &mut pad, yc);
@@ -238,7 +237,7 @@ fn lrn_backward<T: NnFloat>(x: &[T], y: &[T], dy: &[T], c: usize, o: &LrnOptions
     }
     let p = Params::<T>::new(o);
     let blk = c * ROWS_PER_TASK;
-    dx.par_chunks_mut(blk).enumerate().for_each(|(t, dxc)| {
+    crate::kernels::par::chunks_mut(&mut dx, blk, |t, dxc| {
         let base = t * blk;
         let m = dxc.len();
         let (xc, yc, dyc) = (&x[base..base + m], &y[base..base + m], &dy[base..base + m]);

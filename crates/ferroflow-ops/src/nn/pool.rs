@@ -10,7 +10,6 @@ use crate::array::alloc::KernelAlloc;
 use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 
@@ -118,7 +117,7 @@ fn pool_forward<T: NnFloat>(kind: PoolKind, x: &[T], g: &PoolGeom, y: &mut [T]) 
     }
     let ipt = g.images_per_task();
     let c = g.c;
-    y.par_chunks_mut(ipt * g.out_image()).zip(x.par_chunks(ipt * g.in_image())).for_each(|(yc, xc)| {
+    crate::kernels::par::zip_chunks_mut(y, ipt * g.out_image(), x, ipt * g.in_image(), |yc, xc| {
         for (yi, xi) in yc.chunks_exact_mut(g.out_image()).zip(xc.chunks_exact(g.in_image())) {
             let mut outs = yi.chunks_exact_mut(c);
             for oy in 0..g.oh {
@@ -167,7 +166,7 @@ fn pool_backward<T: NnFloat>(kind: PoolKind, x: Option<&[T]>, dy: &[T], g: &Pool
     }
     let ipt = g.images_per_task();
     let c = g.c;
-    dx.par_chunks_mut(ipt * g.in_image()).enumerate().for_each(|(t, dxc)| {
+    crate::kernels::par::chunks_mut(dx, ipt * g.in_image(), |t, dxc| {
         let mut m = vec![T::zero(); c];
         let mut rem = vec![T::zero(); c];
         for (k, dxi) in dxc.chunks_exact_mut(g.in_image()).enumerate() {

@@ -539,7 +539,7 @@ pub(crate) fn map_into<T: Real, const N: usize>(mut out: ArrayViewMutD<'_, T>, i
     let standard: [ndarray::CowArray<'_, T, ndarray::IxDyn>; N] = std::array::from_fn(|k| ins[k].as_standard_layout());
     let slices: [&[T]; N] = std::array::from_fn(|k| standard[k].as_slice().unwrap_or_default());
     match out.as_slice_mut() {
-        Some(o) if o.len() >= PAR_MIN => o.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| run_map(o, &slices, c * CHUNK, &f)),
+        Some(o) if o.len() >= PAR_MIN && rayon::current_num_threads() > 1 => o.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| run_map(o, &slices, c * CHUNK, &f)),
         Some(o) => run_map(o, &slices, 0, &f),
         None => {
             let mut fresh = ndarray::ArrayD::<T>::zeros(out.raw_dim());
