@@ -234,11 +234,14 @@ fn bench_ops(o: &Opts, rows: &mut Vec<Row>) {
     }
 }
 
-/// W1 (the founding conv20 net) in inference mode, one image per call, through `run` and
-/// through a `Callable`: p50 over 1,000 calls (p99 in the detail).
+/// W1 (the founding conv20 net) in inference mode, serving: one image per call through `run`
+/// and through a `Callable` (p50 over 1,000 calls, p99 in the detail), and batches of 1,000
+/// through the `Callable` (median of `--steps` calls; images/s in the detail). The peers'
+/// scripts (TF, PyTorch, ONNX Runtime) write the same `infer/w1_batch1` and `infer/w1_batch1000`
+/// rows.
 fn bench_batch1(o: &Opts, rows: &mut Vec<Row>) {
-    let (run_row, call_row) = ("infer/w1_batch1_run", "infer/w1_batch1_callable");
-    if !selected(o, run_row) && !selected(o, call_row) {
+    let (run_row, call_row, big_row) = ("infer/w1_batch1_run", "infer/w1_batch1", "infer/w1_batch1000");
+    if ![run_row, call_row, big_row].iter().any(|r| selected(o, r)) {
         return;
     }
     let g = Graph::new();
@@ -269,6 +272,13 @@ fn bench_batch1(o: &Opts, rows: &mut Vec<Row>) {
         f.call(&vals).unwrap();
     });
     rows.push(Row { name: call_row.into(), detail: format!("Callable::call, p50 (p99 {p99:.3} ms)"), ms: p50 });
+    if selected(o, big_row) {
+        let big = [Value::from(Rng(8).images(&[1000, 28, 28, 1])), Value::from(false)];
+        let ms = time_ms(o, || {
+            f.call(&big).unwrap();
+        });
+        rows.push(Row { name: big_row.into(), detail: format!("Callable::call, 1,000 images: {:.0} images/s", 1e6 / ms), ms });
+    }
 }
 
 mod support {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs ferroflow's train_step bench, the TensorFlow and the PyTorch versions with the same thread
-# count and step count, then prints one table with ferroflow/TF and ferroflow/PyTorch ratios
-# (ratio > 1 = ferroflow slower).
+# Runs ferroflow's train_step bench, the TensorFlow and the PyTorch versions, and ONNX Runtime for
+# the inference rows of W1, with the same thread count and step count, then prints one table with
+# ferroflow/TF, ferroflow/PyTorch and ferroflow/ONNX Runtime ratios (ratio > 1 = ferroflow slower).
 #
 #   tools/bench/run_all.sh [--threads N] [--steps N] [--rounds N] [--filter SUBSTR]
 #
@@ -9,7 +9,9 @@
 # round, the ferroflow/peer ratio per round and the median ratio.
 #
 # Env: TF_PYTHON (default /work/tfvenv/bin/python), TORCH_PYTHON (default: TF_PYTHON),
+#      ORT_PYTHON (default: TORCH_PYTHON; needs onnxruntime, onnx, onnxscript beside torch),
 #      FERROFLOW_BENCH_STEPS / FERROFLOW_BENCH_THREADS (defaults 10 / 2), SKIP_TF=1, SKIP_TORCH=1,
+#      SKIP_ORT=1,
 #      BASELINE_BIN=path/to/an/older/train_step binary: also run it and add "before" columns
 #      (copy target/release/deps/train_step-* aside before changing kernels).
 set -euo pipefail
@@ -30,6 +32,7 @@ while [ $# -gt 0 ]; do
 done
 TF_PYTHON="${TF_PYTHON:-/work/tfvenv/bin/python}"
 TORCH_PYTHON="${TORCH_PYTHON:-$TF_PYTHON}"
+ORT_PYTHON="${ORT_PYTHON:-$TORCH_PYTHON}"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
@@ -61,6 +64,11 @@ for r in $(seq 1 "$ROUNDS"); do
     env "${COMMON_ENV[@]}" "$TORCH_PYTHON" tools/bench/torch_bench.py \
       --threads "$THREADS" --steps "$STEPS" --tsv "$OUT/torch.$r.tsv" "${FILTER[@]}" > /dev/null
   fi
+  if [ -z "${SKIP_ORT:-}" ]; then
+    echo "== round $r: onnxruntime"
+    env "${COMMON_ENV[@]}" "$ORT_PYTHON" tools/bench/ort_bench.py \
+      --threads "$THREADS" --steps "$STEPS" --tsv "$OUT/ort.$r.tsv" "${FILTER[@]}" > /dev/null
+  fi
 done
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -73,7 +81,7 @@ def load(name):
         p = os.path.join(out, f"{name}.{r}.tsv")
         res.append({k: float(v) for k, v in (l.split("\t") for l in open(p).read().split("\n") if l)} if os.path.exists(p) else {})
     return res
-ff, tf, pt, base = load("ferroflow"), load("tf"), load("torch"), load("baseline")
+ff, tf, pt, ort, base = load("ferroflow"), load("tf"), load("torch"), load("ort"), load("baseline")
 def per_round(a, b, k):
     return [x[k] / y[k] for x, y in zip(a, b) if k in x and y.get(k)]
 def cell(vals):
@@ -82,7 +90,9 @@ def med(vals):
     return f"**{statistics.median(vals):.2f}**" if vals else "-"
 print()
 cols = ["row", "ferroflow ms", "TF ms", "PyTorch ms", "ff/TF per round", "median", "ff/PT per round", "median"]
-has_base = any(base)
+has_ort, has_base = any(ort), any(base)
+if has_ort:
+    cols += ["ORT ms", "ff/ORT per round", "median"]
 if has_base:
     cols += ["before ms", "before/ff"]
 print("| " + " | ".join(cols) + " |")
@@ -91,6 +101,9 @@ for k in ff[0]:
     ms = lambda d: cell([x[k] for x in d if k in x])
     rt, rp = per_round(ff, tf, k), per_round(ff, pt, k)
     cells = [k, ms(ff), ms(tf), ms(pt), cell(rt), med(rt), cell(rp), med(rp)]
+    if has_ort:
+        ro = per_round(ff, ort, k)
+        cells += [ms(ort), cell(ro), med(ro)]
     if has_base:
         cells += [ms(base), med(per_round(base, ff, k))]
     print("| " + " | ".join(cells) + " |")

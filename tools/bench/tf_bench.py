@@ -176,6 +176,23 @@ def tflearn_convnet(lr):
     return inputs, labels, is_training, loss, train_op, [28, 28, 1]
 
 
+def serving_rows(sess, logits, x_ph, t_ph, a):
+    """W1 serving: batch-1 p50 over 1,000 `run` calls (after 50 warm-up), and the median of
+    `--steps` batch-1000 calls; the same rows as the other scripts."""
+    rng = np.random.default_rng(7)
+    x1, x1000 = rng.random([1, 28, 28, 1], dtype=np.float32), rng.random([1000, 28, 28, 1], dtype=np.float32)
+    one = lambda: sess.run(logits, {x_ph: x1, t_ph: False})  # noqa: E731
+    for _ in range(50):
+        one()
+    t = []
+    for _ in range(1000):
+        s = time.perf_counter()
+        one()
+        t.append((time.perf_counter() - s) * 1e3)
+    big = lambda: sess.run(logits, {x_ph: x1000, t_ph: False})  # noqa: E731
+    return [("infer/w1_batch1", statistics.median(t)), ("infer/w1_batch1000", time_ms(big, a.steps, a.warmup))]
+
+
 NETS = [
     ("batchnorm_conv20", lambda: conv20(0.002), 64),
     ("batchnorm_layers", lambda: layers_net(0.002), 64),
@@ -196,7 +213,8 @@ def main():
     rows = []
     for name, build, n in NETS:
         tr, inf = f"train/{name}", f"infer/{name}"
-        if not (sel(tr) or sel(inf)):
+        serve = name == "batchnorm_conv20" and sel("infer/w1_batch1")
+        if not (sel(tr) or sel(inf) or serve):
             continue
         g = tf.Graph()
         with g.as_default():
@@ -212,6 +230,8 @@ def main():
         if sel(inf):
             fd = {x_ph: x, y_ph: y, t_ph: False}
             rows.append((inf, time_ms(lambda: sess.run(loss, fd), a.steps, a.warmup)))
+        if serve:
+            rows += serving_rows(sess, g.get_tensor_by_name("dense/BiasAdd:0"), x_ph, t_ph, a)
         sess.close()
 
     rng = np.random.default_rng(1)

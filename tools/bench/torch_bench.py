@@ -105,6 +105,24 @@ class TflearnConvnet(nn.Module):
         return F.softmax(self.f3(h), -1)
 
 
+def serving_ms(fn1, fn1000, steps, warmup):
+    """W1 serving rows shared by the PyTorch and ONNX Runtime scripts: batch-1 p50 over 1,000
+    calls after 50 warm-up calls, and the median of `steps` batch-1000 calls."""
+    for _ in range(50):
+        fn1()
+    t = []
+    for _ in range(1000):
+        s = time.perf_counter()
+        fn1()
+        t.append((time.perf_counter() - s) * 1e3)
+    return [("infer/w1_batch1", statistics.median(t)), ("infer/w1_batch1000", time_ms(fn1000, steps, warmup))]
+
+
+def w1_serving_inputs():
+    rng = np.random.default_rng(7)
+    return rng.random([1, 1, 28, 28], dtype=np.float32), rng.random([1000, 1, 28, 28], dtype=np.float32)
+
+
 def sigmoid_xent(m, x, y):
     return F.binary_cross_entropy_with_logits(m(x), y)
 
@@ -168,6 +186,16 @@ def main():
             rows.append((tr, time_ms(step, a.steps, a.warmup)))
         if sel(inf):
             rows.append((inf, time_ms(infer, a.steps, a.warmup)))
+
+    if sel("infer/w1_batch1"):
+        m = Conv20(True).eval()
+        x1, x1000 = (torch.from_numpy(v) for v in w1_serving_inputs())
+
+        def run(x):
+            with torch.no_grad():
+                m(x)
+
+        rows += serving_ms(lambda: run(x1), lambda: run(x1000), a.steps, a.warmup)
 
     g = torch.Generator().manual_seed(1)
     if sel("op/matmul"):
