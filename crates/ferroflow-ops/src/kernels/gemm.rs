@@ -6,9 +6,11 @@
 use faer::{Accum, MatMut, MatRef, Par};
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-/// Products below this many multiply-adds run on the calling thread: dispatching them to
-/// the pool costs more than it gains.
-const PAR_MIN_FLOPS: usize = 1 << 18;
+/// Products below this many multiply-adds (2^21, ~20 µs on one core) run on the calling thread:
+/// dispatching them to the pool costs more than it gains. At 2^18, W1's batch-1 convolutions
+/// went to the pool and one image took 0.25–0.34 ms at 2 threads against 0.14 ms at 1 thread;
+/// at 2^21 it is 0.14 ms at both (`infer/w1_batch1`, docs/benchmarks.md).
+const PAR_MIN_FLOPS: usize = 1 << 21;
 
 /// A float faer multiplies.
 pub(crate) trait GemmFloat: Copy + Send + Sync + num_traits::Float + 'static {
