@@ -1,5 +1,6 @@
 //! Shared compute kernels used by several op families.
 
+pub(crate) mod copy;
 pub(crate) mod gemm;
 pub(crate) mod par;
 #[allow(unsafe_code)]

@@ -16,6 +16,7 @@ use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::value::{checked_len, try_alloc_vec};
 use ferroflow_core::{DType, Dim, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
+use crate::kernels::copy::copy_short;
 use crate::kernels::gemm::{gemm as general_mat_mul, GemmFloat};
 use ndarray::{ArrayView2, ArrayViewD, ArrayViewMut2, LinalgScalar};
 use num_traits::Float;
@@ -369,7 +370,7 @@ fn im2col<T: NnFloat>(x: &[T], g: &Geom, b0: usize, imgs: usize, col: &mut [T]) 
                     let line = &img[iy as usize * g.w * c..(iy as usize + 1) * g.w * c];
                     if contiguous {
                         let s = x0 as usize * c;
-                        dst.copy_from_slice(&line[s..s + run]);
+                        copy_short(dst, &line[s..s + run]);
                     } else {
                         for (kj, d) in dst.chunks_exact_mut(c).enumerate() {
                             let ix = x0 + (kj * g.dw) as isize;
@@ -377,7 +378,7 @@ fn im2col<T: NnFloat>(x: &[T], g: &Geom, b0: usize, imgs: usize, col: &mut [T]) 
                                 d.fill(T::zero());
                             } else {
                                 let s = ix as usize * c;
-                                d.copy_from_slice(&line[s..s + c]);
+                                copy_short(d, &line[s..s + c]);
                             }
                         }
                     }
