@@ -281,6 +281,30 @@ fn bench_batch1(o: &Opts, rows: &mut Vec<Row>) {
     }
 }
 
+/// Executor overhead: a chain of 1,000 scalar adds (`y = ((x + 1) + 1) …`), fed `x`, fetched
+/// through a `Callable`; the detail gives µs per op (target ≤ 1 µs, issue "lean executor").
+fn bench_overhead(o: &Opts, rows: &mut Vec<Row>) {
+    let row = "overhead/chain_1000_adds";
+    if !selected(o, row) {
+        return;
+    }
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s, DType::F32, Shape::scalar()).unwrap();
+    let one = constant(&s, Value::from(1.0f32)).unwrap();
+    let mut y = x;
+    for _ in 0..1000 {
+        y = math::add(&s, y, one).unwrap();
+    }
+    let sess = Session::new(&g);
+    let f = sess.make_callable(&[x], [y]).unwrap();
+    let feed = [Value::from(0.0f32)];
+    let ms = time_ms(o, || {
+        f.call(&feed).unwrap();
+    });
+    rows.push(Row { name: row.into(), detail: format!("Callable::call: {:.2} µs per op", ms), ms });
+}
+
 mod support {
     include!("support/train_with_readers.rs");
 }
@@ -324,6 +348,7 @@ fn main() {
     bench_tflearn(&o, &mut rows, 64);
     bench_ops(&o, &mut rows);
     bench_batch1(&o, &mut rows);
+    bench_overhead(&o, &mut rows);
     bench_concurrency(&o, &mut rows);
 
     println!("{:<30} {:>12}  {}", "row", "median ms", "what");

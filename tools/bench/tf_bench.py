@@ -258,6 +258,16 @@ def main():
             up = var(rng.standard_normal((64, 28, 28, 32), np.float32))
             y, _, _ = v1.nn.fused_batch_norm(x, sc, of, epsilon=1e-3, is_training=True)
             ops.append(("op/fused_batch_norm_fwd_bwd", g, [y] + v1.gradients(y, [x, sc, of], grad_ys=up)))
+    if sel("overhead/chain_1000_adds"):
+        g = tf.Graph()
+        with g.as_default():
+            x0 = v1.placeholder(tf.float32, [])
+            y = x0
+            for _ in range(1000):
+                y = y + 1.0
+        sess = session(g, a.threads)
+        rows.append(("overhead/chain_1000_adds", time_ms(lambda: sess.run(y, {x0: 0.0}), a.steps, a.warmup)))
+        sess.close()
     for name, g, fetches in ops:
         # Inputs are variables (read every run), so Grappler cannot fold the op away.
         sess = session(g, a.threads)

@@ -222,6 +222,17 @@ def main():
 
         rows.append(("op/fused_batch_norm_fwd_bwd", time_ms(bn, a.steps, a.warmup)))
 
+    if sel("overhead/chain_1000_adds"):
+        x0 = torch.zeros(())
+
+        def chain():
+            y = x0
+            for _ in range(1000):
+                y = y + 1.0
+            return y
+
+        rows.append(("overhead/chain_1000_adds", time_ms(chain, a.steps, a.warmup)))
+
     print(f"pytorch {torch.__version__}: {a.steps} steps after {a.warmup} warm-up, {torch.get_num_threads()} threads")
     for name, ms in rows:
         print(f"{name:<30} {ms:>12.3f}")
