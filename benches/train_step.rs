@@ -351,7 +351,7 @@ fn main() {
     bench_overhead(&o, &mut rows);
     bench_concurrency(&o, &mut rows);
 
-    println!("{:<30} {:>12}  {}", "row", "median ms", "what");
+    println!("{:<30} {:>12}  what", "row", "median ms");
     println!("{}", "-".repeat(100));
     for r in &rows {
         println!("{:<30} {:>12.3}  {}", r.name, r.ms, r.detail);
