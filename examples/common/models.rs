@@ -42,7 +42,7 @@ fn batch_norm(s: &Scope, layer: Tensor, axes: &[i64], is_training: Tensor) -> Re
 
 fn conv20_conv_layer(s: &Scope, prev: Tensor, layer_depth: usize, is_training: Tensor) -> Result<Tensor> {
     s.name_scope(&format!("conv{layer_depth}"), |s| {
-        let strides = if layer_depth % 3 == 0 { 2 } else { 1 };
+        let strides = if layer_depth.is_multiple_of(3) { 2 } else { 1 };
         let in_channels = prev.shape().dim(3).unwrap_or(1);
         let out_channels = layer_depth * 4;
         let init = truncated_normal(s, &[3, 3, in_channels, out_channels], 0.0, 0.05, DType::F32, None)?;
@@ -90,7 +90,7 @@ pub fn batchnorm_conv20(s: &Scope, lr: f64) -> Result<Model> {
 // batchnorm_layers: the same net with layers::batch_normalization.
 
 fn layers_conv_layer(s: &Scope, prev: Tensor, layer_depth: usize, is_training: Tensor) -> Result<Tensor> {
-    let strides = if layer_depth % 3 == 0 { 2 } else { 1 };
+    let strides = if layer_depth.is_multiple_of(3) { 2 } else { 1 };
     let conv = layers::conv2d(
         s,
         prev,

@@ -166,7 +166,6 @@ mod tests {
     use crate::shape::Shape;
     use crate::value::Value;
     use serde::{Deserialize, Serialize};
-    use std::any::Any;
 
     #[derive(Debug, Serialize, Deserialize)]
     struct TestSource {
@@ -185,9 +184,6 @@ mod tests {
         }
         fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
             Ok(vec![])
-        }
-        fn as_any(&self) -> &dyn Any {
-            self
         }
     }
 

@@ -83,9 +83,14 @@ pub trait Op: fmt::Debug + Send + Sync + Any {
     fn describe(&self) -> String {
         String::new()
     }
+}
 
-    /// Upcast for downcasting to the concrete op.
-    fn as_any(&self) -> &dyn Any;
+impl dyn Op {
+    /// The op as its concrete type, if it is one: `node.op.downcast_ref::<Const>()`. (Every op
+    /// is `Any`; this upcasts, so no op implements anything for it.)
+    pub fn downcast_ref<T: Op>(&self) -> Option<&T> {
+        (self as &dyn Any).downcast_ref::<T>()
+    }
 }
 
 /// What shape inference sees: the node's name and its inputs' specs.

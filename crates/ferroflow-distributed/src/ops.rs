@@ -11,7 +11,6 @@ use crate::collective::{allgather_grad_value, allgather_value, allreduce_fused, 
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::fmt;
 
 /// The collective an op was built with; empty after deserialization.
@@ -107,9 +106,6 @@ impl Op for Allreduce {
     }
     fn describe(&self) -> String {
         format!("op={:?}, {:?}", self.op, self.comm)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -218,9 +214,6 @@ impl Op for Allgather {
     fn describe(&self) -> String {
         format!("{:?}", self.comm)
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Gradient of [`Allgather`]: inputs (gradient of the gathered tensor, the forward input).
@@ -245,9 +238,6 @@ impl Op for AllgatherGrad {
     }
     fn is_stateful(&self) -> bool {
         true
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -307,9 +297,6 @@ impl Op for Broadcast {
     fn describe(&self) -> String {
         format!("root={}, {:?}", self.root, self.comm)
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Gradient of [`Broadcast`]: the sum over ranks of the gradient on the root, zeros elsewhere.
@@ -343,9 +330,6 @@ impl Op for BroadcastGrad {
     }
     fn is_stateful(&self) -> bool {
         true
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -15,7 +15,6 @@ use ferroflow_ops::nn;
 use ferroflow_ops::random::Initializer;
 use ferroflow_ops::state::{assign_sub, constant, get_variable, VariableOptions};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// The number of elements `reduce_*(x, axes)` reduces into each output: the product of `x`'s
 /// dims over `axes`, as a scalar of `x`'s dtype. No gradient flows (it depends on the shape only).
@@ -53,9 +52,6 @@ impl Op for ReducedCount {
     }
     fn describe(&self) -> String {
         format!("axes={:?}", self.axes)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -8,7 +8,6 @@
 use ferroflow_core::typetag;
 use ferroflow_core::{Error, GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Forwards its input (TF1 `Identity`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -27,9 +26,6 @@ impl Op for Identity {
     }
     fn gradient(&self, _: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![cx.grad(0)])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -56,9 +52,6 @@ impl Op for StopGradient {
     fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![None])
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Returns `x`; no gradient flows back through it. TF1: `tf.stop_gradient`.
@@ -83,9 +76,6 @@ impl Op for NoOp {
     }
     fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -142,9 +132,6 @@ impl Op for Merge {
     }
     fn accepts_dead_inputs(&self) -> bool {
         true
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

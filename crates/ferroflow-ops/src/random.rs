@@ -18,7 +18,6 @@ use rand::distributions::Uniform;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 const DEFAULT_GRAPH_SEED: u64 = 87_654_321;
 
@@ -109,9 +108,6 @@ impl Op for RandomOp {
     }
     fn is_stateful(&self) -> bool {
         true
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

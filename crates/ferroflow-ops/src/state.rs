@@ -10,7 +10,6 @@ use ferroflow_core::{
     Variable, GLOBAL_VARIABLES, TRAINABLE_VARIABLES,
 };
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// A value fed at run time (TF1 `tf.placeholder`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -37,9 +36,6 @@ impl Op for Placeholder {
     }
     fn describe(&self) -> String {
         format!("{} {}", self.dtype, self.shape)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -84,9 +80,6 @@ impl Op for PlaceholderWithDefault {
     fn gradient(&self, _: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![cx.grad(0)])
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// A placeholder that yields `default` when not fed. TF1: `tf.placeholder_with_default`.
@@ -122,9 +115,6 @@ impl Op for Const {
         } else {
             format!("{:?}", self.value.shape())
         }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -164,9 +154,6 @@ impl Op for VariableV2 {
     }
     fn describe(&self) -> String {
         format!("{} {}", self.dtype, self.shape)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -298,9 +285,6 @@ impl Op for Assign {
     }
     fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![None, None])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

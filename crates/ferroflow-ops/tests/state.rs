@@ -140,7 +140,7 @@ fn fill_initializers_are_ops_that_run_not_constants_in_the_graph() {
     // No big value is baked into the graph.
     for op in g.operations() {
         let node = g.node(op).unwrap();
-        if let Some(k) = node.op.as_any().downcast_ref::<ferroflow_ops::state::Const>() {
+        if let Some(k) = node.op.downcast_ref::<ferroflow_ops::state::Const>() {
             assert!(k.value.len() < 1000, "{} holds {} elements", node.name, k.value.len());
         }
     }

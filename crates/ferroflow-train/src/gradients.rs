@@ -231,13 +231,13 @@ fn bn_region(g: &Graph, i: usize, forward: &[bool], backward: &[bool], consumers
     g.read(|st| {
         let comps = st.composites();
         let bn = comps.iter().find(|c| c.nodes.end == i + 1 && c.outputs.first().copied().flatten().is_some_and(|y| y.op().node_index() == i))?;
-        let apply = bn.fused.as_any().downcast_ref::<BatchNormApply>()?;
+        let apply = bn.fused.downcast_ref::<BatchNormApply>()?;
         if !(apply.has_offset && apply.has_scale) || bn.inputs.len() != 5 {
             return None;
         }
         let (x, mean, variance, offset, scale) = (bn.inputs[0], bn.inputs[1], bn.inputs[2], bn.inputs[3], bn.inputs[4]);
         let mo = comps.iter().find(|c| c.outputs == [Some(mean), Some(variance)] && c.inputs == [x])?;
-        mo.fused.as_any().downcast_ref::<FusedMoments>().filter(|m| !m.keep_dims)?;
+        mo.fused.downcast_ref::<FusedMoments>().filter(|m| !m.keep_dims)?;
         let one_d = |t: Tensor| st.spec(t).ok().and_then(|sp| sp.shape.rank()) == Some(1);
         if ![scale, offset, mean, variance].into_iter().all(one_d) {
             return None;

@@ -5,7 +5,6 @@ use ferroflow_core::{DType, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Sco
 use ferroflow_ops::input::IntoInput;
 use ferroflow_ops::math::{mul, pow};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// `learning_rate * decay_rate ^ (global_step / decay_steps)`, with the exponent floored when
 /// `staircase`. TF1: `tf.train.exponential_decay(learning_rate, global_step, decay_steps,
@@ -114,8 +113,5 @@ impl Op for DecayProgress {
     }
     fn describe(&self) -> String {
         format!("decay_steps={} staircase={}", self.decay_steps, self.staircase)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

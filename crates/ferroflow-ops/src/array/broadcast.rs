@@ -7,7 +7,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
 use ndarray::IxDyn;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Sums `g` over the axes along which `like` was broadcast, giving `like`'s shape.
 #[derive(Debug, Serialize, Deserialize)]
@@ -42,9 +41,6 @@ impl Op for SumToLike {
             None => None,
         };
         Ok(vec![g, None])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -93,9 +89,6 @@ impl Op for BroadcastLike {
             None => None,
         };
         Ok(vec![g, None])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -5,7 +5,6 @@ use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Converts its input to `to` (TF1 `Cast`).
 ///
@@ -39,9 +38,6 @@ impl Op for Cast {
     }
     fn describe(&self) -> String {
         format!("to={}", self.to)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -10,7 +10,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::{with_value, DType, Dim, Element, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use ndarray::{ArrayViewD, Axis, Slice};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Joins its inputs along `axis` (TF1 `ConcatV2`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -118,9 +117,6 @@ impl Op for Concat {
     fn describe(&self) -> String {
         format!("axis={}", self.axis)
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// `views` (same rank and dims off `ax`) joined along `ax` into one buffer allocated
@@ -199,9 +195,6 @@ impl Op for SplitLike {
         let mut out = vec![Some(concat(s, &pieces, self.axis)?)];
         out.extend(std::iter::repeat_n(None, n));
         Ok(out)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -9,7 +9,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::value::checked_len;
 use ferroflow_core::{with_value, DType, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Below this many elements `zeros`/`ones`/the fill initializers give a `Const` (TF1's
 /// `_constant_if_small`); from it on, a `Fill` that allocates when the session runs it.
@@ -80,15 +79,12 @@ impl Op for Fill {
     fn describe(&self) -> String {
         self.dims.as_ref().map(|d| format!("dims={d:?}")).unwrap_or_default()
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// The value of a constant 1-D integer tensor, when `t` is one.
 fn constant_dims(s: &Scope, t: Tensor) -> Option<Vec<i64>> {
     let node = s.graph().node(t.op()).ok()?;
-    let c = node.op.as_any().downcast_ref::<Const>()?;
+    let c = node.op.downcast_ref::<Const>()?;
     if c.value.shape().len() != 1 {
         return None;
     }
@@ -230,9 +226,6 @@ impl Op for FillLike {
     }
     fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![None])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

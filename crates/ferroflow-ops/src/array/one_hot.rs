@@ -5,7 +5,6 @@ use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// `out[..., j] = on if indices[...] == j else off`, a new last axis of size `depth`
 /// (TF1 `OneHot` with `axis = -1`).
@@ -80,9 +79,6 @@ impl Op for OneHot {
     }
     fn describe(&self) -> String {
         format!("depth={} on={} off={} dtype={}", self.depth, self.on, self.off, self.dtype)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -10,7 +10,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::value::checked_len;
 use ferroflow_core::{Dim, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 fn fmt_spec(spec: &[i64]) -> String {
     format!("{spec:?}")
@@ -96,9 +95,6 @@ impl Op for Reshape {
     fn describe(&self) -> String {
         fmt_spec(&self.shape)
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// The gradient of every op here: `g` reshaped back to input 0's shape.
@@ -148,9 +144,6 @@ impl Op for ReshapeLike {
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = cx.grad(0) else { return Ok(vec![None, None]) };
         Ok(vec![Some(reshape_back(s, g, cx.input(0)?, &cx.input_spec(0)?.shape)?), None])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -224,9 +217,6 @@ impl Op for Flatten {
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         reshape_grad(s, cx)
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// `x` flattened to `[batch, features]`, keeping dim 0. TF1: `tf.layers.flatten` /
@@ -297,9 +287,6 @@ impl Op for ExpandDims {
     }
     fn describe(&self) -> String {
         format!("axis={}", self.axis)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -390,9 +377,6 @@ impl Op for Squeeze {
     }
     fn describe(&self) -> String {
         format!("axes={:?}", self.axes)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

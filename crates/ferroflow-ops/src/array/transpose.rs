@@ -5,7 +5,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::{with_value, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use ndarray::IxDyn;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// `x` with its axes permuted: output axis `i` is input axis `perm[i]` (TF1 `Transpose`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -170,9 +169,6 @@ impl Op for Transpose {
     }
     fn describe(&self) -> String {
         format!("perm={:?}", self.perm)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -3,7 +3,6 @@
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Sums its inputs element-wise; all have one dtype and shape (TF1 `AddN`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,9 +49,6 @@ impl Op for AddN {
     }
     fn gradient(&self, _: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![cx.grad(0); cx.num_inputs()])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -15,7 +15,6 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
 use std::cell::Cell;
 use num_traits::Float;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// The binary functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,9 +349,6 @@ impl Op for Binary {
             }
         }
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// `sum_to_shape(g · ∂f/∂a)` (or `∂f/∂b`): one fused pass for a binary op's gradient.
@@ -393,9 +389,6 @@ impl Op for BinaryGrad {
             d => return Err(cx.error(format!("expected a float gradient, got {d}"))),
         };
         Ok(vec![out])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

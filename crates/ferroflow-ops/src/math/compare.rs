@@ -11,7 +11,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// The comparison functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,9 +95,6 @@ impl Op for Compare {
     fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![None, None])
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 fn compare(s: &Scope, kind: CompareKind, a: impl IntoInput, b: impl IntoInput) -> Result<Tensor> {
@@ -178,9 +174,6 @@ impl Op for Logical {
     fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![None, None])
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Element-wise logical negation of a `bool` tensor (TF1 `LogicalNot`).
@@ -202,9 +195,6 @@ impl Op for LogicalNot {
     }
     fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![None])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -295,9 +285,6 @@ impl Op for Select {
         let gy = s.add_op1(SelectGrad { wrt_y: true }, &[c, cx.input(2)?, g], "SelectGradY")?;
         Ok(vec![None, Some(gx), Some(gy)])
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 fn pick<T>(c: bool, x: T, y: T) -> T {
@@ -342,9 +329,6 @@ impl Op for SelectGrad {
             DType::F64 => run!(f64),
             d => return Err(cx.error(format!("expected a float gradient, got {d}"))),
         }])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -6,7 +6,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use ndarray::{ArrayD, ArrayViewD, Axis};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Index of the extreme element along `axis`, as `int64` (TF1 `ArgMax` / `ArgMin`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,9 +65,6 @@ impl Op for ArgMinMax {
     }
     fn describe(&self) -> String {
         format!("axis={}", self.axis)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

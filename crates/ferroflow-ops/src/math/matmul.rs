@@ -9,7 +9,6 @@ use crate::kernels::gemm::GemmFloat;
 use ndarray::{Array3, ArrayView2, ArrayView3, ArrayViewD, Axis, Ix3, IxDyn};
 use num_traits::{WrappingAdd, WrappingMul, Zero};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// `op(a) · op(b)` where `op` transposes the last two axes when asked (TF1 `MatMul`; with
 /// rank > 2, TF's `BatchMatMulV2` without batch broadcasting).
@@ -103,9 +102,6 @@ impl Op for MatMul {
     }
     fn describe(&self) -> String {
         format!("transpose_a={} transpose_b={}", self.transpose_a, self.transpose_b)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -17,7 +17,6 @@ use ferroflow_core::{DType, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Re
 use ndarray::ArrayViewD;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::borrow::Cow;
 
 // ---------------------------------------------------------------------------------------------
@@ -539,9 +538,6 @@ impl Op for Reduce {
     fn describe(&self) -> String {
         format!("axes={:?} keep_dims={}", self.axes, self.keep_dims)
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -618,9 +614,6 @@ impl Op for ReduceGrad {
         let kind = if self.mean { ReduceKind::Mean } else { ReduceKind::Sum };
         let r = s.add_op1(Reduce { kind, axes: self.axes.clone(), keep_dims: self.keep_dims }, &[gg], kind.type_name())?;
         Ok(vec![Some(r), None])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -706,9 +699,6 @@ impl Op for ReduceMinMaxGrad {
         let gg_g = s.add_op1(Reduce { kind: ReduceKind::Sum, axes: self.axes.clone(), keep_dims: self.keep_dims }, &[prod], "Sum")?;
         Ok(vec![None, None, Some(gg_g)])
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// The gradient of `Prod`: `g · Π_{others}`, exact with zeros (one zero: only it gets the
@@ -778,9 +768,6 @@ impl Op for ReduceProdGrad {
             d => return Err(cx.error(format!("expected a float input, got {d}"))),
         };
         Ok(vec![out.map_err(|e| cx.wrap(e))?])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -7,7 +7,6 @@ use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Ten
 use num_traits::Float;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// The unary functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,9 +245,6 @@ impl Op for Unary {
         let x = if self.kind.df_needs_only_y() { y } else { cx.input(0)? };
         Ok(vec![Some(s.add_op1(UnaryGrad { kind: self.kind }, &[x, y, g], &format!("{}Grad", self.kind.type_name()))?)])
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// `g · f'(x)` for a unary op, given `x`, `y = f(x)` and `g` (TF's `ReluGrad`, `TanhGrad`, …).
@@ -287,9 +283,6 @@ impl Op for UnaryGrad {
             DType::F64 => run!(f64),
             d => return Err(cx.error(format!("expected a float gradient, got {d}"))),
         }])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

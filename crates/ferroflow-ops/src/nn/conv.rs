@@ -22,7 +22,6 @@ use ndarray::{ArrayView2, ArrayViewD, ArrayViewMut2, LinalgScalar};
 use num_traits::Float;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::mem::size_of;
@@ -649,9 +648,6 @@ impl Op for Conv2D {
     fn describe(&self) -> String {
         self.attrs.describe()
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// The input gradient of `Conv2D` (TF1 `Conv2DBackpropInput`): inputs `[x, filter, dy]`,
@@ -696,9 +692,6 @@ impl Op for Conv2DBackpropInput {
     fn describe(&self) -> String {
         self.attrs.describe()
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// The filter gradient of `Conv2D` (TF1 `Conv2DBackpropFilter`): inputs `[x, filter, dy]`,
@@ -742,9 +735,6 @@ impl Op for Conv2DBackpropFilter {
     }
     fn describe(&self) -> String {
         self.attrs.describe()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -858,9 +848,6 @@ impl Op for BiasAdd {
         let gb = s.add_op1(BiasAddGrad, &[g], "BiasAddGrad")?;
         Ok(vec![Some(g), Some(gb)])
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Sums a gradient over every axis but the last (TF1 `BiasAddGrad`).
@@ -893,9 +880,6 @@ impl Op for BiasAddGrad {
         let Some(gg) = cx.grad(0) else { return Ok(vec![None]) };
         let z = crate::array::zeros_like(s, cx.input(0)?)?;
         Ok(vec![Some(bias_add(s, z, gg)?)])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -15,7 +15,6 @@ use ndarray::{ArrayViewD, IxDyn, Zip};
 use rayon::prelude::*;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Randomly zeroes elements, scaling the kept ones by `1 / keep_prob`.
 ///
@@ -65,7 +64,7 @@ pub fn dropout(s: &Scope, x: impl IntoInput, keep_prob: impl IntoInput, noise_sh
 /// The value of `t` when it is a one-element constant.
 fn constant_scalar(s: &Scope, t: Tensor) -> Option<f64> {
     let node = s.graph().node(t.op()).ok()?;
-    let c = node.op.as_any().downcast_ref::<Const>()?;
+    let c = node.op.downcast_ref::<Const>()?;
     if c.value.len() != 1 || !c.value.dtype().is_float() {
         return None;
     }
@@ -173,9 +172,6 @@ impl Op for Dropout {
             None => String::new(),
         }
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Reads and checks the scalar `keep_prob` input `i`.
@@ -244,8 +240,5 @@ impl Op for DropoutGrad {
         let Some(gg) = cx.grad(0) else { return Ok(vec![None, None, None]) };
         let d = s.add_op1(DropoutGrad, &[gg, cx.input(1)?, cx.input(2)?], "DropoutGrad")?;
         Ok(vec![Some(d), None, None])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

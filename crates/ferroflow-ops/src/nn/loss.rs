@@ -14,7 +14,6 @@ use ferroflow_core::{DType, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Sco
 use ndarray::ArrayViewD;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Parallel over rows only above this many logits.
 const PAR_MIN: usize = 1 << 15;
@@ -138,9 +137,6 @@ impl Op for SoftmaxCrossEntropyWithLogits {
         }
         Ok(vec![dx, dz])
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,9 +245,6 @@ impl Op for SparseSoftmaxCrossEntropyWithLogits {
         }
         Ok(vec![dx, None])
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,9 +297,6 @@ impl Op for BroadcastMul {
         let da = broadcast_mul(s, gg, v)?;
         let dv = reduce_sum(s, mul(s, gg, a)?, Some(&[-1]), false)?;
         Ok(vec![Some(da), Some(dv)])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -366,9 +356,6 @@ impl Op for SigmoidCrossEntropyWithLogits {
         let dz = mul(s, g, neg(s, x)?)?;
         Ok(vec![Some(dz), Some(dx)])
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -415,9 +402,6 @@ impl Op for L2Loss {
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = cx.grad(0) else { return Ok(vec![None]) };
         Ok(vec![Some(mul(s, cx.input(0)?, g)?)])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -11,7 +11,6 @@ use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Options of [`local_response_normalization`]; defaults are TF1's.
 ///
@@ -284,9 +283,6 @@ impl Op for Lrn {
         let o = &self.opts;
         format!("depth_radius={} bias={} alpha={} beta={}", o.depth_radius, o.bias, o.alpha, o.beta)
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// The input gradient of LRN (TF1 `LRNGrad`): inputs `[x, y, dy]`.
@@ -313,8 +309,5 @@ impl Op for LrnGrad {
             Value::from_shape_vec(&shape, lrn_backward::<T>(&x, &y, &dy, c, &self.opts))
         });
         Ok(vec![out.map_err(|e| cx.wrap(e))?])
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

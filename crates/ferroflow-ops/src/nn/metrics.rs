@@ -5,7 +5,6 @@ use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Whether each target class is among the `k` highest predictions of its row.
 ///
@@ -107,8 +106,5 @@ impl Op for InTopK {
     }
     fn describe(&self) -> String {
         format!("k={}", self.k)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

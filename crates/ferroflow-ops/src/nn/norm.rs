@@ -12,7 +12,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::{DType, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::sync::Arc;
 
 // ---------------------------------------------------------------------------------------------
@@ -296,9 +295,6 @@ impl Op for FusedMoments {
             d => Err(cx.error(format!("expected a float x, got {d}"))),
         }
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// Fused `nn::batch_normalization` with per-channel statistics: inputs
@@ -365,9 +361,6 @@ impl Op for BatchNormApply {
     fn describe(&self) -> String {
         format!("epsilon={} offset={} scale={}", self.epsilon, self.has_offset, self.has_scale)
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// The closed-form gradient of `batch_normalization(x, moments(x))` in training mode (biased
@@ -422,9 +415,6 @@ impl Op for BatchNormTrainingGrad {
     }
     fn describe(&self) -> String {
         format!("epsilon={}", self.epsilon)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -648,9 +638,6 @@ impl Op for FusedBatchNorm {
     fn describe(&self) -> String {
         format!("epsilon={} is_training={}", self.epsilon, self.is_training)
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -740,9 +727,6 @@ impl Op for FusedBatchNormGrad {
     }
     fn describe(&self) -> String {
         format!("epsilon={} is_training={}", self.epsilon, self.is_training)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

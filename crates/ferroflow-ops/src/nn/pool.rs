@@ -11,7 +11,6 @@ use crate::input::IntoInput;
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Which reduction a pool applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,9 +325,6 @@ impl Op for Pool {
     fn describe(&self) -> String {
         self.attrs.describe()
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// The input gradient of a pool (TF1 `MaxPoolGrad`, `AvgPoolGrad`): inputs `[x, dy]`; the
@@ -389,8 +385,5 @@ impl Op for PoolGrad {
     }
     fn describe(&self) -> String {
         self.attrs.describe()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -10,7 +10,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::{DType, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 
 /// Parallel over blocks only above this many elements.
 const PAR_MIN: usize = 1 << 15;
@@ -157,9 +156,6 @@ impl Op for Softmax {
     fn describe(&self) -> String {
         format!("axis={}", self.axis)
     }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
 }
 
 /// The gradient of `Softmax` / `LogSoftmax` given the forward output `y` and the upstream `g`:
@@ -246,9 +242,6 @@ impl Op for SoftmaxGrad {
             let dy = sub(s, mul(s, gg, sub(s, g, sg)?)?, mul(s, g, tg)?)?;
             Ok(vec![Some(dy), Some(dg)])
         }
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -5,7 +5,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::{Error, GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::fmt;
 
 /// Adagrad. TF1: `tf.train.AdagradOptimizer(learning_rate, initial_accumulator_value=0.1)`.
@@ -101,9 +100,6 @@ impl Op for ApplyAdagrad {
     }
     fn is_stateful(&self) -> bool {
         true
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -7,7 +7,6 @@ use ferroflow_ops::input::IntoInput;
 use ferroflow_ops::math::mul;
 use ferroflow_ops::state::assign;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::fmt;
 
 /// Adam. TF1: `tf.train.AdamOptimizer(learning_rate=0.001, beta1=0.9, beta2=0.999,
@@ -173,9 +172,6 @@ impl Op for ApplyAdam {
     }
     fn describe(&self) -> String {
         format!("beta1={} beta2={} epsilon={}", self.beta1, self.beta2, self.epsilon)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

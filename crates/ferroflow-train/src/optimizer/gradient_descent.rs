@@ -5,7 +5,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::fmt;
 
 /// Plain gradient descent. TF1: `tf.train.GradientDescentOptimizer(learning_rate)`.
@@ -82,9 +81,6 @@ impl Op for ApplyGradientDescent {
     }
     fn is_stateful(&self) -> bool {
         true
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -5,7 +5,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::fmt;
 
 /// Gradient descent with momentum. TF1: `tf.train.MomentumOptimizer(learning_rate, momentum,
@@ -113,9 +112,6 @@ impl Op for ApplyMomentum {
     }
     fn describe(&self) -> String {
         format!("momentum={} use_nesterov={}", self.momentum, self.use_nesterov)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

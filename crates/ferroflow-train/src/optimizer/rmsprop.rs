@@ -5,7 +5,6 @@ use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::fmt;
 
 /// RMSProp. TF1: `tf.train.RMSPropOptimizer(learning_rate, decay=0.9, momentum=0.0,
@@ -181,9 +180,6 @@ impl Op for ApplyRMSProp {
     }
     fn describe(&self) -> String {
         format!("decay={} momentum={} epsilon={} centered={}", self.decay, self.momentum, self.epsilon, self.centered)
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
