@@ -57,7 +57,9 @@ fn opts() -> Opts {
             "--profile" => o.profile = true,
             "--bench" => {} // passed by `cargo bench`
             "-h" | "--help" => {
-                println!("train_step [--steps N] [--warmup N] [--threads N] [--filter SUBSTR] [--tsv FILE] [--profile]");
+                println!(
+                    "train_step [--steps N] [--warmup N] [--threads N] [--filter SUBSTR] [--tsv FILE] [--profile]"
+                );
                 std::process::exit(0);
             }
             other if !other.starts_with('-') => o.filter = Some(other.to_string()), // `cargo bench -- conv`
@@ -108,7 +110,11 @@ fn time_ms(o: &Opts, mut f: impl FnMut()) -> f64 {
         .collect();
     t.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let m = t.len() / 2;
-    if t.len() % 2 == 1 { t[m] } else { 0.5 * (t[m - 1] + t[m]) }
+    if t.len() % 2 == 1 {
+        t[m]
+    } else {
+        0.5 * (t[m - 1] + t[m])
+    }
 }
 
 struct Row {
@@ -118,7 +124,14 @@ struct Row {
 }
 
 /// Train-step and inference rows of a founding net given as a `Model`.
-fn bench_model(o: &Opts, rows: &mut Vec<Row>, name: &str, detail: &str, batch: usize, build: impl Fn(&Scope) -> Result<Model>) {
+fn bench_model(
+    o: &Opts,
+    rows: &mut Vec<Row>,
+    name: &str,
+    detail: &str,
+    batch: usize,
+    build: impl Fn(&Scope) -> Result<Model>,
+) {
     let (train_row, infer_row) = (format!("train/{name}"), format!("infer/{name}"));
     if !selected(o, &train_row) && !selected(o, &infer_row) {
         return;
@@ -137,7 +150,9 @@ fn bench_model(o: &Opts, rows: &mut Vec<Row>, name: &str, detail: &str, batch: u
         let ms = time_ms(o, || {
             sess.run([m.train_op], &feeds).unwrap();
         });
-        print_profile(o, &train_row, || sess.run_with_options([m.train_op], &feeds, RunOptions::full_trace()).unwrap().1);
+        print_profile(o, &train_row, || {
+            sess.run_with_options([m.train_op], &feeds, RunOptions::full_trace()).unwrap().1
+        });
         rows.push(Row { name: train_row, detail: format!("{detail}, batch {batch}"), ms });
     }
     if selected(o, &infer_row) {
@@ -175,7 +190,9 @@ fn bench_tflearn(o: &Opts, rows: &mut Vec<Row>, batch: usize) {
         let ms = time_ms(o, || {
             sess.run([head.train_op], &feeds).unwrap();
         });
-        print_profile(o, &train_row, || sess.run_with_options([head.train_op], &feeds, RunOptions::full_trace()).unwrap().1);
+        print_profile(o, &train_row, || {
+            sess.run_with_options([head.train_op], &feeds, RunOptions::full_trace()).unwrap().1
+        });
         rows.push(Row { name: train_row, detail: format!("tflearn API, Adam, batch {batch}"), ms });
     }
     if selected(o, &infer_row) {
@@ -214,7 +231,11 @@ fn bench_ops(o: &Opts, rows: &mut Vec<Row>) {
         let ms = time_ms(o, || {
             sess.run([y, dx, dw], &[]).unwrap();
         });
-        rows.push(Row { name: "op/conv2d_fwd_bwd".into(), detail: "x [64,28,28,32], w 3x3x32x64 SAME; y, dx, dw".into(), ms });
+        rows.push(Row {
+            name: "op/conv2d_fwd_bwd".into(),
+            detail: "x [64,28,28,32], w 3x3x32x64 SAME; y, dx, dw".into(),
+            ms,
+        });
     }
     if selected(o, "op/fused_batch_norm_fwd_bwd") {
         let g = Graph::new();
@@ -230,7 +251,11 @@ fn bench_ops(o: &Opts, rows: &mut Vec<Row>) {
         let ms = time_ms(o, || {
             sess.run([y, dx, ds, db], &[]).unwrap();
         });
-        rows.push(Row { name: "op/fused_batch_norm_fwd_bwd".into(), detail: "x [64,28,28,32] training; y, dx, dscale, doffset".into(), ms });
+        rows.push(Row {
+            name: "op/fused_batch_norm_fwd_bwd".into(),
+            detail: "x [64,28,28,32] training; y, dx, dscale, doffset".into(),
+            ms,
+        });
     }
 }
 
@@ -259,7 +284,15 @@ fn bench_batch1(o: &Opts, rows: &mut Vec<Row>) {
         for _ in 0..50 {
             f();
         }
-        percentiles((0..1000).map(|_| { let t0 = Instant::now(); f(); t0.elapsed().as_secs_f64() * 1e3 }).collect())
+        percentiles(
+            (0..1000)
+                .map(|_| {
+                    let t0 = Instant::now();
+                    f();
+                    t0.elapsed().as_secs_f64() * 1e3
+                })
+                .collect(),
+        )
     };
     let feeds = feed_dict![m.inputs => x.clone(), m.is_training => false];
     let (p50, p99) = time(&mut || {
@@ -277,7 +310,11 @@ fn bench_batch1(o: &Opts, rows: &mut Vec<Row>) {
         let ms = time_ms(o, || {
             f.call(&big).unwrap();
         });
-        rows.push(Row { name: big_row.into(), detail: format!("Callable::call, 1,000 images: {:.0} images/s", 1e6 / ms), ms });
+        rows.push(Row {
+            name: big_row.into(),
+            detail: format!("Callable::call, 1,000 images: {:.0} images/s", 1e6 / ms),
+            ms,
+        });
     }
 }
 
@@ -317,7 +354,10 @@ fn bench_concurrency(o: &Opts, rows: &mut Vec<Row>) {
         return;
     }
     let (solo, shared) = support::train_with_readers(7, std::time::Duration::from_secs(3));
-    let detail = format!("small dense model; trainer {shared:.0} steps/s with 7 readers vs {solo:.0} alone = {:.0}% of solo", 100.0 * shared / solo);
+    let detail = format!(
+        "small dense model; trainer {shared:.0} steps/s with 7 readers vs {solo:.0} alone = {:.0}% of solo",
+        100.0 * shared / solo
+    );
     rows.push(Row { name: row.into(), detail, ms: 1e3 / shared });
 }
 
@@ -342,8 +382,12 @@ fn main() {
         env("RAYON_NUM_THREADS")
     );
     let mut rows = Vec::new();
-    bench_model(&o, &mut rows, "batchnorm_conv20", "19 conv + low-level BN (moments/assign/cond), Adam", 64, |s| models::batchnorm_conv20(s, 0.002));
-    bench_model(&o, &mut rows, "batchnorm_layers", "19 conv + layers::batch_normalization, Adam", 64, |s| models::batchnorm_layers(s, 0.002, true));
+    bench_model(&o, &mut rows, "batchnorm_conv20", "19 conv + low-level BN (moments/assign/cond), Adam", 64, |s| {
+        models::batchnorm_conv20(s, 0.002)
+    });
+    bench_model(&o, &mut rows, "batchnorm_layers", "19 conv + layers::batch_normalization, Adam", 64, |s| {
+        models::batchnorm_layers(s, 0.002, true)
+    });
     bench_model(&o, &mut rows, "batchnorm_mlp", "784-BN-1024 relu-BN-10, SGD", 128, |s| models::batchnorm_mlp(s, 0.5));
     bench_tflearn(&o, &mut rows, 64);
     bench_ops(&o, &mut rows);

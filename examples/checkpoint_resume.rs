@@ -81,7 +81,8 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = args.dir.clone().unwrap_or_else(|| std::env::temp_dir().join("ferroflow-checkpoint-resume"));
     let mut data = Datasets::load(args.data.as_deref(), DataOptions::default().seed(args.seed))?;
-    let batches: Vec<(Array2<f32>, Array2<f32>)> = (0..args.steps + args.more).map(|_| data.train.next_batch(args.batch_size)).collect();
+    let batches: Vec<(Array2<f32>, Array2<f32>)> =
+        (0..args.steps + args.more).map(|_| data.train.next_batch(args.batch_size)).collect();
     let probe = data.test.images().select(Axis(0), &(0..100.min(data.test.num_examples())).collect::<Vec<_>>());
 
     // First run: train, save, keep going.

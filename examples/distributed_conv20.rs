@@ -99,8 +99,10 @@ fn build(s: &Scope, hvd: &Hvd, lr: f64, sync_bn: bool, fusion_bytes: usize) -> R
     let logits = layers::dense(s, layer, 10, layers::DenseOptions::default().name("logits"))?;
     let loss = math::reduce_mean(s, nn::sigmoid_cross_entropy_with_logits(s, labels, logits)?, None, false)?;
     // Horovod's recipe: scale the learning rate with the number of ranks (the global batch grows).
-    let opt = DistributedOptimizer::new(train::AdamOptimizer::new(lr * hvd.size() as f64), hvd).fusion_threshold(fusion_bytes);
-    let train_op = s.control_dependencies(&s.graph().collection_ops(&UPDATE_OPS), |s| opt.minimize(s, loss, None, None))?;
+    let opt = DistributedOptimizer::new(train::AdamOptimizer::new(lr * hvd.size() as f64), hvd)
+        .fusion_threshold(fusion_bytes);
+    let train_op =
+        s.control_dependencies(&s.graph().collection_ops(&UPDATE_OPS), |s| opt.minimize(s, loss, None, None))?;
     let correct = math::equal(s, math::argmax(s, logits, 1)?, math::argmax(s, labels, 1)?)?;
     let accuracy = math::reduce_mean(s, array::cast(s, correct, DType::F32)?, None, false)?;
     Ok(Net { inputs, labels, is_training, loss, accuracy, train_op, buckets: opt.allreduce_ops().len() })
@@ -156,7 +158,12 @@ fn body(hvd: &Hvd) -> anyhow::Result<()> {
     let secs = started.elapsed().as_secs_f64();
     let images = (settings.steps * settings.batch_size * hvd.size()) as f64;
     if hvd.is_chief() {
-        hvd.log(format!("throughput: {:.1} images/s ({} steps in {secs:.2} s, global batch {})", images / secs, settings.steps, settings.batch_size * hvd.size()));
+        hvd.log(format!(
+            "throughput: {:.1} images/s ({} steps in {secs:.2} s, global batch {})",
+            images / secs,
+            settings.steps,
+            settings.batch_size * hvd.size()
+        ));
         if !args.no_eval {
             let acc = sess.run(
                 [net.accuracy],

@@ -26,7 +26,17 @@ fn main() -> ferroflow::Result<()> {
                 nn::batch_normalization(s, x, mean, var, Some(beta.value()), Some(gamma.value()), 1e-3)
             })
         },
-        |s| nn::batch_normalization(s, x, pop_mean.value(), pop_var.value(), Some(beta.value()), Some(gamma.value()), 1e-3),
+        |s| {
+            nn::batch_normalization(
+                s,
+                x,
+                pop_mean.value(),
+                pop_var.value(),
+                Some(beta.value()),
+                Some(gamma.value()),
+                1e-3,
+            )
+        },
     )?;
 
     let sess = Session::new(&g);

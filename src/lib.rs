@@ -26,12 +26,10 @@
 #![forbid(unsafe_code)]
 
 pub use ferroflow_core as core;
-/// The `ndarray` version ferroflow's `Value` converts from and to: use `ferroflow::ndarray`
-/// instead of a direct dependency, so the versions always match.
-pub use ndarray;
 pub use ferroflow_core::{
     shape, CollectionKey, DType, Error, Graph, Operation, Result, Scope, Shape, Tensor, Value, Variable, GLOBAL_STEP,
-    GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES, REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, TRAIN_OP, UPDATE_OPS,
+    GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES, REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, TRAIN_OP,
+    UPDATE_OPS,
 };
 pub use ferroflow_data as data;
 /// Data-parallel training the Horovod way (`hvd::init`, `DistributedOptimizer`, collective
@@ -40,29 +38,36 @@ pub use ferroflow_data as data;
 pub use ferroflow_distributed as distributed;
 pub use ferroflow_nn::{contrib, layers, tflearn, Training};
 pub use ferroflow_ops::{array, control, math, nn, random, state};
-pub use ferroflow_session::{feed_dict, Callable, Fetch, NodeTrace, OpTypeStats, RunMetadata, RunOptions, Session, SessionOptions, TraceLevel};
+pub use ferroflow_session::{
+    feed_dict, Callable, Fetch, NodeTrace, OpTypeStats, RunMetadata, RunOptions, Session, SessionOptions, TraceLevel,
+};
 pub use ferroflow_train as train;
+/// The `ndarray` version ferroflow's `Value` converts from and to: use `ferroflow::ndarray`
+/// instead of a direct dependency, so the versions always match.
+pub use ndarray;
 
 /// Everything a TF1-style program usually needs.
 pub mod prelude {
     pub use crate::{
-        array, contrib, control, feed_dict, layers, math, nn, shape, state, train, CollectionKey, DType, Error, Fetch, Graph,
-        Operation, Result, Scope, Session, SessionOptions, Shape, Tensor, Training, Value, Variable, GLOBAL_VARIABLES, LOSSES,
-        REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, UPDATE_OPS,
-    };
-    pub use ferroflow_ops::control::{cond, group, identity, no_op, stop_gradient};
-    pub use ferroflow_ops::random::Initializer;
-    pub use ferroflow_ops::state::{
-        assign, assign_add, assign_any_shape, assign_sub, constant, get_variable, global_variables_initializer, placeholder,
-        placeholder_with_default, variable, variables_initializer, VariableOptions,
+        array, contrib, control, feed_dict, layers, math, nn, shape, state, train, CollectionKey, DType, Error, Fetch,
+        Graph, Operation, Result, Scope, Session, SessionOptions, Shape, Tensor, Training, Value, Variable,
+        GLOBAL_VARIABLES, LOSSES, REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, UPDATE_OPS,
     };
     pub use ferroflow_core::{GLOBAL_STEP, MOVING_AVERAGE_VARIABLES, TRAIN_OP};
     pub use ferroflow_nn::contrib::{ContribBatchNormOptions, FullyConnectedOptions};
-    pub use ferroflow_nn::layers::{Activation, BatchNormOptions, Conv2dOptions, DenseOptions, Regularizer, UpdateMode};
+    pub use ferroflow_nn::layers::{
+        Activation, BatchNormOptions, Conv2dOptions, DenseOptions, Regularizer, UpdateMode,
+    };
+    pub use ferroflow_ops::control::{cond, group, identity, no_op, stop_gradient};
     pub use ferroflow_ops::nn::Padding;
+    pub use ferroflow_ops::random::Initializer;
+    pub use ferroflow_ops::state::{
+        assign, assign_add, assign_any_shape, assign_sub, constant, get_variable, global_variables_initializer,
+        placeholder, placeholder_with_default, variable, variables_initializer, VariableOptions,
+    };
     pub use ferroflow_session::{Callable, RunMetadata, RunOptions, TraceLevel};
     pub use ferroflow_train::{
-        gradients, latest_checkpoint, AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer,
-        RMSPropOptimizer, Saver,
+        gradients, latest_checkpoint, AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer,
+        Optimizer, RMSPropOptimizer, Saver,
     };
 }

@@ -12,19 +12,39 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const FLAGS: &[&str] =
-    &["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader,tcp", "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"];
+const FLAGS: &[&str] = &[
+    "--allow-run-as-root",
+    "--oversubscribe",
+    "--mca",
+    "btl",
+    "self,vader,tcp",
+    "--mca",
+    "btl_tcp_if_include",
+    "lo",
+    "--mca",
+    "oob_tcp_if_include",
+    "lo",
+];
 
 fn example() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let p = exe.parent().and_then(|d| d.parent()).unwrap().join("examples").join("distributed_conv20");
-    assert!(p.exists(), "{} is missing: cargo build --release --features mpi --example distributed_conv20", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: cargo build --release --features mpi --example distributed_conv20",
+        p.display()
+    );
     p
 }
 
 fn mpirun(secs: u64, args: &[&str]) -> (Output, Duration) {
     let t0 = Instant::now();
-    let out = Command::new("timeout").args(["-s", "KILL", &secs.to_string(), "mpirun"]).args(FLAGS).args(args).output().unwrap();
+    let out = Command::new("timeout")
+        .args(["-s", "KILL", &secs.to_string(), "mpirun"])
+        .args(FLAGS)
+        .args(args)
+        .output()
+        .unwrap();
     (out, t0.elapsed())
 }
 
@@ -39,7 +59,10 @@ fn example_trains_on_two_ranks() {
     let (out, _) = mpirun(300, &["-np", "2", ex, "--steps", "12", "--log-every", "4", "--sync-bn"]);
     let o = text(&out);
     assert!(out.status.success(), "{o}");
-    assert!(o.contains("[0/2] 2 ranks x batch 32 (global 64), cross-replica BN, 1 fusion bucket(s) per step"), "not one job of 2 ranks:\n{o}");
+    assert!(
+        o.contains("[0/2] 2 ranks x batch 32 (global 64), cross-replica BN, 1 fusion bucket(s) per step"),
+        "not one job of 2 ranks:\n{o}"
+    );
     assert!(o.contains("[0/2] Final test accuracy: "), "{o}");
     assert!(!o.contains("[1/2] Final test accuracy"), "only the chief reports:\n{o}");
 }

@@ -78,7 +78,10 @@ fn cond_mismatch() {
     let y = placeholder(&s, DType::I32, shape![]).unwrap();
     let e = cond(&s, p, |_| Ok(x), |_| Ok(y)).unwrap_err();
     assert!(matches!(e, Error::CondMismatch { .. }));
-    assert!(e.to_string().contains("output 0 is float32 [] in the true branch but int32 [] in the false branch"), "{e}");
+    assert!(
+        e.to_string().contains("output 0 is float32 [] in the true branch but int32 [] in the false branch"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -87,11 +90,16 @@ fn dead_fetch() {
     let s = g.root();
     let p = placeholder(&s, DType::Bool, shape![]).unwrap();
     let mut inner = None;
-    cond(&s, p, |s| {
-        let t = constant(&s.with_name("only_if_true"), 1.0f32)?;
-        inner = Some(t);
-        Ok(t)
-    }, |s| constant(s, 0.0f32))
+    cond(
+        &s,
+        p,
+        |s| {
+            let t = constant(&s.with_name("only_if_true"), 1.0f32)?;
+            inner = Some(t);
+            Ok(t)
+        },
+        |s| constant(s, 0.0f32),
+    )
     .unwrap();
     let e = Session::new(&g).run([inner.unwrap()], &feed_dict![p => false]).unwrap_err();
     assert!(matches!(e, Error::DeadFetch { .. }));
@@ -197,7 +205,11 @@ fn damaged_checkpoint_is_a_format_error() {
     let e = saver.restore(&sess, &path).unwrap_err();
     assert!(matches!(e, Error::Format { .. }), "{e}");
     assert!(e.to_string().contains("model-1"), "{e}");
-    assert_eq!(sess.variable_value(v).unwrap().to_vec::<f32>().unwrap(), vec![1.0, 2.0], "a failed restore changes nothing");
+    assert_eq!(
+        sess.variable_value(v).unwrap().to_vec::<f32>().unwrap(),
+        vec![1.0, 2.0],
+        "a failed restore changes nothing"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -252,7 +264,9 @@ fn kernel_errors_carry_input_shapes() {
     let y = math::div(&s.with_name("ratio"), 10i32, x).unwrap();
     let e = Session::new(&g).run([y], &feed_dict![x => vec![1i32, 0]]).unwrap_err();
     match &e {
-        Error::Kernel { inputs, .. } => assert!(inputs.iter().flatten().any(|(d, dims)| *d == DType::I32 && dims == &[2])),
+        Error::Kernel { inputs, .. } => {
+            assert!(inputs.iter().flatten().any(|(d, dims)| *d == DType::I32 && dims == &[2]))
+        }
         other => panic!("wrong error: {other}"),
     }
 }
@@ -266,8 +280,11 @@ fn allocation_names_the_node_and_the_byte_count() {
     let w = get_variable(&s, "w", [1usize << 24, 1 << 24], Initializer::Zeros, VariableOptions::default()).unwrap();
     let sess = Session::new(&g);
     let e = sess.run_ops(&[w.initializer()], &[]).unwrap_err();
-    assert!(matches!(&e, Error::Allocation { node, op, bytes: Some(b), dtype: DType::F32, shape }
-        if node == "w/Initializer/zeros" && op == "Fill" && *b == 1 << 50 && shape == &[1 << 24, 1 << 24]), "{e:?}");
+    assert!(
+        matches!(&e, Error::Allocation { node, op, bytes: Some(b), dtype: DType::F32, shape }
+        if node == "w/Initializer/zeros" && op == "Fill" && *b == 1 << 50 && shape == &[1 << 24, 1 << 24]),
+        "{e:?}"
+    );
     assert_eq!(
         e.to_string(),
         "Fill 'w/Initializer/zeros' failed at run time: cannot allocate 1125899906842624 bytes (1048576.0 GiB) for a \
@@ -277,5 +294,8 @@ fn allocation_names_the_node_and_the_byte_count() {
     // A shape whose element count overflows is a build error naming the variable instead.
     let e = get_variable(&s, "v", [1usize << 33, 1 << 33], Initializer::Zeros, VariableOptions::default()).unwrap_err();
     assert!(matches!(e, Error::Variable { .. }), "{e}");
-    assert!(e.to_string().starts_with("variable 'v': shape [8589934592, 8589934592] has more elements than fit in usize"), "{e}");
+    assert!(
+        e.to_string().starts_with("variable 'v': shape [8589934592, 8589934592] has more elements than fit in usize"),
+        "{e}"
+    );
 }

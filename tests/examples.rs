@@ -21,7 +21,8 @@ fn run(name: &str, args: &[&str]) -> String {
 }
 
 fn value(stdout: &str, prefix: &str) -> f64 {
-    let line = stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no line '{prefix}' in:\n{stdout}"));
+    let line =
+        stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no line '{prefix}' in:\n{stdout}"));
     line[prefix.len()..].trim().parse().unwrap()
 }
 
@@ -74,7 +75,10 @@ fn tflearn_convnet_runs() {
 #[test]
 fn checkpoint_resume_then_serve() {
     let dir = std::env::temp_dir().join(format!("ff-example-ckpt-{}", std::process::id()));
-    let out = run("checkpoint_resume", &["--steps", "3", "--more", "2", "--batch-size", "16", "--dir", dir.to_str().unwrap()]);
+    let out = run(
+        "checkpoint_resume",
+        &["--steps", "3", "--more", "2", "--batch-size", "16", "--dir", dir.to_str().unwrap()],
+    );
     assert!(out.contains("inference outputs bit-identical after restore: true"), "{out}");
     assert!(out.contains("resumed training matches uninterrupted training: true"), "{out}");
     let out = run("serve", &["--model", dir.to_str().unwrap(), "--indices", "0,1,2"]);

@@ -17,7 +17,9 @@ fn the_prelude_is_enough_for_a_training_program() {
     let out = contrib::fully_connected(&s, h, 1, FullyConnectedOptions::default().activation_fn(None)).unwrap();
     let loss = math::reduce_mean(&s, math::square(&s, math::sub(&s, out, y).unwrap()).unwrap(), None, false).unwrap();
     let train = s
-        .control_dependencies(&g.collection_ops(&UPDATE_OPS), |s| AdamOptimizer::new(0.01f32).minimize(s, loss, None, None))
+        .control_dependencies(&g.collection_ops(&UPDATE_OPS), |s| {
+            AdamOptimizer::new(0.01f32).minimize(s, loss, None, None)
+        })
         .unwrap();
     let sess = Session::new(&g);
     sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();

@@ -70,7 +70,8 @@ const FLOATS: [f64; 16] = [
     f64::MIN_POSITIVE,
     7.0,
 ];
-const INTS: [i64; 16] = [0, 1, -1, 2, 3, -2, 5, 9, 100, -100, 1 << 31, i32::MAX as i64, i32::MIN as i64, i64::MAX, i64::MIN, 4];
+const INTS: [i64; 16] =
+    [0, 1, -1, 2, 3, -2, 5, 9, 100, -100, 1 << 31, i32::MAX as i64, i32::MIN as i64, i64::MAX, i64::MIN, 4];
 
 impl Val {
     fn value(&self) -> Value {
@@ -252,7 +253,8 @@ fn concrete_dims(base: Vec<usize>) -> impl Strategy<Value = Vec<usize>> {
     reversed.reverse();
     let b2 = base.clone();
     let b3 = base.clone();
-    let filter = (1usize..=3, 1usize..=3, 0usize..=3).prop_map(move |(h, w, o)| vec![h, w, b2.last().copied().unwrap_or(1), o]);
+    let filter =
+        (1usize..=3, 1usize..=3, 0usize..=3).prop_map(move |(h, w, o)| vec![h, w, b2.last().copied().unwrap_or(1), o]);
     let broadcast_one = (0usize..4).prop_map(move |i| {
         let mut d = b3.clone();
         if let Some(x) = d.get_mut(i) {
@@ -277,13 +279,17 @@ fn concrete_dims(base: Vec<usize>) -> impl Strategy<Value = Vec<usize>> {
 fn static_for(dims: Vec<usize>) -> BoxedStrategy<Option<Vec<Option<usize>>>> {
     let per_dim: Vec<BoxedStrategy<Option<usize>>> = dims
         .into_iter()
-        .map(|d| prop_oneof![10 => Just(None), 28 => Just(Some(d)), 1 => Just(Some(HUGE)), 1 => Just(Some(d + 1))].boxed())
+        .map(|d| {
+            prop_oneof![10 => Just(None), 28 => Just(Some(d)), 1 => Just(Some(HUGE)), 1 => Just(Some(d + 1))].boxed()
+        })
         .collect();
     prop_oneof![1 => Just(None), 12 => per_dim.prop_map(Some)].boxed()
 }
 
 fn val(dtype: DType, dims: Vec<usize>) -> BoxedStrategy<Val> {
-    proptest::collection::vec(any::<u8>(), 1..=8).prop_map(move |seeds| Val { dtype, dims: dims.clone(), seeds }).boxed()
+    proptest::collection::vec(any::<u8>(), 1..=8)
+        .prop_map(move |seeds| Val { dtype, dims: dims.clone(), seeds })
+        .boxed()
 }
 
 fn any_val() -> impl Strategy<Value = Val> {
@@ -323,8 +329,10 @@ fn input(case_dt: DType, base: Vec<usize>) -> impl Strategy<Value = Input> {
 
 /// A cond predicate: usually a scalar bool placeholder, fed.
 fn predicate() -> impl Strategy<Value = Input> {
-    let scalar_bool = feed(DType::Bool, vec![]).prop_map(|feed| Input::Placeholder { dtype: DType::Bool, shape: Some(vec![]), feed });
-    let unknown = (dtype(), dims()).prop_flat_map(|(dt, d)| feed(dt, d).prop_map(move |feed| Input::Placeholder { dtype: dt, shape: None, feed }));
+    let scalar_bool =
+        feed(DType::Bool, vec![]).prop_map(|feed| Input::Placeholder { dtype: DType::Bool, shape: Some(vec![]), feed });
+    let unknown = (dtype(), dims())
+        .prop_flat_map(|(dt, d)| feed(dt, d).prop_map(move |feed| Input::Placeholder { dtype: dt, shape: None, feed }));
     prop_oneof![8 => scalar_bool, 1 => unknown, 1 => input(DType::Bool, vec![])]
 }
 
@@ -349,7 +357,10 @@ fn params() -> impl Strategy<Value = Params> {
         any::<bool>(),
         any::<bool>(),
         proptest::collection::vec(prop_oneof![10 => 0usize..=4, 1 => Just(HUGE)], 0..=5),
-        proptest::collection::vec(prop_oneof![10 => -2i64..=6, 1 => Just(1i64 << 40), 1 => Just(i64::MAX), 1 => Just(i64::MIN)], 0..=4),
+        proptest::collection::vec(
+            prop_oneof![10 => -2i64..=6, 1 => Just(1i64 << 40), 1 => Just(i64::MAX), 1 => Just(i64::MIN)],
+            0..=4,
+        ),
         size(),
     );
     let b = (
@@ -362,24 +373,29 @@ fn params() -> impl Strategy<Value = Params> {
         prop_oneof![Just(Padding::Same), Just(Padding::Valid)],
         proptest::collection::vec(prop_oneof![10 => 0usize..=4, 1 => Just(HUGE)], 0..=4),
     );
-    (a, b).prop_map(|((axis, axes, keep_dims, flag_a, flag_b, perm, new_shape, size), (float_a, float_b, dtype, window, strides, dilations, padding, sizes))| Params {
-        axis,
-        axes,
-        keep_dims,
-        flag_a,
-        flag_b,
-        perm,
-        new_shape,
-        size,
-        float_a,
-        float_b,
-        dtype,
-        window,
-        strides,
-        dilations,
-        padding,
-        sizes,
-    })
+    (a, b).prop_map(
+        |(
+            (axis, axes, keep_dims, flag_a, flag_b, perm, new_shape, size),
+            (float_a, float_b, dtype, window, strides, dilations, padding, sizes),
+        )| Params {
+            axis,
+            axes,
+            keep_dims,
+            flag_a,
+            flag_b,
+            perm,
+            new_shape,
+            size,
+            float_a,
+            float_b,
+            dtype,
+            window,
+            strides,
+            dilations,
+            padding,
+            sizes,
+        },
+    )
 }
 
 fn simple_kind() -> impl Strategy<Value = Kind> {
@@ -453,7 +469,8 @@ fn case() -> impl Strategy<Value = Case> {
     let case_dt = prop_oneof![6 => Just(DType::F32), 2 => Just(DType::F64), 1 => Just(DType::I32), 1 => Just(DType::I64), 1 => Just(DType::Bool)];
     (kind(), case_dt, dims())
         .prop_flat_map(|(kind, dt, base)| {
-            let first = if matches!(kind, Kind::Cond(..)) { predicate().boxed() } else { input(dt, base.clone()).boxed() };
+            let first =
+                if matches!(kind, Kind::Cond(..)) { predicate().boxed() } else { input(dt, base.clone()).boxed() };
             let rest = proptest::collection::vec(input(dt, base), 3);
             (Just(kind), first, rest, params(), prop::bool::weighted(0.3), proptest::option::weighted(0.02, any_val()))
         })
@@ -817,10 +834,16 @@ const KNOWN_ISSUES: &[KnownIssue] = &[
     KnownIssue {
         id: "integer-kernel-overflow",
         matches: |m| {
-            (m.contains("attempt to add with overflow") || m.contains("attempt to subtract with overflow") || m.contains("attempt to multiply with overflow"))
-                && ["crates/ferroflow-ops/src/math/add_n.rs", "crates/ferroflow-ops/src/math/binary.rs", "crates/ferroflow-ops/src/nn/conv.rs"]
-                    .iter()
-                    .any(|f| m.starts_with(&format!("panicked at {f}")))
+            (m.contains("attempt to add with overflow")
+                || m.contains("attempt to subtract with overflow")
+                || m.contains("attempt to multiply with overflow"))
+                && [
+                    "crates/ferroflow-ops/src/math/add_n.rs",
+                    "crates/ferroflow-ops/src/math/binary.rs",
+                    "crates/ferroflow-ops/src/nn/conv.rs",
+                ]
+                .iter()
+                .any(|f| m.starts_with(&format!("panicked at {f}")))
         },
     },
 ];
@@ -873,7 +896,12 @@ impl Tally {
     }
     fn parse(line: &str) -> Option<Tally> {
         let mut it = line.split_once("@@TALLY ")?.1.split_whitespace();
-        let mut t = Tally { cases: it.next()?.parse().ok()?, ok: it.next()?.parse().ok()?, named_errors: it.next()?.parse().ok()?, ..Tally::default() };
+        let mut t = Tally {
+            cases: it.next()?.parse().ok()?,
+            ok: it.next()?.parse().ok()?,
+            named_errors: it.next()?.parse().ok()?,
+            ..Tally::default()
+        };
         for kv in it {
             let (k, n) = kv.split_once('=')?;
             t.known.insert(k.to_string(), n.parse().ok()?);
@@ -956,7 +984,10 @@ fn property_child() {
 
 /// Where a process that aborted was: the first frame of a ferroflow crate in its backtrace.
 fn abort_signature(stderr: &str) -> String {
-    let what = stderr.lines().find(|l| l.contains("memory allocation of") || l.contains("fatal runtime error")).unwrap_or("aborted");
+    let what = stderr
+        .lines()
+        .find(|l| l.contains("memory allocation of") || l.contains("fatal runtime error"))
+        .unwrap_or("aborted");
     let what: String = what.chars().filter(|c| !c.is_ascii_digit()).collect();
     let at = stderr
         .lines()
@@ -1082,7 +1113,10 @@ fn checker_reports_panics_unnamed_errors_and_aborts() {
     let sig = abort_signature(stderr);
     assert_eq!(sig, "abort at crates/ferroflow-ops/src/random.rs:95:24: memory allocation of  bytes failed");
     assert_eq!(known_issue(&sig), None, "no abort is a known issue any more");
-    assert_eq!(known_issue("abort at crates/ferroflow-ops/src/nn/conv.rs:1:1: memory allocation of  bytes failed"), None);
+    assert_eq!(
+        known_issue("abort at crates/ferroflow-ops/src/nn/conv.rs:1:1: memory allocation of  bytes failed"),
+        None
+    );
     assert_eq!(known_issue("panicked at crates/ferroflow-ops/src/array/one_hot.rs:55:31: index out of bounds"), None);
 
     let t = Tally::parse("test property_child ... @@TALLY 10 4 5 a=1").unwrap();
@@ -1107,7 +1141,12 @@ fn isolated(test: &str, body: impl FnOnce()) {
         .env("FERROFLOW_REPRO_CHILD", test)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{test} failed in its child process ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{test} failed in its child process ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn assert_names(e: &ferroflow::Error, name: &str) {
@@ -1142,7 +1181,8 @@ fn random_op_of_huge_shape_is_an_error() {
     isolated("random_op_of_huge_shape_is_an_error", || {
         let g = Graph::new();
         let s = g.root();
-        let r = ferroflow::random::random_uniform(&s.with_name("noise"), &[2, 1 << 40, 4], 0.0, 1.0, DType::F32, Some(1));
+        let r =
+            ferroflow::random::random_uniform(&s.with_name("noise"), &[2, 1 << 40, 4], 0.0, 1.0, DType::F32, Some(1));
         // A build error or a run error naming the node, but no abort.
         let e = match r {
             Err(e) => e,
@@ -1194,7 +1234,8 @@ fn integer_kernels_wrap_on_overflow() {
     let sq = math::squared_difference(&s, min, one).unwrap();
     let big = constant(&s, ndarray::arr2(&[[i64::MAX]])).unwrap();
     let b = nn::bias_add(&s, big, constant(&s, vec![1i64]).unwrap()).unwrap();
-    let out = catch_unwind(AssertUnwindSafe(|| Session::new(&g).run([sum, sq, b], &[]))).unwrap_or_else(|_| panic!("an integer kernel panicked on overflow"));
+    let out = catch_unwind(AssertUnwindSafe(|| Session::new(&g).run([sum, sq, b], &[])))
+        .unwrap_or_else(|_| panic!("an integer kernel panicked on overflow"));
     let out = out.unwrap();
     assert_eq!(out[0].to_vec::<i32>().unwrap(), vec![i32::MIN]);
     assert_eq!(out[1].to_vec::<i32>().unwrap(), vec![i32::MAX.wrapping_mul(i32::MAX)]);

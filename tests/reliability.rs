@@ -31,7 +31,10 @@ fn failed_assign_leaves_the_variable_unchanged() {
     let e = sess.run([set], &feed_dict![x => vec![7.0f32, 8.0, 9.0]]).unwrap_err();
     let m = e.to_string();
     assert!(matches!(e, Error::Kernel { .. }), "{m}");
-    assert!(m.contains("'set_v'") && m.contains("[3]") && m.contains("[2]") && m.contains("nothing was written"), "{m}");
+    assert!(
+        m.contains("'set_v'") && m.contains("[3]") && m.contains("[2]") && m.contains("nothing was written"),
+        "{m}"
+    );
     assert_eq!(values(&sess, v), vec![1.0, 2.0], "the failed assign must not write");
 
     // The next, correct step works on the old value.
@@ -109,7 +112,11 @@ fn failed_optimizer_step_updates_no_slot() {
     sess.run([reshape], &feed_dict![x => vec![3.0f32, 3.0, 3.0]]).unwrap();
 
     let slots: Vec<Variable> = g.global_variables().into_iter().filter(|v| v.name() != "w").collect();
-    assert!(slots.iter().any(|v| v.name().ends_with("/Adam")), "{:?}", slots.iter().map(|v| v.name()).collect::<Vec<_>>());
+    assert!(
+        slots.iter().any(|v| v.name().ends_with("/Adam")),
+        "{:?}",
+        slots.iter().map(|v| v.name()).collect::<Vec<_>>()
+    );
     let before: Vec<Value> = slots.iter().map(|v| sess.variable_value(*v).unwrap()).collect();
     let e = sess.run_ops(&[train], &feed_dict![x => vec![1.0f32, 1.0, 1.0]]).unwrap_err();
     assert!(e.to_string().contains("nothing was updated"), "{e}");
@@ -187,7 +194,10 @@ fn step_graph(n: usize) -> (Graph, Vec<Variable>, Operation) {
     let g = Graph::new();
     let s = g.root();
     let vars: Vec<Variable> = (0..n)
-        .map(|i| variable(&s.with_name(&format!("v{i}")), ndarray::Array1::<f32>::zeros(4096), VariableOptions::default()).unwrap())
+        .map(|i| {
+            variable(&s.with_name(&format!("v{i}")), ndarray::Array1::<f32>::zeros(4096), VariableOptions::default())
+                .unwrap()
+        })
         .collect();
     let one = constant(&s, ndarray::Array1::<f32>::ones(4096)).unwrap();
     let adds: Vec<Operation> = vars.iter().map(|v| assign_add(&s, *v, one).unwrap().op()).collect();
@@ -234,7 +244,10 @@ fn saver_writes_one_consistent_snapshot_while_training() {
     init(&sess, &g.root());
     let dir = std::env::temp_dir().join(format!("ferroflow-consistent-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let saver = ferroflow::train::Saver::new(&g, ferroflow::train::saver::VarList::default()).unwrap().max_to_keep(2).write_meta_graph(false);
+    let saver = ferroflow::train::Saver::new(&g, ferroflow::train::saver::VarList::default())
+        .unwrap()
+        .max_to_keep(2)
+        .write_meta_graph(false);
     while_training(&sess, step, || {
         for i in 0..40 {
             let path = saver.save(&sess, dir.join("model"), i as i64).unwrap();

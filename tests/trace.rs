@@ -61,9 +61,19 @@ fn traced_conv20_step(optimize: bool) {
         skipped += untaken as usize;
         if steps.contains(&op.name()) {
             let traced = unique.contains(op.name().as_str());
-            assert_eq!(traced, !untaken, "node {} ({}): traced {traced}, in an untaken branch {untaken}", op.name(), op.type_name());
+            assert_eq!(
+                traced,
+                !untaken,
+                "node {} ({}): traced {traced}, in an untaken branch {untaken}",
+                op.name(),
+                op.type_name()
+            );
         } else {
-            assert!(optimize && fused.iter().any(|r| r.contains(&op.node_index())), "{} is neither a step nor fused", op.name());
+            assert!(
+                optimize && fused.iter().any(|r| r.contains(&op.node_index())),
+                "{} is neither a step nor fused",
+                op.name()
+            );
         }
     }
     assert!(skipped > 0, "the inference branches of the batch norms must be skipped");

@@ -27,7 +27,8 @@ fn train_mlp(with_update_ops: bool, steps: usize) -> Run {
     let h = layers::batch_normalization(&s, h, is_training, BatchNormOptions::default()).unwrap();
     let h = nn::relu(&s, h).unwrap();
     let logits = layers::dense(&s, h, 10, DenseOptions::default().activation(Activation::Linear)).unwrap();
-    let loss = math::reduce_mean(&s, nn::softmax_cross_entropy_with_logits(&s, y, logits).unwrap(), None, false).unwrap();
+    let loss =
+        math::reduce_mean(&s, nn::softmax_cross_entropy_with_logits(&s, y, logits).unwrap(), None, false).unwrap();
     let deps = if with_update_ops { g.collection_ops(&UPDATE_OPS) } else { Vec::new() };
     let train_op = s.control_dependencies(&deps, |s| AdamOptimizer::new(0.01).minimize(s, loss, None, None)).unwrap();
     let correct = math::equal(&s, math::argmax(&s, logits, 1).unwrap(), math::argmax(&s, y, 1).unwrap()).unwrap();
@@ -40,7 +41,10 @@ fn train_mlp(with_update_ops: bool, steps: usize) -> Run {
         sess.run([train_op], &feed_dict![x => bx, y => by, is_training => true]).unwrap();
     }
     let acc = sess
-        .run([accuracy], &feed_dict![x => data.test.images().clone(), y => data.test.one_hot().clone(), is_training => false])
+        .run(
+            [accuracy],
+            &feed_dict![x => data.test.images().clone(), y => data.test.one_hot().clone(), is_training => false],
+        )
         .unwrap()[0]
         .scalar::<f32>()
         .unwrap();

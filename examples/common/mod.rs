@@ -111,7 +111,10 @@ pub fn train_and_report(sess: &Session, m: &Model, ds: &mut Datasets, s: &Settin
         let (bx, by) = (as_input(m, &bx)?, Value::from(by));
         sess.run([m.train_op], &feed_dict![m.inputs => bx.clone(), m.labels => by.clone(), m.is_training => true])?;
         if batch_i % (4 * s.log_every) == 0 {
-            let r = sess.run([m.loss, m.accuracy], &feed_dict![m.inputs => val_x.clone(), m.labels => val_y.clone(), m.is_training => false])?;
+            let r = sess.run(
+                [m.loss, m.accuracy],
+                &feed_dict![m.inputs => val_x.clone(), m.labels => val_y.clone(), m.is_training => false],
+            )?;
             println!(
                 "Batch: {:>2}: Validation loss: {:>3.5}, Validation accuracy: {:>3.5}",
                 batch_i,
@@ -119,7 +122,8 @@ pub fn train_and_report(sess: &Session, m: &Model, ds: &mut Datasets, s: &Settin
                 r[1].scalar::<f32>()?
             );
         } else if batch_i % s.log_every == 0 {
-            let r = sess.run([m.loss, m.accuracy], &feed_dict![m.inputs => bx, m.labels => by, m.is_training => false])?;
+            let r =
+                sess.run([m.loss, m.accuracy], &feed_dict![m.inputs => bx, m.labels => by, m.is_training => false])?;
             println!(
                 "Batch: {:>2}: Training loss: {:>3.5}, Training accuracy: {:>3.5}",
                 batch_i,
@@ -141,7 +145,10 @@ pub fn train_and_report(sess: &Session, m: &Model, ds: &mut Datasets, s: &Settin
     for i in 0..n {
         let x = ds.test.images().select(Axis(0), &[i]);
         let y = ds.test.one_hot().select(Axis(0), &[i]);
-        let r = sess.run([m.accuracy, m.logits], &feed_dict![m.inputs => as_input(m, &x)?, m.labels => y, m.is_training => false])?;
+        let r = sess.run(
+            [m.accuracy, m.logits],
+            &feed_dict![m.inputs => as_input(m, &x)?, m.labels => y, m.is_training => false],
+        )?;
         correct += r[0].scalar::<f32>()?;
         single.extend(argmax_rows(&r[1])?);
     }

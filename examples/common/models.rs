@@ -29,14 +29,39 @@ fn batch_norm(s: &Scope, layer: Tensor, axes: &[i64], is_training: Tensor) -> Re
         |s| {
             let (batch_mean, batch_variance) = nn::moments(s, layer, axes, false)?;
             let decay = 0.99f32;
-            let train_mean = assign(s, pop_mean, math::add(s, math::mul(s, pop_mean, decay)?, math::mul(s, batch_mean, 1.0 - decay)?)?)?;
-            let train_variance =
-                assign(s, pop_variance, math::add(s, math::mul(s, pop_variance, decay)?, math::mul(s, batch_variance, 1.0 - decay)?)?)?;
+            let train_mean = assign(
+                s,
+                pop_mean,
+                math::add(s, math::mul(s, pop_mean, decay)?, math::mul(s, batch_mean, 1.0 - decay)?)?,
+            )?;
+            let train_variance = assign(
+                s,
+                pop_variance,
+                math::add(s, math::mul(s, pop_variance, decay)?, math::mul(s, batch_variance, 1.0 - decay)?)?,
+            )?;
             s.control_dependencies(&[train_mean.op(), train_variance.op()], |s| {
-                nn::batch_normalization(s, layer, batch_mean, batch_variance, Some(beta.value()), Some(gamma.value()), epsilon)
+                nn::batch_normalization(
+                    s,
+                    layer,
+                    batch_mean,
+                    batch_variance,
+                    Some(beta.value()),
+                    Some(gamma.value()),
+                    epsilon,
+                )
             })
         },
-        |s| nn::batch_normalization(s, layer, pop_mean.value(), pop_variance.value(), Some(beta.value()), Some(gamma.value()), epsilon),
+        |s| {
+            nn::batch_normalization(
+                s,
+                layer,
+                pop_mean.value(),
+                pop_variance.value(),
+                Some(beta.value()),
+                Some(gamma.value()),
+                epsilon,
+            )
+        },
     )
 }
 
@@ -124,7 +149,8 @@ pub fn batchnorm_layers(s: &Scope, lr: f64, with_update_ops: bool) -> Result<Mod
     let logits = identity(&s.with_name("logits"), logits)?;
     let model_loss = math::reduce_mean(s, nn::sigmoid_cross_entropy_with_logits(s, labels, logits)?, None, false)?;
     let update_ops = if with_update_ops { s.graph().collection_ops(&UPDATE_OPS) } else { Vec::new() };
-    let train_op = s.control_dependencies(&update_ops, |s| train::AdamOptimizer::new(lr).minimize(s, model_loss, None, None))?;
+    let train_op =
+        s.control_dependencies(&update_ops, |s| train::AdamOptimizer::new(lr).minimize(s, model_loss, None, None))?;
     let correct = math::equal(s, math::argmax(s, logits, 1)?, math::argmax(s, labels, 1)?)?;
     let accuracy = math::reduce_mean(s, array::cast(s, correct, DType::F32)?, None, false)?;
     Ok(Model { inputs, labels, is_training, loss: model_loss, accuracy, logits, train_op, image_input: true })
@@ -155,7 +181,9 @@ pub fn batchnorm_mlp(s: &Scope, lr: f64) -> Result<Model> {
     let l2 = math::add_n(s, &weights)?;
     let loss = math::add(s, xent, math::mul(s, l2, beta)?)?;
     let update_ops = s.graph().collection_ops(&UPDATE_OPS);
-    let train_op = s.control_dependencies(&update_ops, |s| train::GradientDescentOptimizer::new(lr).minimize(s, loss, None, None))?;
+    let train_op = s.control_dependencies(&update_ops, |s| {
+        train::GradientDescentOptimizer::new(lr).minimize(s, loss, None, None)
+    })?;
     let correct = math::equal(s, math::argmax(s, logits, 1)?, math::argmax(s, labels, 1)?)?;
     let accuracy = math::reduce_mean(s, array::cast(s, correct, DType::F32)?, None, false)?;
     Ok(Model { inputs, labels, is_training, loss, accuracy, logits, train_op, image_input: false })

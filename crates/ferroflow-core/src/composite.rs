@@ -32,7 +32,14 @@ impl Graph {
     /// # Errors
     /// An empty range, an input made inside the range, or an output not made inside it
     /// (programming errors of a builder, reported rather than recorded).
-    pub fn add_composite(&self, name: &str, start: usize, inputs: Vec<Tensor>, outputs: Vec<Option<Tensor>>, fused: Arc<dyn Op>) -> Result<()> {
+    pub fn add_composite(
+        &self,
+        name: &str,
+        start: usize,
+        inputs: Vec<Tensor>,
+        outputs: Vec<Option<Tensor>>,
+        fused: Arc<dyn Op>,
+    ) -> Result<()> {
         let end = self.num_nodes();
         let nodes = start..end;
         if nodes.is_empty() {

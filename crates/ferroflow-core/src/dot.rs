@@ -15,7 +15,8 @@ impl Graph {
     /// (nested conds nest). Render with `dot -Tsvg graph.dot -o graph.svg`.
     pub fn to_dot(&self) -> String {
         self.read(|st| {
-            let mut out = String::from("digraph ferroflow {\n  rankdir=TB;\n  node [shape=box, style=rounded, fontsize=10];\n");
+            let mut out =
+                String::from("digraph ferroflow {\n  rankdir=TB;\n  node [shape=box, style=rounded, fontsize=10];\n");
             // Group nodes by their innermost cond branch.
             let mut by_ctx: BTreeMap<Option<CondCtxId>, Vec<usize>> = BTreeMap::new();
             for (i, n) in st.nodes.iter().enumerate() {
@@ -66,7 +67,12 @@ impl Graph {
                 let (a, b) = (e.source().index(), e.target().index());
                 match e.weight() {
                     EdgeKind::Data { from_index, .. } => {
-                        let shape = st.nodes.get(a).and_then(|n| n.outputs.get(*from_index as usize)).map(|s| s.shape.to_string()).unwrap_or_default();
+                        let shape = st
+                            .nodes
+                            .get(a)
+                            .and_then(|n| n.outputs.get(*from_index as usize))
+                            .map(|s| s.shape.to_string())
+                            .unwrap_or_default();
                         let _ = writeln!(out, "  n{a} -> n{b} [label=\"{}\", fontsize=8];", esc(&shape));
                     }
                     EdgeKind::Control => {

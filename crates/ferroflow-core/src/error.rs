@@ -258,7 +258,9 @@ impl Error {
             Error::Allocation { node: n, op: _, bytes, dtype, shape } if n.is_empty() => {
                 Error::Allocation { node: node.to_string(), op: op.to_string(), bytes, dtype, shape }
             }
-            Error::InvalidArgument(message) => Error::Kernel { node: node.to_string(), op: op.to_string(), message, inputs: Vec::new() },
+            Error::InvalidArgument(message) => {
+                Error::Kernel { node: node.to_string(), op: op.to_string(), message, inputs: Vec::new() }
+            }
             other => other,
         }
     }

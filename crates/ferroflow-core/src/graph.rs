@@ -208,7 +208,9 @@ impl Graph {
         let id = self.id();
         self.read(|s| match s.by_name.get(name) {
             Some(&n) => Ok(Operation::from_raw(id, n)),
-            None => Err(Error::NotFound { what: "operation".into(), name: name.into(), hint: s.similar_name_hint(name) }),
+            None => {
+                Err(Error::NotFound { what: "operation".into(), name: name.into(), hint: s.similar_name_hint(name) })
+            }
         })
     }
 

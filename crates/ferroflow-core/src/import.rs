@@ -115,12 +115,22 @@ impl Graph {
             for (i, t) in inputs.iter().enumerate() {
                 let node = match st.node_at(t.op().node_index()) {
                     Some(n) if t.graph_id() == self.id() => n,
-                    _ => return Err(err(format!("input {i} (#{}:{}) is not an existing tensor", t.op().node_index(), t.index()))),
+                    _ => {
+                        return Err(err(format!(
+                            "input {i} (#{}:{}) is not an existing tensor",
+                            t.op().node_index(),
+                            t.index()
+                        )))
+                    }
                 };
-                let spec = node
-                    .outputs
-                    .get(t.index())
-                    .ok_or_else(|| err(format!("input {i} asks for output {} of '{}', which has {}", t.index(), node.name, node.outputs.len())))?;
+                let spec = node.outputs.get(t.index()).ok_or_else(|| {
+                    err(format!(
+                        "input {i} asks for output {} of '{}', which has {}",
+                        t.index(),
+                        node.name,
+                        node.outputs.len()
+                    ))
+                })?;
                 if !op.accepts_dead_inputs() && !st.ctx_encloses(node.cond_ctx, cond_ctx) {
                     return Err(err(format!(
                         "input {i} '{}:{}' lives inside a cond branch that does not enclose this node",
@@ -153,7 +163,14 @@ impl Graph {
         }
         s.by_name.insert(name.to_string(), index);
         s.used_names.entry(name.to_lowercase()).or_insert(1);
-        s.nodes.push(NodeData { name: name.to_string(), op, inputs: inputs.to_vec(), control_inputs: controls, outputs, cond_ctx });
+        s.nodes.push(NodeData {
+            name: name.to_string(),
+            op,
+            inputs: inputs.to_vec(),
+            control_inputs: controls,
+            outputs,
+            cond_ctx,
+        });
         Ok(Operation::from_raw(self.id(), index))
     }
 }
@@ -203,7 +220,12 @@ mod tests {
         assert!(e.is_err());
         let ctx = g.import_cond_branch(CondBranch { pred: a, branch: true, parent: None, name: "cond".into() });
         assert_eq!(ctx.ok(), Some(CondCtxId(0)));
-        let bad = g.import_cond_branch(CondBranch { pred: a, branch: true, parent: Some(CondCtxId(5)), name: "cond_1".into() });
+        let bad = g.import_cond_branch(CondBranch {
+            pred: a,
+            branch: true,
+            parent: Some(CondCtxId(5)),
+            name: "cond_1".into(),
+        });
         assert!(bad.is_err());
         assert!(g.import_node("c", Arc::new(TestSource { dtype: DType::F32 }), &[], &[], Some(CondCtxId(0))).is_ok());
         // Unique naming continues after imported names.

@@ -6,7 +6,6 @@
 //! contexts, and the one `Error` type. It knows no concrete op.
 
 #![forbid(unsafe_code)]
-
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![warn(missing_docs)]
 
@@ -24,8 +23,8 @@ pub mod shape;
 pub mod value;
 
 pub use collection::{
-    CollectionItem, CollectionKey, GLOBAL_STEP, GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES, REGULARIZATION_LOSSES,
-    TRAINABLE_VARIABLES, TRAIN_OP, UPDATE_OPS,
+    CollectionItem, CollectionKey, GLOBAL_STEP, GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES,
+    REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, TRAIN_OP, UPDATE_OPS,
 };
 pub use composite::Composite;
 pub use dtype::DType;

@@ -111,7 +111,9 @@ impl<'a> InferCtx<'a> {
     }
     /// Spec of input `i`.
     pub fn input(&self, i: usize) -> Result<&TensorSpec> {
-        self.inputs.get(i).ok_or_else(|| self.error(format!("expected at least {} inputs, got {}", i + 1, self.inputs.len())))
+        self.inputs
+            .get(i)
+            .ok_or_else(|| self.error(format!("expected at least {} inputs, got {}", i + 1, self.inputs.len())))
     }
     /// All input specs.
     pub fn inputs(&self) -> &[TensorSpec] {
@@ -123,7 +125,12 @@ impl<'a> InferCtx<'a> {
     }
     /// A build error naming this node.
     pub fn error(&self, message: impl Into<String>) -> Error {
-        Error::Build { node: self.node.to_string(), op: self.op_type.to_string(), message: message.into(), inputs: self.inputs.to_vec() }
+        Error::Build {
+            node: self.node.to_string(),
+            op: self.op_type.to_string(),
+            message: message.into(),
+            inputs: self.inputs.to_vec(),
+        }
     }
     /// Checks input `i` has dtype `want`.
     pub fn expect_dtype(&self, i: usize, want: DType) -> Result<&TensorSpec> {
@@ -332,6 +339,11 @@ impl<'a> GradCtx<'a> {
     }
     /// A build error naming the forward node.
     pub fn error(&self, message: impl Into<String>) -> Error {
-        Error::Build { node: self.node.to_string(), op: self.op_type.to_string(), message: message.into(), inputs: self.input_specs.to_vec() }
+        Error::Build {
+            node: self.node.to_string(),
+            op: self.op_type.to_string(),
+            message: message.into(),
+            inputs: self.input_specs.to_vec(),
+        }
     }
 }

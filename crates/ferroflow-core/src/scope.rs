@@ -1,11 +1,11 @@
 //! `Scope`: the Rust stand-in for TF1's `with` blocks (name scope, variable scope, control
 //! dependencies, cond branch). A cheap value; every `with_*` returns a new scope.
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::graph::{CondBranch, CondCtxId, Graph, NodeData};
 use crate::handles::{Operation, Tensor};
 use crate::op::{InferCtx, Op, TensorSpec};
-use crate::dtype::DType;
 use std::sync::Arc;
 
 /// Where new ops go: graph, name prefix, variable scope, control dependencies, cond branch.
@@ -83,7 +83,8 @@ impl Scope {
     /// A build error for an op of type `op` that a builder rejects before adding it (e.g. an
     /// empty input list), naming the node it would have been (`scope/name`, or `scope/op`).
     pub fn build_error(&self, op: &str, message: impl Into<String>) -> Error {
-        let leaf = self.exact_name.clone().unwrap_or_else(|| join(&self.name_prefix, self.op_name.as_deref().unwrap_or(op)));
+        let leaf =
+            self.exact_name.clone().unwrap_or_else(|| join(&self.name_prefix, self.op_name.as_deref().unwrap_or(op)));
         Error::build(leaf, op, message)
     }
 
@@ -202,7 +203,8 @@ impl Scope {
                 ),
             });
         }
-        let ctx = self.graph.new_cond_ctx(CondBranch { pred, branch, parent: self.cond_ctx, name: cond_name.to_string() });
+        let ctx =
+            self.graph.new_cond_ctx(CondBranch { pred, branch, parent: self.cond_ctx, name: cond_name.to_string() });
         let mut s = self.clone();
         s.cond_ctx = Some(ctx);
         s.op_name = None;
@@ -278,7 +280,11 @@ impl Scope {
         })?;
         let name = if exact {
             if g.read(|st| st.by_name.contains_key(&intended)) {
-                return Err(Error::build(intended.clone(), op.type_name(), "an operation with this exact name already exists; choose another name"));
+                return Err(Error::build(
+                    intended.clone(),
+                    op.type_name(),
+                    "an operation with this exact name already exists; choose another name",
+                ));
             }
             g.write().used_names.entry(intended.to_lowercase()).or_insert(1);
             intended
@@ -286,7 +292,9 @@ impl Scope {
             g.unique_name(&intended)
         };
         let outputs = op.infer(&InferCtx::new(&name, op.type_name(), &specs)).map_err(|e| match e {
-            Error::InvalidArgument(m) => Error::Build { node: name.clone(), op: op.type_name().to_string(), message: m, inputs: specs.clone() },
+            Error::InvalidArgument(m) => {
+                Error::Build { node: name.clone(), op: op.type_name().to_string(), message: m, inputs: specs.clone() }
+            }
             other => other,
         })?;
         let mut control_inputs = self.control_deps.clone();

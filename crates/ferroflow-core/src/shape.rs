@@ -96,9 +96,9 @@ impl Shape {
     pub fn checked_num_elements(&self) -> Result<Option<usize>> {
         match self.as_known() {
             None => Ok(None),
-            Some(d) => checked_len(&d)
-                .map(Some)
-                .ok_or_else(|| Error::invalid(format!("shape {self} has more elements than fit in usize (at most {})", usize::MAX))),
+            Some(d) => checked_len(&d).map(Some).ok_or_else(|| {
+                Error::invalid(format!("shape {self} has more elements than fit in usize (at most {})", usize::MAX))
+            }),
         }
     }
 

@@ -71,7 +71,11 @@ macro_rules! element {
         impl From<Vec<$t>> for Value {
             fn from(x: Vec<$t>) -> Value {
                 let n = x.len();
-                Value::$variant(Array::from_shape_vec(IxDyn(&[n]), x).map(|a| a.into_shared()).unwrap_or_else(|_| ArcArray::from_elem(IxDyn(&[0]), <$t>::default())))
+                Value::$variant(
+                    Array::from_shape_vec(IxDyn(&[n]), x)
+                        .map(|a| a.into_shared())
+                        .unwrap_or_else(|_| ArcArray::from_elem(IxDyn(&[0]), <$t>::default())),
+                )
             }
         }
         impl<D: Dimension> From<Array<$t, D>> for Value {
@@ -284,8 +288,12 @@ impl Value {
 
     /// A copy with a new shape of the same element count.
     pub fn reshape(&self, dims: &[usize]) -> Result<Value> {
-        let n = checked_len(dims)
-            .ok_or_else(|| Error::invalid(format!("cannot reshape a value of shape {:?} to {dims:?}: its element count overflows usize", self.shape())))?;
+        let n = checked_len(dims).ok_or_else(|| {
+            Error::invalid(format!(
+                "cannot reshape a value of shape {:?} to {dims:?}: its element count overflows usize",
+                self.shape()
+            ))
+        })?;
         if n != self.len() {
             return Err(Error::invalid(format!(
                 "cannot reshape a value of shape {:?} ({} elements) to {dims:?} ({n} elements)",
@@ -452,7 +460,11 @@ mod tests {
         }
         let Value::F32(a) = v.clone() else { return };
         let t = Value::F32(a.reversed_axes());
-        assert_eq!(t.try_cast(DType::I64).unwrap().to_vec::<i64>().unwrap(), vec![1, 0, -1, 3], "row-major order of a transposed view");
+        assert_eq!(
+            t.try_cast(DType::I64).unwrap().to_vec::<i64>().unwrap(),
+            vec![1, 0, -1, 3],
+            "row-major order of a transposed view"
+        );
     }
 
     #[test]
@@ -461,7 +473,10 @@ mod tests {
         assert_eq!(v.shape(), &[2, 3]);
         assert_eq!(v.to_vec::<f32>().unwrap(), vec![1.5; 6]);
         assert_eq!(Value::try_zeros(DType::Bool, &[0, 1 << 40]).unwrap().shape(), &[0, 1 << 40]);
-        assert_eq!(Value::try_from_iter(&[2, 2], 0i64..).map(|v| v.to_vec::<i64>().unwrap()).unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(
+            Value::try_from_iter(&[2, 2], 0i64..).map(|v| v.to_vec::<i64>().unwrap()).unwrap(),
+            vec![0, 1, 2, 3]
+        );
         assert!(Value::try_from_iter(&[2, 2], 0..3i32).is_err());
         // Element count overflows usize: no byte count.
         let e = Value::try_zeros(DType::F32, &[1 << 33, 1 << 33]).unwrap_err();
@@ -474,7 +489,10 @@ mod tests {
         let m = e.to_string();
         assert!(m.starts_with("cannot allocate 1125899906842624 bytes (1048576.0 GiB) for a float32 tensor of shape [16777216, 16777216]"), "{m}");
         let m = e.in_node("w/Initializer/zeros", "Fill").to_string();
-        assert!(m.starts_with("Fill 'w/Initializer/zeros' failed at run time: cannot allocate 1125899906842624 bytes"), "{m}");
+        assert!(
+            m.starts_with("Fill 'w/Initializer/zeros' failed at run time: cannot allocate 1125899906842624 bytes"),
+            "{m}"
+        );
     }
 
     #[test]

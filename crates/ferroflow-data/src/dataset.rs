@@ -124,7 +124,9 @@ impl DataSet {
     /// (fewer records than ranks).
     pub fn shard(&self, rank: usize, size: usize) -> Result<DataSet> {
         if size == 0 || rank >= size {
-            return Err(Error::invalid(format!("DataSet::shard: rank {rank} is not in 0..{size}; pass this process's rank and the job size")));
+            return Err(Error::invalid(format!(
+                "DataSet::shard: rank {rank} is not in 0..{size}; pass this process's rank and the job size"
+            )));
         }
         let idx: Vec<usize> = (rank..self.num_examples()).step_by(size).collect();
         if idx.is_empty() {
@@ -136,7 +138,9 @@ impl DataSet {
         let images = self.images.select(Axis(0), &idx);
         let labels: Vec<u8> = idx.iter().map(|&i| self.labels.get(i).copied().unwrap_or_default()).collect();
         let seed = self.rng.clone().next_u64() ^ (rank as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        Ok(DataSet::new(images, labels, (self.rows, self.cols), seed)?.with_one_hot(self.one_hot_batches).with_shuffle(self.shuffle))
+        Ok(DataSet::new(images, labels, (self.rows, self.cols), seed)?
+            .with_one_hot(self.one_hot_batches)
+            .with_shuffle(self.shuffle))
     }
 
     /// Number of records.

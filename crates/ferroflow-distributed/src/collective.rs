@@ -118,14 +118,22 @@ impl Collective for Local {
     }
     fn allgather(&self, send: Buf<'_>, recv: BufMut<'_>, counts: &[usize]) -> Result<()> {
         if counts.len() != 1 || counts[0] != recv.len() {
-            return Err(Error::InvalidArgument(format!("allgather on 1 rank: counts {counts:?} do not fit a receive buffer of {} elements", recv.len())));
+            return Err(Error::InvalidArgument(format!(
+                "allgather on 1 rank: counts {counts:?} do not fit a receive buffer of {} elements",
+                recv.len()
+            )));
         }
         match (send, recv) {
             (Buf::F32(s), BufMut::F32(r)) if s.len() == r.len() => r.copy_from_slice(s),
             (Buf::F64(s), BufMut::F64(r)) if s.len() == r.len() => r.copy_from_slice(s),
             (Buf::I32(s), BufMut::I32(r)) if s.len() == r.len() => r.copy_from_slice(s),
             (Buf::I64(s), BufMut::I64(r)) if s.len() == r.len() => r.copy_from_slice(s),
-            (s, r) => return Err(Error::InvalidArgument(format!("allgather: send buffer {s:?} does not fit receive buffer of {} elements", r.len()))),
+            (s, r) => {
+                return Err(Error::InvalidArgument(format!(
+                    "allgather: send buffer {s:?} does not fit receive buffer of {} elements",
+                    r.len()
+                )))
+            }
         }
         Ok(())
     }
@@ -143,7 +151,9 @@ impl Collective for Local {
 /// An error unless `root < size`.
 pub(crate) fn check_root(root: usize, size: usize) -> Result<()> {
     if root >= size {
-        return Err(Error::InvalidArgument(format!("broadcast root {root} is not a rank of this job (size {size}); use a root in 0..{size}")));
+        return Err(Error::InvalidArgument(format!(
+            "broadcast root {root} is not a rank of this job (size {size}); use a root in 0..{size}"
+        )));
     }
     Ok(())
 }
@@ -227,12 +237,25 @@ fn decode_shapes(enc: &[i64]) -> Vec<(String, Vec<i64>)> {
 /// path) and the error names the first differing tensor and each rank's dtype and shape.
 ///
 /// With `ignore_dim0`, dimension 0 may differ (allgather).
-pub fn check_same_specs(c: &dyn Collective, what: &str, names: &[String], values: &[&Value], ignore_dim0: bool) -> Result<()> {
+pub fn check_same_specs(
+    c: &dyn Collective,
+    what: &str,
+    names: &[String],
+    values: &[&Value],
+    ignore_dim0: bool,
+) -> Result<()> {
     if c.size() == 1 {
         return Ok(());
     }
     let enc: Vec<i64> = if ignore_dim0 {
-        values.iter().flat_map(|v| [dtype_code(v.dtype()), v.shape().len() as i64].into_iter().chain(v.shape().iter().skip(1).map(|&d| d as i64))).collect()
+        values
+            .iter()
+            .flat_map(|v| {
+                [dtype_code(v.dtype()), v.shape().len() as i64]
+                    .into_iter()
+                    .chain(v.shape().iter().skip(1).map(|&d| d as i64))
+            })
+            .collect()
     } else {
         encode_shapes(values)
     };
@@ -249,7 +272,14 @@ pub fn check_same_specs(c: &dyn Collective, what: &str, names: &[String], values
     for i in 0..n {
         let specs: Vec<Option<&(String, Vec<i64>)>> = per_rank.iter().map(|r| r.get(i)).collect();
         let same = specs.windows(2).all(|w| match (w[0], w[1]) {
-            (Some(a), Some(b)) => a.0 == b.0 && if ignore_dim0 { a.1.len() == b.1.len() && a.1.iter().skip(1).eq(b.1.iter().skip(1)) } else { a.1 == b.1 },
+            (Some(a), Some(b)) => {
+                a.0 == b.0
+                    && if ignore_dim0 {
+                        a.1.len() == b.1.len() && a.1.iter().skip(1).eq(b.1.iter().skip(1))
+                    } else {
+                        a.1 == b.1
+                    }
+            }
             _ => false,
         });
         if !same {
@@ -262,14 +292,21 @@ pub fn check_same_specs(c: &dyn Collective, what: &str, names: &[String], values
                     None => format!("rank {r}: no tensor #{i}"),
                 })
                 .collect();
-            let rule = if ignore_dim0 { "the same dtype and the same dims after the first" } else { "the same dtype and shape" };
+            let rule = if ignore_dim0 {
+                "the same dtype and the same dims after the first"
+            } else {
+                "the same dtype and shape"
+            };
             return Err(Error::InvalidArgument(format!(
                 "{what}: '{name}' differs across ranks ({}); every rank must pass {rule} to the same collective (build the same graph and feed same-shaped batches on every rank)",
                 desc.join(", ")
             )));
         }
     }
-    Err(Error::InvalidArgument(format!("{what}: the ranks pass different tensor lists ({} tensors here); every rank must build the same graph", values.len())))
+    Err(Error::InvalidArgument(format!(
+        "{what}: the ranks pass different tensor lists ({} tensors here); every rank must build the same graph",
+        values.len()
+    )))
 }
 
 fn bool_error(what: &str) -> Error {
@@ -334,7 +371,8 @@ numeric!(i64, I64, |x, n| x / i64::try_from(n).unwrap_or(i64::MAX));
 fn pack<T: Numeric>(values: &[&Value]) -> Result<Vec<T>> {
     let total: usize = values.iter().map(|v| v.len()).sum();
     let mut buf: Vec<T> = Vec::new();
-    buf.try_reserve_exact(total).map_err(|_| Error::InvalidArgument(format!("cannot allocate a fusion buffer of {total} elements")))?;
+    buf.try_reserve_exact(total)
+        .map_err(|_| Error::InvalidArgument(format!("cannot allocate a fusion buffer of {total} elements")))?;
     for v in values {
         let view = v.view::<T>()?;
         // A contiguous buffer is one memcpy; element-wise iteration over a dynamic-rank view
@@ -359,7 +397,8 @@ fn unpack<T: Numeric>(buf: Vec<T>, shapes: &[Vec<usize>]) -> Result<Vec<Value>> 
         pieces.push((shape, piece));
     }
     for (shape, piece) in pieces.into_iter().rev() {
-        let a = ndarray::ArrayD::from_shape_vec(IxDyn(shape), piece).map_err(|e| Error::InvalidArgument(format!("fusion buffer split: {e}")))?;
+        let a = ndarray::ArrayD::from_shape_vec(IxDyn(shape), piece)
+            .map_err(|e| Error::InvalidArgument(format!("fusion buffer split: {e}")))?;
         out.push(T::into_value(a.into_shared()));
     }
     Ok(out)
@@ -375,7 +414,10 @@ pub fn allreduce_fused(c: &dyn Collective, values: &[&Value], op: ReduceOp, name
     let Some(first) = values.first() else { return Ok(Vec::new()) };
     let dtype = first.dtype();
     if let Some(v) = values.iter().find(|v| v.dtype() != dtype) {
-        return Err(Error::InvalidArgument(format!("allreduce: one fusion bucket holds {dtype} and {} tensors; a bucket holds one dtype", v.dtype())));
+        return Err(Error::InvalidArgument(format!(
+            "allreduce: one fusion bucket holds {dtype} and {} tensors; a bucket holds one dtype",
+            v.dtype()
+        )));
     }
     check_same_specs(c, "allreduce", names, values, false)?;
     if c.size() == 1 {
@@ -402,7 +444,10 @@ pub fn broadcast_fused(c: &dyn Collective, values: &[&Value], root: usize, names
     let Some(first) = values.first() else { return Ok(Vec::new()) };
     let dtype = first.dtype();
     if let Some(v) = values.iter().find(|v| v.dtype() != dtype) {
-        return Err(Error::InvalidArgument(format!("broadcast: one bucket holds {dtype} and {} tensors; a bucket holds one dtype", v.dtype())));
+        return Err(Error::InvalidArgument(format!(
+            "broadcast: one bucket holds {dtype} and {} tensors; a bucket holds one dtype",
+            v.dtype()
+        )));
     }
     check_same_specs(c, "broadcast", names, values, false)?;
     if c.size() == 1 {
@@ -429,7 +474,9 @@ pub fn gather_dim0(c: &dyn Collective, x: &Value) -> Result<Vec<usize>> {
 /// `hvd.allgather`.
 pub fn allgather_value(c: &dyn Collective, x: &Value, name: &str) -> Result<Value> {
     if x.shape().is_empty() {
-        return Err(Error::InvalidArgument(format!("allgather: '{name}' is a scalar; allgather concatenates along dimension 0, so pass a tensor of rank >= 1")));
+        return Err(Error::InvalidArgument(format!(
+            "allgather: '{name}' is a scalar; allgather concatenates along dimension 0, so pass a tensor of rank >= 1"
+        )));
     }
     check_same_specs(c, "allgather", &[name.to_string()], &[x], true)?;
     let d0s = gather_dim0(c, x)?;

@@ -24,7 +24,11 @@ pub struct Hvd {
 
 impl fmt::Debug for Hvd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hvd").field("rank", &self.rank()).field("size", &self.size()).field("local_rank", &self.local_rank).finish()
+        f.debug_struct("Hvd")
+            .field("rank", &self.rank())
+            .field("size", &self.size())
+            .field("local_rank", &self.local_rank)
+            .finish()
     }
 }
 
@@ -39,7 +43,12 @@ pub fn init() -> Result<Hvd> {
     #[cfg(feature = "mpi")]
     {
         let m = crate::mpi_backend::init_mpi()?;
-        Ok(Hvd { collective: Arc::new(m.collective), local_rank: m.local_rank, local_size: m.local_size, _universe: Some(m.universe) })
+        Ok(Hvd {
+            collective: Arc::new(m.collective),
+            local_rank: m.local_rank,
+            local_size: m.local_size,
+            _universe: Some(m.universe),
+        })
     }
     #[cfg(not(feature = "mpi"))]
     {

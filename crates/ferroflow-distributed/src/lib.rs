@@ -11,7 +11,6 @@
 //! universe) and ops and optimizers get the collective from it.
 
 #![forbid(unsafe_code)]
-
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![warn(missing_docs)]
 
@@ -28,6 +27,7 @@ pub use hvd::{init, run, Hvd};
 #[cfg(feature = "mpi")]
 pub use mpi_backend::Mpi;
 pub use ops::{allgather, allreduce, broadcast, grouped_allreduce, grouped_broadcast};
-pub use optimizer::{broadcast_global_variables, broadcast_variables, fusion_buckets, DistributedOptimizer, DEFAULT_FUSION_THRESHOLD};
+pub use optimizer::{
+    broadcast_global_variables, broadcast_variables, fusion_buckets, DistributedOptimizer, DEFAULT_FUSION_THRESHOLD,
+};
 pub use sync_bn::{sync_batch_normalization, sync_moments};
-

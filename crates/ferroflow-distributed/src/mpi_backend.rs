@@ -38,7 +38,8 @@ fn world() -> Result<SimpleCommunicator> {
 }
 
 fn count(n: usize, what: &str) -> Result<Count> {
-    Count::try_from(n).map_err(|_| Error::InvalidArgument(format!("{what}: {n} elements exceed MPI's count limit ({})", Count::MAX)))
+    Count::try_from(n)
+        .map_err(|_| Error::InvalidArgument(format!("{what}: {n} elements exceed MPI's count limit ({})", Count::MAX)))
 }
 
 impl Mpi {
@@ -82,7 +83,10 @@ impl Collective for Mpi {
         }
         let total: usize = counts.iter().sum();
         if total != recv.len() {
-            return Err(Error::InvalidArgument(format!("allgather: counts {counts:?} sum to {total}, the receive buffer holds {}", recv.len())));
+            return Err(Error::InvalidArgument(format!(
+                "allgather: counts {counts:?} sum to {total}, the receive buffer holds {}",
+                recv.len()
+            )));
         }
         let mut displs = Vec::with_capacity(counts.len());
         let mut at = 0usize;
@@ -98,7 +102,11 @@ impl Collective for Mpi {
         macro_rules! go {
             ($s:expr, $r:expr) => {{
                 if $s.len() != mine {
-                    return Err(Error::InvalidArgument(format!("allgather: rank {} sends {} elements, counts say {mine}", self.rank, $s.len())));
+                    return Err(Error::InvalidArgument(format!(
+                        "allgather: rank {} sends {} elements, counts say {mine}",
+                        self.rank,
+                        $s.len()
+                    )));
                 }
                 let mut part = PartitionMut::new($r, &cs[..], &displs[..]);
                 w.all_gather_varcount_into($s, &mut part);
@@ -109,7 +117,12 @@ impl Collective for Mpi {
             (Buf::F64(s), BufMut::F64(r)) => go!(s, r),
             (Buf::I32(s), BufMut::I32(r)) => go!(s, r),
             (Buf::I64(s), BufMut::I64(r)) => go!(s, r),
-            (s, r) => return Err(Error::InvalidArgument(format!("allgather: send {s:?} and receive buffer ({} elements) differ in dtype", r.len()))),
+            (s, r) => {
+                return Err(Error::InvalidArgument(format!(
+                    "allgather: send {s:?} and receive buffer ({} elements) differ in dtype",
+                    r.len()
+                )))
+            }
         }
         Ok(())
     }
@@ -155,12 +168,15 @@ pub(crate) struct MpiInit {
 /// `MPI_Init_thread(MPI_THREAD_MULTIPLE)`, then the panic hook.
 pub(crate) fn init_mpi() -> Result<MpiInit> {
     let Some((universe, _threading)) = mpi::initialize_with_threading(Threading::Multiple) else {
-        return Err(Error::InvalidArgument("init(): MPI is already initialized in this process; call init() once and share its Hvd handle".into()));
+        return Err(Error::InvalidArgument(
+            "init(): MPI is already initialized in this process; call init() once and share its Hvd handle".into(),
+        ));
     };
     let w = universe.world();
     let (rank, size) = (usize::try_from(w.rank()).unwrap_or(0), usize::try_from(w.size()).unwrap_or(1));
     let node = w.split_shared(w.rank());
-    let (local_rank, local_size) = (usize::try_from(node.rank()).unwrap_or(0), usize::try_from(node.size()).unwrap_or(1));
+    let (local_rank, local_size) =
+        (usize::try_from(node.rank()).unwrap_or(0), usize::try_from(node.size()).unwrap_or(1));
     install_panic_hook();
     Ok(MpiInit { universe, collective: Mpi { rank, size, lock: Mutex::new(()) }, local_rank, local_size })
 }

@@ -7,7 +7,10 @@
 //! small allgather, that all ranks pass the same dtypes and shapes, so a mismatch is an error
 //! naming the tensor and the ranks instead of a hang or garbage.
 
-use crate::collective::{allgather_grad_value, allgather_value, allreduce_fused, broadcast_fused, check_root, CollectiveRef, HasCollective, ReduceOp};
+use crate::collective::{
+    allgather_grad_value, allgather_value, allreduce_fused, broadcast_fused, check_root, CollectiveRef, HasCollective,
+    ReduceOp,
+};
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use serde::{Deserialize, Serialize};
@@ -48,7 +51,10 @@ fn one_dtype(cx: &InferCtx<'_>) -> Result<DType> {
     let first = cx.input(0)?.dtype;
     for (i, s) in cx.inputs().iter().enumerate() {
         if s.dtype != first {
-            return Err(cx.error(format!("all inputs must share a dtype (one fusion buffer), input 0 is {first} and input {i} is {}", s.dtype)));
+            return Err(cx.error(format!(
+                "all inputs must share a dtype (one fusion buffer), input 0 is {first} and input {i} is {}",
+                s.dtype
+            )));
         }
     }
     if first == DType::Bool {
@@ -148,7 +154,10 @@ pub fn grouped_allreduce(s: &Scope, xs: &[Tensor], op: ReduceOp, c: &impl HasCol
 }
 
 /// Splits `xs` by dtype (first-seen order), builds one op per group, returns outputs in input order.
-fn grouped(xs: &[Tensor], mut build: impl FnMut(&[Tensor]) -> Result<ferroflow_core::Operation>) -> Result<Vec<Tensor>> {
+fn grouped(
+    xs: &[Tensor],
+    mut build: impl FnMut(&[Tensor]) -> Result<ferroflow_core::Operation>,
+) -> Result<Vec<Tensor>> {
     let mut dtypes: Vec<DType> = Vec::new();
     for x in xs {
         if !dtypes.contains(&x.dtype()) {
@@ -286,7 +295,11 @@ impl Op for Broadcast {
         let mut out = vec![None; n];
         for (i, o) in out.iter_mut().enumerate() {
             if let Some(g) = cx.grad(i) {
-                *o = Some(s.add_op1(BroadcastGrad { root: self.root, comm: self.comm.clone() }, &[g], "HorovodBroadcastGrad")?);
+                *o = Some(s.add_op1(
+                    BroadcastGrad { root: self.root, comm: self.comm.clone() },
+                    &[g],
+                    "HorovodBroadcastGrad",
+                )?);
             }
         }
         Ok(out)
@@ -356,7 +369,10 @@ mod tests {
     use super::*;
     use crate::Hvd;
     use ferroflow_core::{shape, Graph};
-    use ferroflow_ops::{math, state::{constant, placeholder}};
+    use ferroflow_ops::{
+        math,
+        state::{constant, placeholder},
+    };
     use ferroflow_session::Session;
     use ferroflow_testing::check_gradients;
 
@@ -390,7 +406,11 @@ mod tests {
         let s = g.root();
         let x = constant(&s, ndarray::arr2(&[[1i64, 2], [3, 4]])).unwrap();
         let e = constant(&s, Value::zeros(DType::F64, &[0])).unwrap();
-        let ys = [allreduce(&s, x, ReduceOp::Average, &hvd).unwrap(), allgather(&s, x, &hvd).unwrap(), broadcast(&s, x, 0, &hvd).unwrap()];
+        let ys = [
+            allreduce(&s, x, ReduceOp::Average, &hvd).unwrap(),
+            allgather(&s, x, &hvd).unwrap(),
+            broadcast(&s, x, 0, &hvd).unwrap(),
+        ];
         let out = Session::new(&g).run(ys, &[]).unwrap();
         for v in &out {
             assert_eq!(v.to_vec::<i64>().unwrap(), vec![1, 2, 3, 4]);
@@ -403,13 +423,23 @@ mod tests {
     fn gradients_numerically() {
         let hvd = Hvd::local();
         let h = hvd.collective();
-        check_gradients(|s, x| math::square(s, allreduce(s, x[0], ReduceOp::Average, &h)?), &[Value::from(vec![0.5f64, -1.5, 2.0])]);
-        check_gradients(|s, x| math::square(s, allgather(s, x[0], &h)?), &[Value::from_shape_vec(&[2, 2], vec![0.5f64, -1.5, 2.0, 1.0]).unwrap()]);
+        check_gradients(
+            |s, x| math::square(s, allreduce(s, x[0], ReduceOp::Average, &h)?),
+            &[Value::from(vec![0.5f64, -1.5, 2.0])],
+        );
+        check_gradients(
+            |s, x| math::square(s, allgather(s, x[0], &h)?),
+            &[Value::from_shape_vec(&[2, 2], vec![0.5f64, -1.5, 2.0, 1.0]).unwrap()],
+        );
         check_gradients(|s, x| math::square(s, broadcast(s, x[0], 0, &h)?), &[Value::from(vec![0.5f64, -1.5])]);
         check_gradients(
             |s, x| {
                 let ys = grouped_allreduce(s, &[x[0], x[1]], ReduceOp::Sum, &h)?;
-                math::add(s, math::reduce_sum(s, math::square(s, ys[0])?, None, false)?, math::reduce_sum(s, ys[1], None, false)?)
+                math::add(
+                    s,
+                    math::reduce_sum(s, math::square(s, ys[0])?, None, false)?,
+                    math::reduce_sum(s, ys[1], None, false)?,
+                )
             },
             &[Value::from(vec![0.5f64, -1.5]), Value::from(vec![2.0f64])],
         );

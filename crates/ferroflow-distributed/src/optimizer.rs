@@ -81,7 +81,13 @@ pub struct DistributedOptimizer<O> {
 impl<O: Optimizer> DistributedOptimizer<O> {
     /// Wraps `inner`, averaging gradients over the ranks of `c`'s job.
     pub fn new(inner: O, c: &impl HasCollective) -> Self {
-        DistributedOptimizer { inner, collective: c.collective(), fusion_threshold: DEFAULT_FUSION_THRESHOLD, op: ReduceOp::Average, built: Mutex::new(Vec::new()) }
+        DistributedOptimizer {
+            inner,
+            collective: c.collective(),
+            fusion_threshold: DEFAULT_FUSION_THRESHOLD,
+            op: ReduceOp::Average,
+            built: Mutex::new(Vec::new()),
+        }
     }
     /// Sets the fusion threshold in bytes (Horovod: `HOROVOD_FUSION_THRESHOLD`); 0 = one
     /// allreduce per gradient.
@@ -120,7 +126,12 @@ impl<O: Optimizer> Optimizer for DistributedOptimizer<O> {
     fn name(&self) -> String {
         self.inner.name()
     }
-    fn compute_gradients(&self, s: &Scope, loss: Tensor, var_list: Option<&[Variable]>) -> Result<Vec<(Option<Tensor>, Variable)>> {
+    fn compute_gradients(
+        &self,
+        s: &Scope,
+        loss: Tensor,
+        var_list: Option<&[Variable]>,
+    ) -> Result<Vec<(Option<Tensor>, Variable)>> {
         let mut gv = self.inner.compute_gradients(s, loss, var_list)?;
         let present: Vec<usize> = (0..gv.len()).filter(|&i| gv[i].0.is_some()).collect();
         let items: Vec<(DType, usize)> = present
@@ -128,7 +139,9 @@ impl<O: Optimizer> Optimizer for DistributedOptimizer<O> {
             .map(|&i| {
                 let v = gv[i].1;
                 // Unknown static shape: count it as a full bucket (it gets its own).
-                let bytes = v.shape().as_known().map_or(self.fusion_threshold, |d| d.iter().product::<usize>() * ferroflow_core::value::dtype_size(v.dtype()));
+                let bytes = v.shape().as_known().map_or(self.fusion_threshold, |d| {
+                    d.iter().product::<usize>() * ferroflow_core::value::dtype_size(v.dtype())
+                });
                 (v.dtype(), bytes)
             })
             .collect();
@@ -167,7 +180,9 @@ pub fn broadcast_global_variables(s: &Scope, root: usize, c: &impl HasCollective
 pub fn broadcast_variables(s: &Scope, vars: &[Variable], root: usize, c: &impl HasCollective) -> Result<Operation> {
     let scope = s.sub_scope("BroadcastGlobalVariables");
     if vars.is_empty() {
-        return Err(scope.build_error("HorovodBroadcast", "no variables to broadcast; create the model's variables first"));
+        return Err(
+            scope.build_error("HorovodBroadcast", "no variables to broadcast; create the model's variables first")
+        );
     }
     let values: Vec<Tensor> = vars.iter().map(|v| v.value()).collect();
     let out = grouped_broadcast(&scope, &values, root, c)?;
@@ -209,7 +224,12 @@ mod tests {
         let s2 = g2.root();
         let w = variable(&s2.with_name("w"), vec![1.0f32; 10], VariableOptions::default()).unwrap();
         let v = variable(&s2.with_name("v"), vec![1.0f32; 10], VariableOptions::default()).unwrap();
-        let l2 = math::add(&s2, math::reduce_sum(&s2, w.value(), None, false).unwrap(), math::reduce_sum(&s2, v.value(), None, false).unwrap()).unwrap();
+        let l2 = math::add(
+            &s2,
+            math::reduce_sum(&s2, w.value(), None, false).unwrap(),
+            math::reduce_sum(&s2, v.value(), None, false).unwrap(),
+        )
+        .unwrap();
         let opt2 = DistributedOptimizer::new(GradientDescentOptimizer::new(0.1f32), &hvd);
         opt2.minimize(&s2, l2, None, None).unwrap();
         assert_eq!(opt2.allreduce_ops().len(), 1);

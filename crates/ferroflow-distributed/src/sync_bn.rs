@@ -6,7 +6,10 @@
 use crate::collective::{HasCollective, ReduceOp};
 use crate::ops::grouped_allreduce;
 use ferroflow_core::typetag;
-use ferroflow_core::{Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value, Variable, MOVING_AVERAGE_VARIABLES};
+use ferroflow_core::{
+    Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value, Variable,
+    MOVING_AVERAGE_VARIABLES,
+};
 use ferroflow_nn::layers::{BatchNormOptions, UpdateMode};
 use ferroflow_nn::Training;
 use ferroflow_ops::control::identity;
@@ -42,7 +45,11 @@ impl Op for ReducedCount {
         let x = cx.input(0)?;
         let mut n: f64 = 1.0;
         for &a in &self.axes {
-            let d = x.shape().get(a).copied().ok_or_else(|| cx.error(format!("axis {a} is out of range for shape {:?}", x.shape())))?;
+            let d = x
+                .shape()
+                .get(a)
+                .copied()
+                .ok_or_else(|| cx.error(format!("axis {a} is out of range for shape {:?}", x.shape())))?;
             n *= d as f64;
         }
         Ok(vec![Value::from(n).cast(x.dtype())])
@@ -56,11 +63,15 @@ impl Op for ReducedCount {
 }
 
 fn norm_axes(s: &Scope, x: Tensor, axes: &[i64]) -> Result<Vec<usize>> {
-    let rank = x.shape().rank().ok_or_else(|| s.build_error("sync_moments", format!("'{}' has unknown rank; sync_moments needs a known rank", x.name())))?;
+    let rank = x.shape().rank().ok_or_else(|| {
+        s.build_error("sync_moments", format!("'{}' has unknown rank; sync_moments needs a known rank", x.name()))
+    })?;
     axes.iter()
         .map(|&a| {
             let r = if a < 0 { a + rank as i64 } else { a };
-            usize::try_from(r).ok().filter(|&r| r < rank).ok_or_else(|| s.build_error("sync_moments", format!("axis {a} is out of range for '{}' of rank {rank}", x.name())))
+            usize::try_from(r).ok().filter(|&r| r < rank).ok_or_else(|| {
+                s.build_error("sync_moments", format!("axis {a} is out of range for '{}' of rank {rank}", x.name()))
+            })
         })
         .collect()
 }
@@ -90,7 +101,11 @@ pub fn sync_moments(s: &Scope, x: Tensor, axes: &[i64], c: &impl HasCollective) 
         };
         let mean = div(&s.with_name("mean"), gsum, n)?;
         let ex2 = div(s, gsumsq, n)?;
-        let var = maximum(&s.with_name("variance"), sub(s, ex2, square(s, mean)?)?, constant(s, Value::from(0.0f64).cast(x.dtype()))?)?;
+        let var = maximum(
+            &s.with_name("variance"),
+            sub(s, ex2, square(s, mean)?)?,
+            constant(s, Value::from(0.0f64).cast(x.dtype()))?,
+        )?;
         Ok((mean, var))
     })
 }
@@ -106,34 +121,51 @@ pub fn sync_moments(s: &Scope, x: Tensor, axes: &[i64], c: &impl HasCollective) 
 ///
 /// # Errors
 /// Input of unknown rank or channel count; momentum outside `[0, 1]`.
-pub fn sync_batch_normalization(s: &Scope, x: Tensor, training: impl Into<Training>, opts: BatchNormOptions, c: &impl HasCollective) -> Result<Tensor> {
+pub fn sync_batch_normalization(
+    s: &Scope,
+    x: Tensor,
+    training: impl Into<Training>,
+    opts: BatchNormOptions,
+    c: &impl HasCollective,
+) -> Result<Tensor> {
     let training = training.into();
     let shape = x.shape();
-    let rank = shape.rank().ok_or_else(|| Error::invalid(format!("batch normalization needs an input of known rank, got {}", x.name())))?;
-    let channels = shape
-        .dim(rank.saturating_sub(1))
-        .filter(|_| rank >= 2)
-        .ok_or_else(|| Error::invalid(format!("batch normalization needs a known channel (last) dimension, got {} {shape}", x.name())))?;
+    let rank = shape
+        .rank()
+        .ok_or_else(|| Error::invalid(format!("batch normalization needs an input of known rank, got {}", x.name())))?;
+    let channels = shape.dim(rank.saturating_sub(1)).filter(|_| rank >= 2).ok_or_else(|| {
+        Error::invalid(format!("batch normalization needs a known channel (last) dimension, got {} {shape}", x.name()))
+    })?;
     if !(0.0..=1.0).contains(&opts.momentum) {
         return Err(Error::invalid(format!("momentum must be in [0, 1], got {}", opts.momentum)));
     }
     let body = |vs: &Scope| -> Result<Tensor> {
         let dtype = x.dtype();
         let vo = VariableOptions::default().dtype(dtype).trainable(opts.trainable);
-        let gamma: Option<Variable> = if opts.scale { Some(get_variable(vs, "gamma", [channels], Initializer::Ones, vo.clone())?) } else { None };
-        let beta: Option<Variable> = if opts.center { Some(get_variable(vs, "beta", [channels], Initializer::Zeros, vo.clone())?) } else { None };
+        let gamma: Option<Variable> =
+            if opts.scale { Some(get_variable(vs, "gamma", [channels], Initializer::Ones, vo.clone())?) } else { None };
+        let beta: Option<Variable> = if opts.center {
+            Some(get_variable(vs, "beta", [channels], Initializer::Zeros, vo.clone())?)
+        } else {
+            None
+        };
         let stat_opts = VariableOptions::default().dtype(dtype).trainable(false).collection(MOVING_AVERAGE_VARIABLES);
         let moving_mean = get_variable(vs, "moving_mean", [channels], Initializer::Zeros, stat_opts.clone())?;
         let moving_var = get_variable(vs, "moving_variance", [channels], Initializer::Ones, stat_opts)?;
         let (mm, mv) = (moving_mean.value(), moving_var.value());
         let axes: Vec<i64> = (0..rank as i64 - 1).collect();
         let (mean, var) = training.select(vs, |ts| sync_moments(ts, x, &axes, c), |_| Ok((mm, mv)))?;
-        let y = nn::batch_normalization(vs, x, mean, var, beta.map(|b| b.value()), gamma.map(|g| g.value()), opts.epsilon)?;
+        let y =
+            nn::batch_normalization(vs, x, mean, var, beta.map(|b| b.value()), gamma.map(|g| g.value()), opts.epsilon)?;
         if training == Training::Fixed(false) {
             return Ok(y);
         }
         let one_minus = 1.0 - opts.momentum;
-        let factor = training.select(vs, |s| constant(s, Value::from(one_minus).cast(dtype)), |s| constant(s, Value::from(0.0f64).cast(dtype)))?;
+        let factor = training.select(
+            vs,
+            |s| constant(s, Value::from(one_minus).cast(dtype)),
+            |s| constant(s, Value::from(0.0f64).cast(dtype)),
+        )?;
         let update = |name: &str, var: Variable, batch: Tensor| -> Result<Tensor> {
             vs.name_scope(name, |us| {
                 let delta = mul(us, sub(us, var.value(), batch)?, factor)?;
@@ -170,7 +202,8 @@ mod tests {
     use ferroflow_testing::{assert_close, check_gradients};
 
     fn data() -> Value {
-        Value::from_shape_vec(&[4, 3], vec![0.5f64, -1.0, 2.0, 1.5, 0.25, -0.75, -2.0, 1.0, 0.1, 0.3, 0.9, -0.4]).unwrap()
+        Value::from_shape_vec(&[4, 3], vec![0.5f64, -1.0, 2.0, 1.5, 0.25, -0.75, -2.0, 1.0, 0.1, 0.3, 0.9, -0.4])
+            .unwrap()
     }
 
     #[test]
@@ -192,8 +225,17 @@ mod tests {
     #[test]
     fn gradients_numerically() {
         let h = Hvd::local().collective();
-        check_gradients(|s, x| { let (m, v) = sync_moments(s, x[0], &[0], &h)?; ferroflow_ops::math::add(s, m, v) }, &[data()]);
-        check_gradients(|s, x| sync_batch_normalization(s, x[0], true, BatchNormOptions::default().scale(false).center(false), &h), &[data()]);
+        check_gradients(
+            |s, x| {
+                let (m, v) = sync_moments(s, x[0], &[0], &h)?;
+                ferroflow_ops::math::add(s, m, v)
+            },
+            &[data()],
+        );
+        check_gradients(
+            |s, x| sync_batch_normalization(s, x[0], true, BatchNormOptions::default().scale(false).center(false), &h),
+            &[data()],
+        );
     }
 
     #[test]
@@ -205,7 +247,15 @@ mod tests {
         let t = placeholder(&s.with_name("is_training"), DType::Bool, shape![]).unwrap();
         let y = sync_batch_normalization(&s, x, t, BatchNormOptions::default(), &hvd).unwrap();
         let names: Vec<String> = g.global_variables().iter().map(|v| v.name()).collect();
-        assert_eq!(names, ["sync_batch_normalization/gamma", "sync_batch_normalization/beta", "sync_batch_normalization/moving_mean", "sync_batch_normalization/moving_variance"]);
+        assert_eq!(
+            names,
+            [
+                "sync_batch_normalization/gamma",
+                "sync_batch_normalization/beta",
+                "sync_batch_normalization/moving_mean",
+                "sync_batch_normalization/moving_variance"
+            ]
+        );
         assert_eq!(g.collection_ops(&UPDATE_OPS).len(), 2);
         let sess = Session::new(&g);
         sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();

@@ -10,8 +10,8 @@
 
 use ferroflow_core::{shape, DType, Graph, Result, Scope, Tensor, Value, Variable, UPDATE_OPS};
 use ferroflow_distributed::{
-    allgather, allreduce, broadcast, broadcast_global_variables, collective, sync_batch_normalization, DistributedOptimizer, Hvd,
-    ReduceOp,
+    allgather, allreduce, broadcast, broadcast_global_variables, collective, sync_batch_normalization,
+    DistributedOptimizer, Hvd, ReduceOp,
 };
 use ferroflow_nn::layers::BatchNormOptions;
 use ferroflow_ops::state::{global_variables_initializer, placeholder, variable_from, VariableOptions};
@@ -25,8 +25,19 @@ use std::time::{Duration, Instant};
 // Launcher
 
 /// The flags that keep OpenMPI on loopback and let it run as root in containers.
-pub const MPIRUN_FLAGS: &[&str] =
-    &["--allow-run-as-root", "--oversubscribe", "--mca", "btl", "self,vader,tcp", "--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"];
+pub const MPIRUN_FLAGS: &[&str] = &[
+    "--allow-run-as-root",
+    "--oversubscribe",
+    "--mca",
+    "btl",
+    "self,vader,tcp",
+    "--mca",
+    "btl_tcp_if_include",
+    "lo",
+    "--mca",
+    "oob_tcp_if_include",
+    "lo",
+];
 
 fn is_worker() -> bool {
     std::env::var("FF_MPI_WORKER").is_ok_and(|v| v == "1")
@@ -36,7 +47,12 @@ fn is_worker() -> bool {
 fn mpirun(worker: &str, secs: u64, extra_env: &[(&str, &str)]) -> (Output, Duration) {
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new("timeout");
-    cmd.arg("-s").arg("KILL").arg(secs.to_string()).arg("mpirun").args(MPIRUN_FLAGS).args(["-np", "2", "-x", "FF_MPI_WORKER=1"]);
+    cmd.arg("-s").arg("KILL").arg(secs.to_string()).arg("mpirun").args(MPIRUN_FLAGS).args([
+        "-np",
+        "2",
+        "-x",
+        "FF_MPI_WORKER=1",
+    ]);
     for (k, v) in extra_env {
         cmd.arg("-x").arg(format!("{k}={v}"));
     }
@@ -123,14 +139,18 @@ fn worker_collectives() {
     let s = g.root();
     let x = placeholder(&s.with_name("x"), DType::F64, shape![3]).unwrap();
     let w = (r + 1) as f64;
-    let loss = math::reduce_sum(&s, math::mul(&s, allreduce(&s, x, ReduceOp::Sum, &hvd).unwrap(), w).unwrap(), None, false).unwrap();
+    let loss =
+        math::reduce_sum(&s, math::mul(&s, allreduce(&s, x, ReduceOp::Sum, &hvd).unwrap(), w).unwrap(), None, false)
+            .unwrap();
     let gx = ferroflow_train::gradients(&s, &[loss], &[x], None).unwrap()[0].unwrap();
     // allgather: loss_r = sum(w_r * gathered); rank r's rows get w_0 + w_1 = 3.
     let rows = placeholder(&s.with_name("rows"), DType::F64, shape![None]).unwrap();
-    let loss2 = math::reduce_sum(&s, math::mul(&s, allgather(&s, rows, &hvd).unwrap(), w).unwrap(), None, false).unwrap();
+    let loss2 =
+        math::reduce_sum(&s, math::mul(&s, allgather(&s, rows, &hvd).unwrap(), w).unwrap(), None, false).unwrap();
     let grows = ferroflow_train::gradients(&s, &[loss2], &[rows], None).unwrap()[0].unwrap();
     // broadcast from 0: the root gets the sum of the gradients, the other rank zeros.
-    let loss3 = math::reduce_sum(&s, math::mul(&s, broadcast(&s, x, 0, &hvd).unwrap(), w).unwrap(), None, false).unwrap();
+    let loss3 =
+        math::reduce_sum(&s, math::mul(&s, broadcast(&s, x, 0, &hvd).unwrap(), w).unwrap(), None, false).unwrap();
     let gb = ferroflow_train::gradients(&s, &[loss3], &[x], None).unwrap()[0].unwrap();
     let n_rows = r + 1;
     let out = Session::new(&g)
@@ -145,7 +165,13 @@ fn worker_collectives() {
     let z = placeholder(&s.with_name("z"), DType::F32, shape![None]).unwrap();
     let red = allreduce(&s.with_name("mismatched"), z, ReduceOp::Sum, &hvd).unwrap();
     let e = Session::new(&g).run([red], &[(z, Value::from(vec![1.0f32; 2 + r]))]).unwrap_err().to_string();
-    assert!(e.contains("'mismatched'") && e.contains("'z:0'") && e.contains("rank 0: float32 [2]") && e.contains("rank 1: float32 [3]"), "{e}");
+    assert!(
+        e.contains("'mismatched'")
+            && e.contains("'z:0'")
+            && e.contains("rank 0: float32 [2]")
+            && e.contains("rank 1: float32 [3]"),
+        "{e}"
+    );
     // Direct use of the trait: barrier and a value-level fused allreduce.
     c.barrier().unwrap();
     let a = Value::from(vec![r as i64; 5]);
@@ -177,7 +203,12 @@ fn worker_broadcast() {
     let w = variable_from(&s.with_name("w"), init, VariableOptions::default()).unwrap();
     let init64 = ferroflow_ops::random::random_normal(&s, &[7], 0.0, 1.0, DType::F64, None).unwrap();
     let v = variable_from(&s.with_name("v"), init64, VariableOptions::default()).unwrap();
-    let step = ferroflow_ops::state::variable(&s.with_name("step"), Value::from(hvd.rank() as i64 * 10), VariableOptions::default().trainable(false)).unwrap();
+    let step = ferroflow_ops::state::variable(
+        &s.with_name("step"),
+        Value::from(hvd.rank() as i64 * 10),
+        VariableOptions::default().trainable(false),
+    )
+    .unwrap();
     let bcast = broadcast_global_variables(&s, 0, &hvd).unwrap();
     let sess = Session::new(&g);
     sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
@@ -288,7 +319,8 @@ fn train(net: &Net, g: &Graph, steps: usize, lo: usize, hi: usize) -> Result<(Ve
         let n = hi - lo;
         let xv = Value::from_shape_vec(&[n, 8, 8, 1], xs[lo * 64..hi * 64].to_vec())?;
         let yv = Value::from_shape_vec(&[n, 10], ys[lo * 10..hi * 10].to_vec())?;
-        let out = sess.run([net.loss], &[(net.x, xv.clone()), (net.y, yv.clone()), (net.training, Value::from(true))])?;
+        let out =
+            sess.run([net.loss], &[(net.x, xv.clone()), (net.y, yv.clone()), (net.training, Value::from(true))])?;
         losses.push(out[0].scalar::<f32>()?);
         sess.run_ops(&[net.train], &[(net.x, xv), (net.y, yv), (net.training, Value::from(true))])?;
     }
@@ -342,7 +374,11 @@ fn worker_equivalence() {
     // reference's loss (sync BN: the same normalization).
     let c = hvd.collective();
     let half = Value::from(loss_d.clone());
-    let mean_loss = collective::allreduce_fused(c.as_ref(), &[&half], ReduceOp::Average, &["loss".into()]).unwrap().remove(0).to_vec::<f32>().unwrap();
+    let mean_loss = collective::allreduce_fused(c.as_ref(), &[&half], ReduceOp::Average, &["loss".into()])
+        .unwrap()
+        .remove(0)
+        .to_vec::<f32>()
+        .unwrap();
     let loss_gap = mean_loss.iter().zip(&loss_ref).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(loss_gap <= EQUIV_TOL * 10.0, "loss curves differ by {loss_gap}: {mean_loss:?} vs {loss_ref:?}");
     // Local BN (Horovod's default): each rank normalizes with its 32 rows; the loss curve stays
@@ -351,11 +387,19 @@ fn worker_equivalence() {
     let net_l = build_net(&g_local, &hvd, false).unwrap();
     let (loss_l, _) = train(&net_l, &g_local, steps, 32 * r, 32 * r + 32).unwrap();
     let ll = Value::from(loss_l);
-    let mean_l = collective::allreduce_fused(c.as_ref(), &[&ll], ReduceOp::Average, &["loss".into()]).unwrap().remove(0).to_vec::<f32>().unwrap();
+    let mean_l = collective::allreduce_fused(c.as_ref(), &[&ll], ReduceOp::Average, &["loss".into()])
+        .unwrap()
+        .remove(0)
+        .to_vec::<f32>()
+        .unwrap();
     let band = mean_l.iter().zip(&loss_ref).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     if hvd.is_chief() {
         println!("max |variable diff| sync BN 2x32 vs 1x64 = {worst:e} (tolerance {EQUIV_TOL:e}); max |loss diff| = {loss_gap:e}");
-        println!("max |loss diff| local BN 2x32 vs 1x64 = {band:e} (band {LOCAL_BN_LOSS_BAND}); losses {:?} -> {:?}", loss_ref.first(), loss_ref.last());
+        println!(
+            "max |loss diff| local BN 2x32 vs 1x64 = {band:e} (band {LOCAL_BN_LOSS_BAND}); losses {:?} -> {:?}",
+            loss_ref.first(),
+            loss_ref.last()
+        );
     }
     assert!(band <= LOCAL_BN_LOSS_BAND, "local BN loss curve leaves the band: {mean_l:?} vs {loss_ref:?}");
     println!("worker_equivalence: ok");
@@ -484,7 +528,13 @@ fn two_hosts() -> std::result::Result<Netns, String> {
         sh(&["ip", "-n", n, "link", "set", v, "up"])?;
         sh(&["ip", "-n", n, "link", "set", "lo", "up"])?;
     }
-    sh(&["ip", "netns", "exec", &a, "ping", "-c", "1", "-W", "2", &format!("10.77.{id}.2")]).or_else(|e| if e.contains("No such file") { Ok(()) } else { Err(e) })?;
+    sh(&["ip", "netns", "exec", &a, "ping", "-c", "1", "-W", "2", &format!("10.77.{id}.2")]).or_else(|e| {
+        if e.contains("No such file") {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
     Ok(ns)
 }
 
@@ -504,7 +554,10 @@ fn equivalence_across_two_hosts_in_network_namespaces() {
     let agent = ns.dir.join("agent.sh");
     std::fs::write(
         &agent,
-        format!("#!/bin/sh\nhost=\"$1\"; shift\nexec ip netns exec {} unshare --uts sh -c \"hostname host-b; $*\"\n", ns.b),
+        format!(
+            "#!/bin/sh\nhost=\"$1\"; shift\nexec ip netns exec {} unshare --uts sh -c \"hostname host-b; $*\"\n",
+            ns.b
+        ),
     )
     .unwrap();
     sh(&["chmod", "+x", agent.to_str().unwrap()]).unwrap();

@@ -25,14 +25,26 @@ pub struct ContribBatchNormOptions {
 
 impl Default for ContribBatchNormOptions {
     fn default() -> Self {
-        ContribBatchNormOptions { decay: 0.999, center: true, scale: false, epsilon: 1e-3, updates_collections: Some(UPDATE_OPS), fused: None }
+        ContribBatchNormOptions {
+            decay: 0.999,
+            center: true,
+            scale: false,
+            epsilon: 1e-3,
+            updates_collections: Some(UPDATE_OPS),
+            fused: None,
+        }
     }
 }
 
 /// Batch normalization, `tf.contrib.layers.batch_norm(x, is_training=…)` flavour: scope
 /// `BatchNorm`, variables `BatchNorm/beta`, (`BatchNorm/gamma` if `scale`),
 /// `BatchNorm/moving_mean`, `BatchNorm/moving_variance`.
-pub fn batch_norm(s: &Scope, x: Tensor, is_training: impl Into<Training>, opts: ContribBatchNormOptions) -> Result<Tensor> {
+pub fn batch_norm(
+    s: &Scope,
+    x: Tensor,
+    is_training: impl Into<Training>,
+    opts: ContribBatchNormOptions,
+) -> Result<Tensor> {
     let bn = BatchNormOptions {
         momentum: opts.decay,
         epsilon: opts.epsilon,
@@ -46,7 +58,12 @@ pub fn batch_norm(s: &Scope, x: Tensor, is_training: impl Into<Training>, opts: 
         },
         name: None,
     };
-    batch_norm_impl(s, x, is_training.into(), &BnSpec { opts: &bn, default_scope: "BatchNorm", gamma_name: "gamma", beta_name: "beta" })
+    batch_norm_impl(
+        s,
+        x,
+        is_training.into(),
+        &BnSpec { opts: &bn, default_scope: "BatchNorm", gamma_name: "gamma", beta_name: "beta" },
+    )
 }
 
 /// Options of [`fully_connected`]; each default is `tf.contrib.layers.fully_connected`'s.

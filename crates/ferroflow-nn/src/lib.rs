@@ -9,7 +9,6 @@
 //! The training flag is always explicit: [`Training`] is a fixed bool or a bool tensor.
 
 #![forbid(unsafe_code)]
-
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod contrib;

@@ -15,12 +15,16 @@
 
 use crate::layers::{dense_named, Activation, BatchNormOptions, BnSpec, DenseOptions, Regularizer, UpdateMode};
 use crate::training::Training;
-use ferroflow_core::{shape, DType, Error, Graph, Operation, Result, Scope, Shape, Tensor, Value, REGULARIZATION_LOSSES};
+use ferroflow_core::{
+    shape, DType, Error, Graph, Operation, Result, Scope, Shape, Tensor, Value, REGULARIZATION_LOSSES,
+};
 use ferroflow_ops::array::{cast, flatten};
 use ferroflow_ops::math::{add_n, argmax, div, equal, log, maximum, minimum, mul, neg, reduce_mean, reduce_sum};
 use ferroflow_ops::nn::{self, LrnOptions, Padding};
 use ferroflow_ops::random::{random_uniform, Initializer};
-use ferroflow_ops::state::{get_variable, global_variables_initializer, placeholder, placeholder_with_default, variable_from, VariableOptions};
+use ferroflow_ops::state::{
+    get_variable, global_variables_initializer, placeholder, placeholder_with_default, variable_from, VariableOptions,
+};
 use ferroflow_session::{Fetch, Session};
 use ferroflow_train::{AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer, RMSPropOptimizer};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -71,7 +75,14 @@ impl Network {
     /// 2-D convolution. tflearn: `conv_2d(x, nb_filter, filter_size, activation, regularizer)`:
     /// strides 1, SAME padding, `uniform_scaling` weights, zero bias; `regularizer = true` adds
     /// `0.001 · l2_loss(W)` to `REGULARIZATION_LOSSES` (tflearn's "L2", weight_decay 0.001).
-    pub fn conv_2d(&self, x: Tensor, nb_filter: usize, filter_size: usize, activation: Activation, regularizer: bool) -> Result<Tensor> {
+    pub fn conv_2d(
+        &self,
+        x: Tensor,
+        nb_filter: usize,
+        filter_size: usize,
+        activation: Activation,
+        regularizer: bool,
+    ) -> Result<Tensor> {
         let cin = x.shape().dim(3).filter(|_| x.shape().rank() == Some(4)).ok_or_else(|| {
             Error::invalid(format!("conv_2d needs NHWC input with known channels, got {} {}", x.name(), x.shape()))
         })?;
@@ -109,9 +120,11 @@ impl Network {
     pub fn fully_connected(&self, x: Tensor, n_units: usize, activation: Activation) -> Result<Tensor> {
         let x = if x.shape().rank().is_some_and(|r| r > 2) { flatten(&self.scope, x)? } else { x };
         self.scope.unique_variable_scope("FullyConnected", |vs| {
-            let o = DenseOptions::default()
-                .activation(activation)
-                .kernel_initializer(Initializer::TruncatedNormal { mean: 0.0, stddev: 0.02, seed: None });
+            let o = DenseOptions::default().activation(activation).kernel_initializer(Initializer::TruncatedNormal {
+                mean: 0.0,
+                stddev: 0.02,
+                seed: None,
+            });
             dense_named(vs, x, n_units, &o, "W", "b")
         })
     }
@@ -122,7 +135,9 @@ impl Network {
         if !(keep_prob > 0.0 && keep_prob <= 1.0) {
             return Err(Error::invalid(format!("keep_prob must be in (0, 1], got {keep_prob}")));
         }
-        self.scope.op_scope("Dropout", |s| Training::Tensor(self.is_training).select(s, |ts| nn::dropout(ts, x, keep_prob, None, None), |_| Ok(x)))
+        self.scope.op_scope("Dropout", |s| {
+            Training::Tensor(self.is_training).select(s, |ts| nn::dropout(ts, x, keep_prob, None, None), |_| Ok(x))
+        })
     }
 
     /// Batch normalization with tflearn's defaults (decay 0.9, epsilon 1e-5); moving averages
@@ -140,7 +155,13 @@ impl Network {
     /// The training head. tflearn: `regression(net, optimizer, learning_rate, loss,
     /// name='target')`. The loss is the chosen objective plus every term in
     /// `REGULARIZATION_LOSSES` (as tflearn's trainer adds them).
-    pub fn regression(&self, output: Tensor, optimizer: TflearnOptimizer, learning_rate: f64, loss: Objective) -> Result<Regression> {
+    pub fn regression(
+        &self,
+        output: Tensor,
+        optimizer: TflearnOptimizer,
+        learning_rate: f64,
+        loss: Objective,
+    ) -> Result<Regression> {
         let s = &self.scope;
         let target = placeholder(&s.with_name("target"), DType::F32, output.shape())?;
         let base = s.name_scope("Crossentropy", |s| match loss {
@@ -267,23 +288,36 @@ impl DNN {
 
     fn check_rows(&self, x: &ArrayD<f32>, y: &ArrayD<f32>) -> Result<()> {
         if x.shape().first() != y.shape().first() {
-            return Err(Error::invalid(format!("inputs have {} rows but targets have {}", x.shape().first().unwrap_or(&0), y.shape().first().unwrap_or(&0))));
+            return Err(Error::invalid(format!(
+                "inputs have {} rows but targets have {}",
+                x.shape().first().unwrap_or(&0),
+                y.shape().first().unwrap_or(&0)
+            )));
         }
         Ok(())
     }
 
     /// Trains on `(x, y)` (first axis = examples; `y` one-hot). tflearn: `model.fit(X, Y,
     /// n_epoch, validation_set, batch_size, show_metric)`. Feeds `is_training = true`.
-    pub fn fit(&self, x: &ArrayD<f32>, y: &ArrayD<f32>, validation_set: Option<(&ArrayD<f32>, &ArrayD<f32>)>, opts: &FitOptions) -> Result<FitReport> {
+    pub fn fit(
+        &self,
+        x: &ArrayD<f32>,
+        y: &ArrayD<f32>,
+        validation_set: Option<(&ArrayD<f32>, &ArrayD<f32>)>,
+        opts: &FitOptions,
+    ) -> Result<FitReport> {
         self.check_rows(x, y)?;
         let n = x.shape().first().copied().unwrap_or(0);
         if n == 0 || opts.batch_size == 0 {
             return Err(Error::invalid("fit needs at least one example and a batch size > 0"));
         }
         let steps_per_epoch = n.div_ceil(opts.batch_size);
-        let total = opts.max_steps.map(|m| m.min(steps_per_epoch * opts.n_epoch)).unwrap_or(steps_per_epoch * opts.n_epoch);
+        let total =
+            opts.max_steps.map(|m| m.min(steps_per_epoch * opts.n_epoch)).unwrap_or(steps_per_epoch * opts.n_epoch);
         let bar = if opts.show_metric { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
-        bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
         let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
         let mut order: Vec<usize> = (0..n).collect();
         let mut step = 0;
@@ -299,8 +333,14 @@ impl DNN {
                 }
                 let bx = x.select(Axis(0), chunk);
                 let by = y.select(Axis(0), chunk);
-                let feeds = vec![(self.input, Value::from(bx)), (self.head.target, Value::from(by)), (self.net.is_training, Value::from(true))];
-                let out = self.session.run([Fetch::from(self.head.loss), self.head.accuracy.into(), self.head.train_op.into()], &feeds)?;
+                let feeds = vec![
+                    (self.input, Value::from(bx)),
+                    (self.head.target, Value::from(by)),
+                    (self.net.is_training, Value::from(true)),
+                ];
+                let out = self
+                    .session
+                    .run([Fetch::from(self.head.loss), self.head.accuracy.into(), self.head.train_op.into()], &feeds)?;
                 last_loss = out[0].scalar::<f32>()?;
                 let acc = out[1].scalar::<f32>()?;
                 step += 1;
@@ -324,7 +364,10 @@ impl DNN {
         let mut correct = 0.0f64;
         let idx: Vec<usize> = (0..n).collect();
         for chunk in idx.chunks(batch_size.max(1)) {
-            let feeds = vec![(self.input, Value::from(x.select(Axis(0), chunk))), (self.head.target, Value::from(y.select(Axis(0), chunk)))];
+            let feeds = vec![
+                (self.input, Value::from(x.select(Axis(0), chunk))),
+                (self.head.target, Value::from(y.select(Axis(0), chunk))),
+            ];
             let a = self.session.run([self.head.accuracy], &feeds)?[0].scalar::<f32>()?;
             correct += a as f64 * chunk.len() as f64;
         }

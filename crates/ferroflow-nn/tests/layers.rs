@@ -97,7 +97,11 @@ fn batch_normalization_with_fixed_flags() {
     let updates: Vec<String> = g.collection_ops(&UPDATE_OPS).iter().map(|o| o.name()).collect();
     assert_eq!(updates, p.strings("update_ops"));
     // The fixed-true trap is announced.
-    assert!(g.warnings().iter().any(|w| w.contains("'batch_normalization' was built with training fixed to true")), "{:?}", g.warnings());
+    assert!(
+        g.warnings().iter().any(|w| w.contains("'batch_normalization' was built with training fixed to true")),
+        "{:?}",
+        g.warnings()
+    );
     let sess = Session::new(&g);
     sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
     let xv = p.value("x").clone();
@@ -120,7 +124,13 @@ fn dense_names_and_values_match_tf() {
     let s = g.root();
     let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 3]).unwrap();
     let init = |k: &str| Initializer::Value(p.value(k).clone());
-    let h = layers::dense(&s, x, 4, DenseOptions::default().activation(Activation::Relu).kernel_initializer(init("dense_kernel"))).unwrap();
+    let h = layers::dense(
+        &s,
+        x,
+        4,
+        DenseOptions::default().activation(Activation::Relu).kernel_initializer(init("dense_kernel")),
+    )
+    .unwrap();
     let mut o = DenseOptions::default().kernel_initializer(init("dense_1_kernel"));
     o.bias_initializer = Initializer::Zeros;
     let out = layers::dense(&s, h, 2, o).unwrap();
@@ -147,10 +157,14 @@ fn contrib_batch_norm_defaults_and_in_place_updates() {
     let t = placeholder(&s.with_name("is_training"), DType::Bool, shape![]).unwrap();
     let y = contrib::batch_norm(&s, x, t, ContribBatchNormOptions::default()).unwrap();
     // scale=false by default: no gamma.
-    assert_eq!(names(g.global_variables()), vec!["BatchNorm/beta", "BatchNorm/moving_mean", "BatchNorm/moving_variance"]);
+    assert_eq!(
+        names(g.global_variables()),
+        vec!["BatchNorm/beta", "BatchNorm/moving_mean", "BatchNorm/moving_variance"]
+    );
     assert_eq!(g.collection_ops(&UPDATE_OPS).len(), 2);
     // updates_collections=None: the updates run with the output.
-    let y2 = contrib::batch_norm(&s, x, t, ContribBatchNormOptions { updates_collections: None, ..Default::default() }).unwrap();
+    let y2 = contrib::batch_norm(&s, x, t, ContribBatchNormOptions { updates_collections: None, ..Default::default() })
+        .unwrap();
     assert_eq!(g.collection_ops(&UPDATE_OPS).len(), 2);
     let sess = Session::new(&g);
     sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
@@ -186,7 +200,13 @@ fn contrib_fully_connected_default_is_relu_and_none_is_linear() {
     let opts = || contrib::FullyConnectedOptions::default().weights_initializer(w.clone());
     let relu = contrib::fully_connected(&s, x, 1, opts()).unwrap();
     let linear = contrib::fully_connected(&s, x, 1, opts().activation_fn(None)).unwrap();
-    let tanh = contrib::fully_connected(&s, x, 1, opts().activation_fn(Some(Activation::Tanh)).biases_initializer(None).scope("fc_tanh")).unwrap();
+    let tanh = contrib::fully_connected(
+        &s,
+        x,
+        1,
+        opts().activation_fn(Some(Activation::Tanh)).biases_initializer(None).scope("fc_tanh"),
+    )
+    .unwrap();
     assert!(names(g.global_variables()).contains(&"fc_tanh/weights".to_string()));
     assert!(!names(g.global_variables()).contains(&"fc_tanh/biases".to_string()));
     let sess = Session::new(&g);

@@ -231,7 +231,11 @@ pub fn cond<T: CondOutput>(
         if t_out.len() != f_out.len() {
             return Err(Error::CondMismatch {
                 cond: name,
-                message: format!("the true branch returns {} tensor(s) but the false branch returns {}", t_out.len(), f_out.len()),
+                message: format!(
+                    "the true branch returns {} tensor(s) but the false branch returns {}",
+                    t_out.len(),
+                    f_out.len()
+                ),
             });
         }
         let mut merged = Vec::with_capacity(t_out.len());

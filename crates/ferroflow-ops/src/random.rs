@@ -11,7 +11,9 @@ use crate::array::alloc::KernelAlloc;
 use crate::array::fill::filled_tensor;
 use crate::state::constant;
 use ferroflow_core::typetag;
-use ferroflow_core::{DType, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
+use ferroflow_core::{
+    DType, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value,
+};
 use num_traits::Float;
 use rand::distributions::uniform::SampleUniform;
 use rand::distributions::Uniform;
@@ -167,17 +169,38 @@ fn random(s: &Scope, distr: Distr, shape: &[usize], dtype: DType, seed: Option<u
 }
 
 /// Normal samples. TF1: `tf.random_normal(shape, mean, stddev, dtype, seed)`.
-pub fn random_normal(s: &Scope, shape: &[usize], mean: f64, stddev: f64, dtype: DType, seed: Option<u64>) -> Result<Tensor> {
+pub fn random_normal(
+    s: &Scope,
+    shape: &[usize],
+    mean: f64,
+    stddev: f64,
+    dtype: DType,
+    seed: Option<u64>,
+) -> Result<Tensor> {
     random(s, Distr::Normal { mean, stddev }, shape, dtype, seed, "random_normal")
 }
 
 /// Normal samples redrawn beyond 2 stddev. TF1: `tf.truncated_normal`.
-pub fn truncated_normal(s: &Scope, shape: &[usize], mean: f64, stddev: f64, dtype: DType, seed: Option<u64>) -> Result<Tensor> {
+pub fn truncated_normal(
+    s: &Scope,
+    shape: &[usize],
+    mean: f64,
+    stddev: f64,
+    dtype: DType,
+    seed: Option<u64>,
+) -> Result<Tensor> {
     random(s, Distr::TruncatedNormal { mean, stddev }, shape, dtype, seed, "truncated_normal")
 }
 
 /// Uniform samples in `[minval, maxval)`. TF1: `tf.random_uniform`.
-pub fn random_uniform(s: &Scope, shape: &[usize], minval: f64, maxval: f64, dtype: DType, seed: Option<u64>) -> Result<Tensor> {
+pub fn random_uniform(
+    s: &Scope,
+    shape: &[usize],
+    minval: f64,
+    maxval: f64,
+    dtype: DType,
+    seed: Option<u64>,
+) -> Result<Tensor> {
     random(s, Distr::Uniform { minval, maxval }, shape, dtype, seed, "random_uniform")
 }
 
@@ -248,13 +271,20 @@ impl Initializer {
             Initializer::Constant(c) => fill("Const", Value::from(*c)),
             Initializer::Value(v) => {
                 if v.shape() != shape {
-                    return Err(Error::invalid(format!("initializer value has shape {:?}, variable needs {shape:?}", v.shape())));
+                    return Err(Error::invalid(format!(
+                        "initializer value has shape {:?}, variable needs {shape:?}",
+                        v.shape()
+                    )));
                 }
                 constant(s, v.cast(dtype))
             }
             Initializer::RandomNormal { mean, stddev, seed } => random_normal(s, shape, *mean, *stddev, dtype, *seed),
-            Initializer::TruncatedNormal { mean, stddev, seed } => truncated_normal(s, shape, *mean, *stddev, dtype, *seed),
-            Initializer::RandomUniform { minval, maxval, seed } => random_uniform(s, shape, *minval, *maxval, dtype, *seed),
+            Initializer::TruncatedNormal { mean, stddev, seed } => {
+                truncated_normal(s, shape, *mean, *stddev, dtype, *seed)
+            }
+            Initializer::RandomUniform { minval, maxval, seed } => {
+                random_uniform(s, shape, *minval, *maxval, dtype, *seed)
+            }
             Initializer::GlorotUniform { seed } => {
                 let (fan_in, fan_out) = fans(shape);
                 let limit = (6.0 / (fan_in + fan_out).max(1.0)).sqrt();

@@ -6,8 +6,8 @@ use crate::input::IntoInput;
 use crate::random::Initializer;
 use ferroflow_core::typetag;
 use ferroflow_core::{
-    CollectionKey, DType, Error, GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Shape, Tensor, TensorSpec, Value,
-    Variable, GLOBAL_VARIABLES, TRAINABLE_VARIABLES,
+    CollectionKey, DType, Error, GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Shape, Tensor, TensorSpec,
+    Value, Variable, GLOBAL_VARIABLES, TRAINABLE_VARIABLES,
 };
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +70,9 @@ impl Op for PlaceholderWithDefault {
     fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
         let d = cx.input(0)?;
         if !d.shape.is_compatible_with(&self.shape) {
-            return Err(cx.error(format!("the default value's shape {} does not fit the shape {}", d.shape, self.shape)));
+            return Err(
+                cx.error(format!("the default value's shape {} does not fit the shape {}", d.shape, self.shape))
+            );
         }
         Ok(vec![TensorSpec::new(d.dtype, self.shape.clone())])
     }
@@ -241,7 +243,10 @@ impl Op for Assign {
                 AssignKind::Set => "; use assign_any_shape to change its shape (TF1 validate_shape=False)",
                 _ => "; the update must have the variable's shape (no broadcasting, as in TF1)",
             };
-            return Err(cx.error(format!("cannot assign a value of shape {} to a variable of shape {}{hint}", val.shape, var.shape)));
+            return Err(cx.error(format!(
+                "cannot assign a value of shape {} to a variable of shape {}{hint}",
+                val.shape, var.shape
+            )));
         }
         Ok(vec![var.clone()])
     }
@@ -307,7 +312,14 @@ fn accumulate(out: &mut Value, cur: &Value, delta: &Value, sign: f64) -> Result<
     Ok(())
 }
 
-fn assign_op(s: &Scope, var: Variable, value: impl IntoInput, kind: AssignKind, validate_shape: bool, name: &str) -> Result<Tensor> {
+fn assign_op(
+    s: &Scope,
+    var: Variable,
+    value: impl IntoInput,
+    kind: AssignKind,
+    validate_shape: bool,
+    name: &str,
+) -> Result<Tensor> {
     let var_spec = s.graph().spec(var.value())?;
     let v = value.into_tensor(s, Some(var_spec.dtype))?;
     s.add_op1(Assign { kind, validate_shape, var_shape: var_spec.shape }, &[var.value(), v], name)
@@ -356,7 +368,12 @@ pub struct VariableOptions {
 
 impl Default for VariableOptions {
     fn default() -> Self {
-        VariableOptions { trainable: true, collections: vec![GLOBAL_VARIABLES], dtype: DType::F32, validate_shape: true }
+        VariableOptions {
+            trainable: true,
+            collections: vec![GLOBAL_VARIABLES],
+            dtype: DType::F32,
+            validate_shape: true,
+        }
     }
 }
 
@@ -399,7 +416,10 @@ fn create_variable(
     let spec = s.graph().spec(init)?;
     if let Some(d) = dtype_hint {
         if d != spec.dtype {
-            return Err(Error::Variable { name: full_name.into(), message: format!("initializer gives {} but the variable is {d}", spec.dtype) });
+            return Err(Error::Variable {
+                name: full_name.into(),
+                message: format!("initializer gives {} but the variable is {d}", spec.dtype),
+            });
         }
     }
     let shape = if opts.validate_shape { spec.shape.clone() } else { Shape::unknown() };
@@ -429,10 +449,10 @@ fn create_variable(
 /// count or byte size overflows); a size that merely exceeds the machine's memory builds, and
 /// running the initializer reports the allocation failure.
 fn check_size(name: &str, shape: &Shape, dtype: DType) -> Result<()> {
-    shape.checked_byte_size(dtype).map(|_| ()).map_err(|e| Error::Variable {
-        name: name.into(),
-        message: format!("{e}; check the shape"),
-    })
+    shape
+        .checked_byte_size(dtype)
+        .map(|_| ())
+        .map_err(|e| Error::Variable { name: name.into(), message: format!("{e}; check the shape") })
 }
 
 /// A new variable initialized from `initial_value`. TF1: `tf.Variable(initial_value,
@@ -482,7 +502,13 @@ fn join(prefix: &str, name: &str) -> String {
 /// Reuse of a missing variable, re-creation of an existing one without reuse, a reused
 /// variable whose shape/dtype differ from the request, or a shape whose element count or
 /// byte size overflows (`[2^33, 2^33]`), all naming the variable.
-pub fn get_variable(s: &Scope, name: &str, shape: impl Into<Shape>, init: Initializer, opts: VariableOptions) -> Result<Variable> {
+pub fn get_variable(
+    s: &Scope,
+    name: &str,
+    shape: impl Into<Shape>,
+    init: Initializer,
+    opts: VariableOptions,
+) -> Result<Variable> {
     let full = s.variable_name(name);
     let shape: Shape = shape.into();
     let g = s.graph();
@@ -490,7 +516,8 @@ pub fn get_variable(s: &Scope, name: &str, shape: impl Into<Shape>, init: Initia
         if !s.reuse() {
             return Err(Error::Variable {
                 name: full,
-                message: "already exists; to share it, open the variable scope with reuse = true (TF1: reuse=True)".into(),
+                message: "already exists; to share it, open the variable scope with reuse = true (TF1: reuse=True)"
+                    .into(),
             });
         }
         let (es, ed) = (existing.shape(), existing.dtype());
@@ -514,7 +541,13 @@ pub fn get_variable(s: &Scope, name: &str, shape: impl Into<Shape>, init: Initia
     })?;
     let dtype = opts.dtype;
     check_size(&full, &shape, dtype)?;
-    create_variable(s, &full, |inner| inner.name_scope("Initializer", |is| init.build(is, dtype, &dims)), Some(dtype), &opts)
+    create_variable(
+        s,
+        &full,
+        |inner| inner.name_scope("Initializer", |is| init.build(is, dtype, &dims)),
+        Some(dtype),
+        &opts,
+    )
 }
 
 /// One op that runs every listed variable's initializer. TF1: `tf.variables_initializer`.

@@ -5,7 +5,11 @@ use ferroflow_core::{Error, Result};
 use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
 
 /// Applies `f` element-wise over `a` and `b` with NumPy broadcasting.
-pub fn broadcast_zip<A: Copy, B: Copy, O>(a: &ArrayViewD<'_, A>, b: &ArrayViewD<'_, B>, f: impl Fn(A, B) -> O) -> Result<ArrayD<O>> {
+pub fn broadcast_zip<A: Copy, B: Copy, O>(
+    a: &ArrayViewD<'_, A>,
+    b: &ArrayViewD<'_, B>,
+    f: impl Fn(A, B) -> O,
+) -> Result<ArrayD<O>> {
     if a.shape() == b.shape() {
         return Ok(Zip::from(a).and(b).map_collect(|&x, &y| f(x, y)));
     }
@@ -38,8 +42,12 @@ pub fn broadcast_zip<A: Copy, B: Copy, O>(a: &ArrayViewD<'_, A>, b: &ArrayViewD<
         }
     }
     let dims = broadcast_dims(a.shape(), b.shape())?;
-    let av = a.broadcast(IxDyn(&dims)).ok_or_else(|| Error::invalid(format!("cannot broadcast {:?} to {dims:?}", a.shape())))?;
-    let bv = b.broadcast(IxDyn(&dims)).ok_or_else(|| Error::invalid(format!("cannot broadcast {:?} to {dims:?}", b.shape())))?;
+    let av = a
+        .broadcast(IxDyn(&dims))
+        .ok_or_else(|| Error::invalid(format!("cannot broadcast {:?} to {dims:?}", a.shape())))?;
+    let bv = b
+        .broadcast(IxDyn(&dims))
+        .ok_or_else(|| Error::invalid(format!("cannot broadcast {:?} to {dims:?}", b.shape())))?;
     Ok(Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y)))
 }
 
@@ -73,7 +81,10 @@ pub fn broadcast_zip3<A: Copy, B: Copy, C: Copy, O>(
 }
 
 /// Sums `g` down to `target` (the inverse of broadcasting `target` up to `g`'s shape).
-pub fn sum_to_shape<T: Copy + num_traits::Zero + std::ops::Add<Output = T>>(g: ArrayD<T>, target: &[usize]) -> Result<ArrayD<T>> {
+pub fn sum_to_shape<T: Copy + num_traits::Zero + std::ops::Add<Output = T>>(
+    g: ArrayD<T>,
+    target: &[usize],
+) -> Result<ArrayD<T>> {
     if g.shape() == target {
         return Ok(g);
     }
@@ -118,7 +129,8 @@ pub fn norm_axis(axis: i64, rank: usize) -> Result<usize> {
     if (0..r).contains(&a) {
         Ok(a as usize)
     } else {
-        let valid = if rank == 0 { "a scalar has no axes".to_string() } else { format!("valid axes are {} to {}", -r, r - 1) };
+        let valid =
+            if rank == 0 { "a scalar has no axes".to_string() } else { format!("valid axes are {} to {}", -r, r - 1) };
         Err(Error::invalid(format!("axis {axis} is out of range for a tensor of rank {rank}; {valid}")))
     }
 }

@@ -29,7 +29,11 @@ fn seq(dims: &[usize]) -> Value {
 
 /// Builds `f(x)` on a placeholder of static shape `ph_shape`, feeds `x`, and returns the output
 /// and the gradient of Σ output · w (w = 1, 2, 3, …) w.r.t. `x`.
-fn run_with_grad(ph_shape: Shape, x: &Value, f: impl Fn(&ferroflow_core::Scope, Tensor) -> Result<Tensor>) -> (Value, Value) {
+fn run_with_grad(
+    ph_shape: Shape,
+    x: &Value,
+    f: impl Fn(&ferroflow_core::Scope, Tensor) -> Result<Tensor>,
+) -> (Value, Value) {
     let g = Graph::new();
     let s = g.root();
     let p = placeholder(&s, x.dtype(), ph_shape).unwrap();
@@ -337,7 +341,10 @@ fn concat_errors() {
 
 #[test]
 fn concat_gradients() {
-    check_gradients(|s, t| array::concat(s, &[t[0], t[1], t[2]], 1), &[seq(&[2, 1, 3]), seq(&[2, 4, 3]), seq(&[2, 2, 3])]);
+    check_gradients(
+        |s, t| array::concat(s, &[t[0], t[1], t[2]], 1),
+        &[seq(&[2, 1, 3]), seq(&[2, 4, 3]), seq(&[2, 2, 3])],
+    );
     check_gradients(|s, t| array::concat(s, &[t[0], math::square(s, t[1])?], 0), &[seq(&[1, 3]), seq(&[2, 3])]);
     // The same tensor twice: contributions add.
     check_gradients(|s, t| array::concat(s, &[t[0], t[0]], -1), &[seq(&[2, 3])]);
@@ -383,7 +390,10 @@ fn cast_values() {
     let i = array::cast(&s, x, DType::I32).unwrap();
     assert_eq!((i.dtype(), i.shape()), (DType::I32, Shape::from([4])));
     assert_eq!(eval(&g, i).to_vec::<i32>().unwrap(), vec![1, -1, 0, 2]);
-    assert_eq!(eval(&g, array::cast(&s, x, DType::Bool).unwrap()).to_vec::<bool>().unwrap(), vec![true, true, false, true]);
+    assert_eq!(
+        eval(&g, array::cast(&s, x, DType::Bool).unwrap()).to_vec::<bool>().unwrap(),
+        vec![true, true, false, true]
+    );
     let b = constant(&s, vec![true, false]).unwrap();
     assert_eq!(eval(&g, array::cast(&s, b, DType::F64).unwrap()).to_vec::<f64>().unwrap(), vec![1.0, 0.0]);
     assert_eq!(array::cast(&s, x, DType::F32).unwrap(), x, "same dtype returns the input");
@@ -427,8 +437,14 @@ fn one_hot_values_and_shapes() {
     let want = vec![5., -1., -1., /* 3 out of range */ -1., -1., -1., /* -1 */ -1., -1., -1., -1., 5., -1.];
     assert_eq!(eval(&g, y).to_vec::<f32>().unwrap(), want);
     let i32s = constant(&s, vec![2i32, 0]).unwrap();
-    assert_eq!(eval(&g, array::one_hot(&s, i32s, 3, 1.0, 0.0, DType::I64).unwrap()).to_vec::<i64>().unwrap(), vec![0, 0, 1, 1, 0, 0]);
-    assert_eq!(eval(&g, array::one_hot(&s, i32s, 2, 1.0, 0.0, DType::Bool).unwrap()).to_vec::<bool>().unwrap(), vec![false, false, true, false]);
+    assert_eq!(
+        eval(&g, array::one_hot(&s, i32s, 3, 1.0, 0.0, DType::I64).unwrap()).to_vec::<i64>().unwrap(),
+        vec![0, 0, 1, 1, 0, 0]
+    );
+    assert_eq!(
+        eval(&g, array::one_hot(&s, i32s, 2, 1.0, 0.0, DType::Bool).unwrap()).to_vec::<bool>().unwrap(),
+        vec![false, false, true, false]
+    );
     let z = eval(&g, array::one_hot(&s, i32s, 0, 1.0, 0.0, DType::F64).unwrap());
     assert_eq!(z.shape(), &[2, 0]);
     let p = placeholder(&s, DType::I32, shape![None]).unwrap();

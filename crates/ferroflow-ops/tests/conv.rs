@@ -108,7 +108,11 @@ fn fixtures_pools() {
             let strides = arr4(case.attr_usizes("strides"));
             let pad = padding(case);
             let (outs, grads) = run_case(case, |s, t| {
-                Ok(vec![if is_max { nn::max_pool(s, t[0], ksize, strides, pad)? } else { nn::avg_pool(s, t[0], ksize, strides, pad)? }])
+                Ok(vec![if is_max {
+                    nn::max_pool(s, t[0], ksize, strides, pad)?
+                } else {
+                    nn::avg_pool(s, t[0], ksize, strides, pad)?
+                }])
             });
             case.assert_outputs_close(&outs, RTOL, ATOL);
             case.assert_input_grads_close(&grads, RTOL, ATOL);
@@ -139,7 +143,8 @@ fn fixtures_lrn() {
 #[test]
 fn fixtures_cover_the_whole_family() {
     let f = fixtures::load("conv");
-    let known = ["tf.nn.conv2d", "tf.nn.bias_add", "tf.nn.max_pool", "tf.nn.avg_pool", "tf.nn.local_response_normalization"];
+    let known =
+        ["tf.nn.conv2d", "tf.nn.bias_add", "tf.nn.max_pool", "tf.nn.avg_pool", "tf.nn.local_response_normalization"];
     for c in f.op_cases() {
         assert!(known.contains(&c.op.as_str()), "conv fixture case {} uses op {} that no test covers", c.name, c.op);
     }
@@ -281,11 +286,26 @@ fn in_top_k_values() {
     let pv = Value::from_shape_vec(
         &[5, 4],
         vec![
-            0.1f32, 0.9, 0.0, 0.0, // target 1: top-1
-            0.5, 0.4, 0.3, 0.0, // target 1: second
-            0.2, 0.2, 0.1, 0.0, // target 0: tied for first → in top 1 (ties count)
-            0.1, 0.2, 0.3, 0.4, // target 7: out of range → false
-            f32::NAN, 0.2, 0.3, 0.4, // non-finite row → false
+            0.1f32,
+            0.9,
+            0.0,
+            0.0, // target 1: top-1
+            0.5,
+            0.4,
+            0.3,
+            0.0, // target 1: second
+            0.2,
+            0.2,
+            0.1,
+            0.0, // target 0: tied for first → in top 1 (ties count)
+            0.1,
+            0.2,
+            0.3,
+            0.4, // target 7: out of range → false
+            f32::NAN,
+            0.2,
+            0.3,
+            0.4, // non-finite row → false
         ],
     )
     .unwrap();
@@ -445,13 +465,34 @@ fn conv2d_shape_rules() {
         nn::conv2d(&s, ph(&s, DType::F32, xs), ph(&s, DType::F32, fs), st, p, d).map(|t| t.shape())
     };
     let one = [1, 1, 1, 1];
-    assert_eq!(conv(shape![None, 28, 28, 1], shape![3, 3, 1, 32], one, Padding::Same, one).unwrap(), shape![None, 28, 28, 32]);
-    assert_eq!(conv(shape![None, 28, 28, 1], shape![5, 5, 1, 8], one, Padding::Valid, one).unwrap(), shape![None, 24, 24, 8]);
-    assert_eq!(conv(shape![2, 7, 7, 3], shape![3, 3, 3, 4], [1, 2, 2, 1], Padding::Same, one).unwrap(), shape![2, 4, 4, 4]);
-    assert_eq!(conv(shape![2, 7, 7, 3], shape![3, 3, 3, 4], [1, 2, 2, 1], Padding::Valid, one).unwrap(), shape![2, 3, 3, 4]);
-    assert_eq!(conv(shape![2, 7, 7, 3], shape![3, 3, 3, 4], one, Padding::Valid, [1, 2, 2, 1]).unwrap(), shape![2, 3, 3, 4]);
-    assert_eq!(conv(shape![2, None, 9, None], shape![3, 3, None, 4], one, Padding::Same, one).unwrap(), shape![2, None, 9, 4]);
-    assert_eq!(conv(Shape::unknown(), shape![3, 3, 2, 4], one, Padding::Same, one).unwrap(), shape![None, None, None, 4]);
+    assert_eq!(
+        conv(shape![None, 28, 28, 1], shape![3, 3, 1, 32], one, Padding::Same, one).unwrap(),
+        shape![None, 28, 28, 32]
+    );
+    assert_eq!(
+        conv(shape![None, 28, 28, 1], shape![5, 5, 1, 8], one, Padding::Valid, one).unwrap(),
+        shape![None, 24, 24, 8]
+    );
+    assert_eq!(
+        conv(shape![2, 7, 7, 3], shape![3, 3, 3, 4], [1, 2, 2, 1], Padding::Same, one).unwrap(),
+        shape![2, 4, 4, 4]
+    );
+    assert_eq!(
+        conv(shape![2, 7, 7, 3], shape![3, 3, 3, 4], [1, 2, 2, 1], Padding::Valid, one).unwrap(),
+        shape![2, 3, 3, 4]
+    );
+    assert_eq!(
+        conv(shape![2, 7, 7, 3], shape![3, 3, 3, 4], one, Padding::Valid, [1, 2, 2, 1]).unwrap(),
+        shape![2, 3, 3, 4]
+    );
+    assert_eq!(
+        conv(shape![2, None, 9, None], shape![3, 3, None, 4], one, Padding::Same, one).unwrap(),
+        shape![2, None, 9, 4]
+    );
+    assert_eq!(
+        conv(Shape::unknown(), shape![3, 3, 2, 4], one, Padding::Same, one).unwrap(),
+        shape![None, None, None, 4]
+    );
 }
 
 #[test]
@@ -463,7 +504,10 @@ fn conv2d_build_errors() {
     let f = ph(&s, DType::F32, shape![3, 3, 1, 32]);
     // Channel mismatch names both shapes.
     let e = build_err(nn::conv2d(&s.with_name("conv1"), x, f, one, Padding::Same, one));
-    assert!(e.contains("conv1") && e.contains("[?, 28, 28, 3]") && e.contains("[3, 3, 1, 32]") && e.contains("channels"), "{e}");
+    assert!(
+        e.contains("conv1") && e.contains("[?, 28, 28, 3]") && e.contains("[3, 3, 1, 32]") && e.contains("channels"),
+        "{e}"
+    );
     // Wrong ranks.
     let x3 = ph(&s, DType::F32, shape![28, 28, 1]);
     let e = build_err(nn::conv2d(&s, x3, f, one, Padding::Same, one));
@@ -504,7 +548,10 @@ fn conv2d_run_time_shape_errors() {
         .run([y], &[(x, Value::zeros(DType::F32, &[1, 5, 5, 3])), (f, Value::zeros(DType::F32, &[3, 3, 2, 4]))])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("'c'") && e.contains("run time") && e.contains("[1, 5, 5, 3]") && e.contains("[3, 3, 2, 4]"), "{e}");
+    assert!(
+        e.contains("'c'") && e.contains("run time") && e.contains("[1, 5, 5, 3]") && e.contains("[3, 3, 2, 4]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -549,7 +596,11 @@ fn lrn_and_in_top_k_errors() {
     let s = g.root();
     let e = build_err(nn::local_response_normalization(&s, ph(&s, DType::F32, shape![4, 8]), LrnOptions::default()));
     assert!(e.contains("4-D") && e.contains("[4, 8]"), "{e}");
-    let e = build_err(nn::local_response_normalization(&s, ph(&s, DType::F32, shape![1, 2, 2, 8]), LrnOptions::default().beta(f64::NAN)));
+    let e = build_err(nn::local_response_normalization(
+        &s,
+        ph(&s, DType::F32, shape![1, 2, 2, 8]),
+        LrnOptions::default().beta(f64::NAN),
+    ));
     assert!(e.contains("finite"), "{e}");
     let p = ph(&s, DType::F32, shape![8, 10]);
     let e = build_err(nn::in_top_k(&s, p, ph(&s, DType::I32, shape![7]), 1));

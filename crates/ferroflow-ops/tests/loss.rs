@@ -18,7 +18,9 @@ fn loss_fn(op: &str) -> Option<LossFn> {
     Some(match op {
         "tf.nn.softmax_cross_entropy_with_logits" => |s, z, x| nn::softmax_cross_entropy_with_logits(s, z, x),
         "tf.nn.softmax_cross_entropy_with_logits_v2" => |s, z, x| nn::softmax_cross_entropy_with_logits_v2(s, z, x),
-        "tf.nn.sparse_softmax_cross_entropy_with_logits" => |s, z, x| nn::sparse_softmax_cross_entropy_with_logits(s, z, x),
+        "tf.nn.sparse_softmax_cross_entropy_with_logits" => {
+            |s, z, x| nn::sparse_softmax_cross_entropy_with_logits(s, z, x)
+        }
         "tf.nn.sigmoid_cross_entropy_with_logits" => |s, z, x| nn::sigmoid_cross_entropy_with_logits(s, z, x),
         _ => return None,
     })
@@ -96,7 +98,10 @@ fn numeric_gradients_of_losses() {
     let mut x = sample(&[3, 4], 5, -4.0, 4.0).to_vec::<f64>().unwrap();
     x[0] = 0.0;
     let x = Value::from_shape_vec(&[3, 4], x).unwrap();
-    check_gradients(|s, t| nn::sigmoid_cross_entropy_with_logits(s, t[0], t[1]), &[sample(&[3, 4], 6, 0.0, 1.0), x.clone()]);
+    check_gradients(
+        |s, t| nn::sigmoid_cross_entropy_with_logits(s, t[0], t[1]),
+        &[sample(&[3, 4], 6, 0.0, 1.0), x.clone()],
+    );
     check_gradients(|s, t| nn::l2_loss(s, t[0]), &[sample(&[2, 3, 2], 7, -2.0, 2.0)]);
 }
 

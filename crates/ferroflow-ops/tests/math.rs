@@ -75,7 +75,18 @@ fn fixtures_elementwise_binary() {
 #[test]
 fn fixtures_elementwise_unary() {
     let f = load("math");
-    let ops = ["tf.negative", "tf.square", "tf.sqrt", "tf.rsqrt", "tf.exp", "tf.log", "tf.abs", "tf.tanh", "tf.sigmoid", "tf.nn.relu"];
+    let ops = [
+        "tf.negative",
+        "tf.square",
+        "tf.sqrt",
+        "tf.rsqrt",
+        "tf.exp",
+        "tf.log",
+        "tf.abs",
+        "tf.tanh",
+        "tf.sigmoid",
+        "tf.nn.relu",
+    ];
     let mut n = 0;
     for op in ops {
         let build = builder_for(op).unwrap();
@@ -175,7 +186,8 @@ fn matmul_batched_values() {
     let bm = Array3::from_shape_fn((3, 4, 5), |(b, i, j)| ((b + i * 5 + j) % 7) as f32 - 3.0);
     let g = Graph::new();
     let s = g.root();
-    let c = math::matmul(&s, constant(&s, a.clone()).unwrap(), constant(&s, bm.clone()).unwrap(), false, false).unwrap();
+    let c =
+        math::matmul(&s, constant(&s, a.clone()).unwrap(), constant(&s, bm.clone()).unwrap(), false, false).unwrap();
     assert_eq!(c.shape(), Shape::from([3, 2, 5]));
     let out = eval(&g, c);
     let mut want = ArrayD::<f32>::zeros(IxDyn(&[3, 2, 5]));
@@ -300,7 +312,10 @@ fn logical_ops() {
     let s = g.root();
     let a = constant(&s, array![[true, false], [true, true]]).unwrap();
     let b = constant(&s, vec![true, false]).unwrap();
-    assert_eq!(eval(&g, math::logical_and(&s, a, b).unwrap()).to_vec::<bool>().unwrap(), vec![true, false, true, false]);
+    assert_eq!(
+        eval(&g, math::logical_and(&s, a, b).unwrap()).to_vec::<bool>().unwrap(),
+        vec![true, false, true, false]
+    );
     assert_eq!(eval(&g, math::logical_or(&s, a, b).unwrap()).to_vec::<bool>().unwrap(), vec![true, false, true, true]);
     assert_eq!(eval(&g, math::logical_not(&s, b).unwrap()).to_vec::<bool>().unwrap(), vec![false, true]);
     assert_eq!(eval(&g, math::logical_or(&s, b, false).unwrap()).to_vec::<bool>().unwrap(), vec![true, false]);
@@ -339,7 +354,10 @@ fn where_gradients() {
     let cond = Value::from(array![[true, false, true], [false, false, true]]);
     let x = grid(2, 3, 0.2);
     let y = grid(2, 3, 1.3);
-    check_gradients(|s, t| math::where_(s, t[0], math::square(s, t[1])?, math::exp(s, t[2])?), &[cond.clone(), x.clone(), y]);
+    check_gradients(
+        |s, t| math::where_(s, t[0], math::square(s, t[1])?, math::exp(s, t[2])?),
+        &[cond.clone(), x.clone(), y],
+    );
     // Broadcasting: x [2, 3], y [3], cond [2, 1]; each gradient is summed to its operand's shape.
     let cond = Value::from(array![[true], [false]]);
     let y = Value::from(vec![0.5f64, -1.0, 2.0]);
@@ -369,7 +387,11 @@ fn argmax_argmin_values() {
     let g = Graph::new();
     let s = g.root();
     let x = constant(&s, array![[[1.0f32, 9.0], [3.0, 3.0]], [[5.0, 2.0], [5.0, 8.0]]]).unwrap(); // [2, 2, 2]
-    let cases = [(0i64, vec![1i64, 0, 1, 1], vec![0i64, 1, 0, 0]), (1, vec![1, 0, 0, 1], vec![0, 1, 0, 0]), (-1, vec![1, 0, 0, 1], vec![0, 0, 1, 0])];
+    let cases = [
+        (0i64, vec![1i64, 0, 1, 1], vec![0i64, 1, 0, 0]),
+        (1, vec![1, 0, 0, 1], vec![0, 1, 0, 0]),
+        (-1, vec![1, 0, 0, 1], vec![0, 0, 1, 0]),
+    ];
     for (axis, amax, amin) in cases {
         let a = math::argmax(&s, x, axis).unwrap();
         assert_eq!(a.dtype(), DType::I64);
@@ -410,7 +432,11 @@ fn argmax_shape_rules() {
 
 #[test]
 fn matmul_f32_gradient_check() {
-    ferroflow_testing::check_gradients_with(&GradCheck::f32(), |s, t| math::matmul(s, t[0], t[1], false, true), &[grid(2, 3, 0.3), grid(4, 3, 0.9)]);
+    ferroflow_testing::check_gradients_with(
+        &GradCheck::f32(),
+        |s, t| math::matmul(s, t[0], t[1], false, true),
+        &[grid(2, 3, 0.3), grid(4, 3, 0.9)],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,7 +452,10 @@ fn run_err(g: &Graph, t: Tensor) -> String {
 fn integer_division_overflow_is_an_error_naming_the_node() {
     let g = Graph::new();
     let s = g.root();
-    for (name, a, b) in [("d32", Value::from(vec![6i32, i32::MIN]), Value::from(vec![3i32, -1])), ("d64", Value::from(vec![i64::MIN]), Value::from(vec![-1i64]))] {
+    for (name, a, b) in [
+        ("d32", Value::from(vec![6i32, i32::MIN]), Value::from(vec![3i32, -1])),
+        ("d64", Value::from(vec![i64::MIN]), Value::from(vec![-1i64])),
+    ] {
         let (a, b) = (constant(&s, a).unwrap(), constant(&s, b).unwrap());
         let e = run_err(&g, math::div(&s.with_name(name), a, b).unwrap());
         assert!(e.starts_with(&format!("RealDiv '{name}' failed at run time: integer division overflow")), "{e}");
@@ -449,12 +478,18 @@ fn floordiv_and_floormod_values() {
     // Python/TF: 7 // 2 = 3, -7 // 2 = -4, 7 // -2 = -4, -7 // -2 = 3; % takes b's sign.
     assert_eq!(eval(&g, math::floormod(&s, a, b).unwrap()).to_vec::<i32>().unwrap(), vec![1, 1, -1, -1, 0, 0, 0, 0]);
     let b2 = constant(&s, vec![2i32, 2, -2, -2, 5, 2, 1, -1]).unwrap();
-    assert_eq!(eval(&g, math::floordiv(&s, a, b2).unwrap()).to_vec::<i32>().unwrap(), vec![3, -4, -4, 3, 0, i32::MIN / 2, i32::MIN, -i32::MAX]);
+    assert_eq!(
+        eval(&g, math::floordiv(&s, a, b2).unwrap()).to_vec::<i32>().unwrap(),
+        vec![3, -4, -4, 3, 0, i32::MIN / 2, i32::MIN, -i32::MAX]
+    );
     let a64 = constant(&s, vec![i64::MIN, -1, 9]).unwrap();
     let b64 = constant(&s, vec![-1i64, i64::MAX, -4]).unwrap();
     assert_eq!(eval(&g, math::floormod(&s, a64, b64).unwrap()).to_vec::<i64>().unwrap(), vec![0, i64::MAX - 1, -3]);
     // Truncating integer division is unchanged.
-    assert_eq!(eval(&g, math::div(&s, a, b2).unwrap()).to_vec::<i32>().unwrap(), vec![3, -3, -3, 3, 0, i32::MIN / 2, i32::MIN, -i32::MAX]);
+    assert_eq!(
+        eval(&g, math::div(&s, a, b2).unwrap()).to_vec::<i32>().unwrap(),
+        vec![3, -3, -3, 3, 0, i32::MIN / 2, i32::MIN, -i32::MAX]
+    );
     let x = constant(&s, vec![7.5f64, -7.5, 7.5, -7.5, 6.0]).unwrap();
     let y = constant(&s, vec![2.0f64, 2.0, -2.0, -2.0, 3.0]).unwrap();
     assert_eq!(eval(&g, math::floormod(&s, x, y).unwrap()).to_vec::<f64>().unwrap(), vec![1.5, 0.5, -0.5, -1.5, 0.0]);

@@ -107,8 +107,17 @@ fn fused_training_returns_corrected_variance() {
     let g = Graph::new();
     let s = g.root();
     let xt = constant(&s, x).unwrap();
-    let (_, mean, var) =
-        nn::fused_batch_norm(&s, xt, Value::from(vec![1.0f32; 4]), Value::from(vec![0.0f32; 4]), None, None, 1e-3, true).unwrap();
+    let (_, mean, var) = nn::fused_batch_norm(
+        &s,
+        xt,
+        Value::from(vec![1.0f32; 4]),
+        Value::from(vec![0.0f32; 4]),
+        None,
+        None,
+        1e-3,
+        true,
+    )
+    .unwrap();
     let (bm, bv) = nn::moments(&s, xt, &[0, 1, 2], false).unwrap();
     let out = Session::new(&g).run([mean, var, bm, bv], &[]).unwrap();
     let n = 18.0;
@@ -190,8 +199,12 @@ fn fused_matches_composite_on_large_input() {
     let dy = sample(&dims, 34, -1.0, 1.0);
     let g = Graph::new();
     let s = g.root();
-    let (xt, st, ot, dyt) =
-        (constant(&s, x).unwrap(), constant(&s, scale).unwrap(), constant(&s, offset).unwrap(), constant(&s, dy).unwrap());
+    let (xt, st, ot, dyt) = (
+        constant(&s, x).unwrap(),
+        constant(&s, scale).unwrap(),
+        constant(&s, offset).unwrap(),
+        constant(&s, dy).unwrap(),
+    );
     let (yf, _, _) = nn::fused_batch_norm(&s, xt, st, ot, None, None, 1e-3, true).unwrap();
     let (m, v) = nn::moments(&s, xt, &[0, 1, 2], false).unwrap();
     let yc = nn::batch_normalization(&s, xt, m, v, Some(ot), Some(st), 1e-3).unwrap();

@@ -47,7 +47,11 @@ fn tf_softmax_cases() {
         let axis = case.attr_i64("axis");
         let log = case.op == "tf.nn.log_softmax";
         let (values, grads) = run_case(case, |s, t| {
-            Ok(vec![if log { nn::log_softmax_with_axis(s, t[0], axis)? } else { nn::softmax_with_axis(s, t[0], axis)? }])
+            Ok(vec![if log {
+                nn::log_softmax_with_axis(s, t[0], axis)?
+            } else {
+                nn::softmax_with_axis(s, t[0], axis)?
+            }])
         });
         case.assert_outputs_close(&values, 1e-6, 1e-7);
         case.assert_input_grads_close(&grads, 1e-5, 1e-6);

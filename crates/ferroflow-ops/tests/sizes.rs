@@ -32,14 +32,20 @@ fn allocation(e: &Error) -> (String, String, Option<usize>) {
 fn get_variable_whose_element_count_overflows_is_a_build_error_naming_it() {
     let g = Graph::new();
     let s = g.root();
-    for (name, init) in [("w", Initializer::Zeros), ("k", Initializer::glorot_uniform()), ("c", Initializer::Constant(2.0))] {
+    for (name, init) in
+        [("w", Initializer::Zeros), ("k", Initializer::glorot_uniform()), ("c", Initializer::Constant(2.0))]
+    {
         let e = get_variable(&s, name, [BIG, BIG], init, VariableOptions::default()).unwrap_err();
         assert!(matches!(e, Error::Variable { .. }), "{e}");
         let m = e.to_string();
-        assert!(m.starts_with(&format!("variable '{name}': shape [8589934592, 8589934592] has more elements than fit")), "{m}");
+        assert!(
+            m.starts_with(&format!("variable '{name}': shape [8589934592, 8589934592] has more elements than fit")),
+            "{m}"
+        );
     }
     // Fits usize but not one buffer: 2^62 f32 elements are 2^64 bytes.
-    let e = get_variable(&s, "b", [1usize << 62], Initializer::Zeros, VariableOptions::default()).unwrap_err().to_string();
+    let e =
+        get_variable(&s, "b", [1usize << 62], Initializer::Zeros, VariableOptions::default()).unwrap_err().to_string();
     assert!(e.starts_with("variable 'b': a float32 tensor of shape [4611686018427387904]"), "{e}");
     // variable_from checks the initial value's shape too.
     let huge = placeholder(&s, DType::F32, shape![BIG, BIG]).unwrap();
@@ -53,7 +59,11 @@ fn initializer_too_large_for_the_machine_is_an_error_naming_its_node() {
     let s = g.root();
     let w = get_variable(&s, "w", PIB_F32, Initializer::Zeros, VariableOptions::default()).unwrap();
     let k = get_variable(&s, "k", PIB_F32, Initializer::glorot_uniform(), VariableOptions::default()).unwrap();
-    let o = s.variable_scope("layer", false, |vs| get_variable(vs, "ones", PIB_F32, Initializer::Ones, VariableOptions::default())).unwrap();
+    let o = s
+        .variable_scope("layer", false, |vs| {
+            get_variable(vs, "ones", PIB_F32, Initializer::Ones, VariableOptions::default())
+        })
+        .unwrap();
     let sess = Session::new(&g);
     for (v, node, op) in [
         (w, "w/Initializer/zeros", "Fill"),
@@ -64,7 +74,10 @@ fn initializer_too_large_for_the_machine_is_an_error_naming_its_node() {
         assert_eq!(allocation(&e), (node.to_string(), op.to_string(), Some(1 << 50)), "{e}");
         let m = e.to_string();
         assert!(m.starts_with(&format!("{op} '{node}' failed at run time: cannot allocate {PIB_BYTES}")), "{m}");
-        assert!(m.contains("float32 tensor of shape [16777216, 16777216]") && m.contains("the shape is probably wrong"), "{m}");
+        assert!(
+            m.contains("float32 tensor of shape [16777216, 16777216]") && m.contains("the shape is probably wrong"),
+            "{m}"
+        );
     }
     // The session is still usable, and the variables stay uninitialized.
     assert!(matches!(sess.run([w], &[]).unwrap_err(), Error::UninitializedVariable { .. }));
@@ -118,7 +131,10 @@ fn fill_with_fed_dims() {
     let e = sess.run([f], &feed_dict![d => vec![1i64 << 40, 1 << 40]]).unwrap_err();
     assert_eq!(allocation(&e), ("f".into(), "Fill".into(), None), "{e}");
     let e = sess.run([f], &feed_dict![d => vec![-1i64, 3]]).unwrap_err().to_string();
-    assert_eq!(e, "Fill 'f' failed at run time: dims must be non-negative, got [-1, 3] (inputs: int64 [2], float32 [])");
+    assert_eq!(
+        e,
+        "Fill 'f' failed at run time: dims must be non-negative, got [-1, 3] (inputs: int64 [2], float32 [])"
+    );
 }
 
 #[test]
@@ -129,7 +145,10 @@ fn broadcasting_to_an_absurd_size() {
     let a = placeholder(&s, DType::F32, shape![BIG, 1]).unwrap();
     let b = placeholder(&s, DType::F32, shape![1, BIG]).unwrap();
     let e = math::add(&s.with_name("sum"), a, b).unwrap_err().to_string();
-    assert!(e.starts_with("Add 'sum': broadcasting [8589934592, 1] and [1, 8589934592] gives a shape that cannot exist"), "{e}");
+    assert!(
+        e.starts_with("Add 'sum': broadcasting [8589934592, 1] and [1, 8589934592] gives a shape that cannot exist"),
+        "{e}"
+    );
     assert!(math::less(&s, a, b).is_err());
     // Run time: 64 MiB operands asking for 2^24 × 2^24 outputs (2^50 bytes of f32).
     let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 1]).unwrap();
@@ -149,13 +168,26 @@ fn broadcasting_to_an_absurd_size() {
     }
     // Small broadcasts still work through the same path.
     let out = sess
-        .run([math::sub(&s, x, y).unwrap()], &[(x, Value::from(ndarray::arr2(&[[1f32], [2.0]]))), (y, Value::from(ndarray::arr2(&[[1f32, 10.0, 100.0]])))])
+        .run(
+            [math::sub(&s, x, y).unwrap()],
+            &[
+                (x, Value::from(ndarray::arr2(&[[1f32], [2.0]]))),
+                (y, Value::from(ndarray::arr2(&[[1f32, 10.0, 100.0]]))),
+            ],
+        )
         .unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![0., -9., -99., 1., -8., -98.]);
     let c = placeholder(&s, DType::Bool, shape![None, 1]).unwrap();
     let w = math::where_(&s.with_name("pick"), c, x, y).unwrap();
     let out = sess
-        .run([w], &[(c, Value::from(ndarray::arr2(&[[true], [false]]))), (x, Value::from(ndarray::arr2(&[[1f32], [2.0]]))), (y, Value::from(ndarray::arr2(&[[5f32, 6.0]])))])
+        .run(
+            [w],
+            &[
+                (c, Value::from(ndarray::arr2(&[[true], [false]]))),
+                (x, Value::from(ndarray::arr2(&[[1f32], [2.0]]))),
+                (y, Value::from(ndarray::arr2(&[[5f32, 6.0]]))),
+            ],
+        )
         .unwrap();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![1., 1., 5., 6.]);
 }
@@ -192,12 +224,17 @@ fn conv_and_pool_attributes_cannot_overflow() {
     let x = placeholder(&s, DType::F32, shape![None, 8, 8, 1]).unwrap();
     let f = placeholder(&s, DType::F32, shape![3, 3, 1, 2]).unwrap();
     for (name, dil) in [("c1", 1usize << 62), ("c2", usize::MAX)] {
-        let e = nn::conv2d(&s.with_name(name), x, f, [1, 1, 1, 1], Padding::Same, [1, dil, 1, 1]).unwrap_err().to_string();
+        let e =
+            nn::conv2d(&s.with_name(name), x, f, [1, 1, 1, 1], Padding::Same, [1, dil, 1, 1]).unwrap_err().to_string();
         assert!(e.starts_with(&format!("Conv2D '{name}': the effective window height")), "{e}");
     }
-    let e = nn::max_pool(&s.with_name("mp"), x, [1, usize::MAX, 1, 1], [1, 1, 1, 1], Padding::Same).unwrap_err().to_string();
+    let e = nn::max_pool(&s.with_name("mp"), x, [1, usize::MAX, 1, 1], [1, 1, 1, 1], Padding::Same)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("MaxPool 'mp': the effective window height"), "{e}");
-    let e = nn::avg_pool(&s.with_name("ap"), x, [1, 2, 2, 1], [1, usize::MAX, 1, 1], Padding::Valid).unwrap_err().to_string();
+    let e = nn::avg_pool(&s.with_name("ap"), x, [1, 2, 2, 1], [1, usize::MAX, 1, 1], Padding::Valid)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("AvgPool 'ap': the stride along the height"), "{e}");
     // A huge (but representable) stride is fine: one window.
     let y = nn::max_pool(&s, x, [1, 2, 2, 1], [1, 1 << 40, 1 << 40, 1], Padding::Same).unwrap();

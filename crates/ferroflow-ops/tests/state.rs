@@ -4,7 +4,8 @@
 use ferroflow_core::{shape, DType, Graph, Value, GLOBAL_VARIABLES, TRAINABLE_VARIABLES};
 use ferroflow_ops::random::{fans, random_normal, random_uniform, truncated_normal, Initializer};
 use ferroflow_ops::state::{
-    get_variable, global_variables_initializer, placeholder_with_default, variable, variables_initializer, VariableOptions,
+    get_variable, global_variables_initializer, placeholder_with_default, variable, variables_initializer,
+    VariableOptions,
 };
 use ferroflow_ops::{cond, constant, math, placeholder};
 use ferroflow_session::{feed_dict, Session, SessionOptions};
@@ -45,8 +46,16 @@ fn initializers_have_tf_shapes_and_ranges() {
     g.set_random_seed(3);
     let s = g.root();
     let w = get_variable(&s, "w", [30, 20], Initializer::glorot_uniform(), VariableOptions::default()).unwrap();
-    let t = get_variable(&s, "t", [2000], Initializer::TruncatedNormal { mean: 1.0, stddev: 0.5, seed: None }, VariableOptions::default()).unwrap();
-    let c = get_variable(&s, "c", [2, 2], Initializer::Constant(7.0), VariableOptions::default().dtype(DType::F64)).unwrap();
+    let t = get_variable(
+        &s,
+        "t",
+        [2000],
+        Initializer::TruncatedNormal { mean: 1.0, stddev: 0.5, seed: None },
+        VariableOptions::default(),
+    )
+    .unwrap();
+    let c = get_variable(&s, "c", [2, 2], Initializer::Constant(7.0), VariableOptions::default().dtype(DType::F64))
+        .unwrap();
     let z = get_variable(&s, "z", [3], Initializer::Zeros, VariableOptions::default().dtype(DType::I32)).unwrap();
     assert_eq!(w.initial_value().op().name(), "w/Initializer/random_uniform");
     let sess = Session::new(&g);
@@ -126,7 +135,8 @@ fn fill_initializers_are_ops_that_run_not_constants_in_the_graph() {
     let big = [300, 400];
     let z = get_variable(&s, "z", big, Initializer::Zeros, VariableOptions::default()).unwrap();
     let o = get_variable(&s, "o", big, Initializer::Ones, VariableOptions::default().dtype(DType::I64)).unwrap();
-    let c = get_variable(&s, "c", big, Initializer::Constant(2.5), VariableOptions::default().dtype(DType::F64)).unwrap();
+    let c =
+        get_variable(&s, "c", big, Initializer::Constant(2.5), VariableOptions::default().dtype(DType::F64)).unwrap();
     let b = get_variable(&s, "b", [10], Initializer::Zeros, VariableOptions::default()).unwrap();
     // TF1's names: a Fill when large (as tf.zeros/tf.ones), a Const when small.
     let ops = |v: ferroflow_core::Variable| (v.initial_value().op().type_name(), v.initial_value().op().name());
@@ -159,9 +169,30 @@ fn random_initializers_draw_in_the_variables_dtype() {
     g.set_random_seed(11);
     let s = g.root();
     let f64_opts = VariableOptions::default().dtype(DType::F64);
-    let n = get_variable(&s, "n", [200, 50], Initializer::RandomNormal { mean: 3.0, stddev: 2.0, seed: None }, f64_opts.clone()).unwrap();
-    let u = get_variable(&s, "u", [100_000], Initializer::RandomUniform { minval: 0.0, maxval: 1.0, seed: Some(4) }, VariableOptions::default()).unwrap();
-    let e = get_variable(&s, "e", [5], Initializer::RandomUniform { minval: 2.0, maxval: 2.0, seed: None }, VariableOptions::default()).unwrap();
+    let n = get_variable(
+        &s,
+        "n",
+        [200, 50],
+        Initializer::RandomNormal { mean: 3.0, stddev: 2.0, seed: None },
+        f64_opts.clone(),
+    )
+    .unwrap();
+    let u = get_variable(
+        &s,
+        "u",
+        [100_000],
+        Initializer::RandomUniform { minval: 0.0, maxval: 1.0, seed: Some(4) },
+        VariableOptions::default(),
+    )
+    .unwrap();
+    let e = get_variable(
+        &s,
+        "e",
+        [5],
+        Initializer::RandomUniform { minval: 2.0, maxval: 2.0, seed: None },
+        VariableOptions::default(),
+    )
+    .unwrap();
     assert_eq!(n.initial_value().dtype(), DType::F64);
     let run = || {
         let sess = Session::new(&g);

@@ -6,7 +6,6 @@
 //! their values across runs. `run` takes `&self` and may be called from several threads.
 
 #![forbid(unsafe_code)]
-
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![warn(missing_docs)]
 

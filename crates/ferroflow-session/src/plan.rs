@@ -78,7 +78,13 @@ impl Plan {
         self.steps.iter().filter(|s| s.fused.is_some()).count()
     }
 
-    pub(crate) fn build(st: &GraphState, graph_id: u32, fetches: &[Fetch], feeds: &[Tensor], optimize: bool) -> Result<Plan> {
+    pub(crate) fn build(
+        st: &GraphState,
+        graph_id: u32,
+        fetches: &[Fetch],
+        feeds: &[Tensor],
+        optimize: bool,
+    ) -> Result<Plan> {
         let n = st.len();
         let fed: HashMap<Tensor, ()> = feeds.iter().map(|t| (*t, ())).collect();
         let mut needed = vec![false; n];
@@ -171,7 +177,8 @@ impl Plan {
             }
             unit_outputs.push(outputs);
         }
-        let slot = |t: &Tensor| slot_of.get(t).copied().ok_or_else(|| Error::invalid(format!("internal: no slot for {t:?}")));
+        let slot =
+            |t: &Tensor| slot_of.get(t).copied().ok_or_else(|| Error::invalid(format!("internal: no slot for {t:?}")));
         let mut built = Vec::with_capacity(units.len());
         let mut conds = HashMap::new();
         for (u, outputs) in units.into_iter().zip(unit_outputs) {
@@ -260,7 +267,14 @@ struct Unit {
 
 /// The steps of a plan in execution order: the needed nodes, with each composite whose
 /// intermediates nobody else reads replaced by one fused step (when `optimize`).
-fn units(st: &GraphState, graph_id: u32, order: &[usize], fed: &HashMap<Tensor, ()>, fetches: &[Fetch], optimize: bool) -> Result<Vec<Unit>> {
+fn units(
+    st: &GraphState,
+    graph_id: u32,
+    order: &[usize],
+    fed: &HashMap<Tensor, ()>,
+    fetches: &[Fetch],
+    optimize: bool,
+) -> Result<Vec<Unit>> {
     let n = st.len();
     let accepted = if optimize { fusable_composites(st, order, fed, fetches) } else { Vec::new() };
     // member_of[i]: the accepted composite node i belongs to; last[c]: its last needed member.

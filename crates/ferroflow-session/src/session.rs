@@ -65,7 +65,8 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        let env_off = std::env::var("FERROFLOW_GRAPH_OPTIMIZATIONS").is_ok_and(|v| matches!(v.trim(), "0" | "off" | "false"));
+        let env_off =
+            std::env::var("FERROFLOW_GRAPH_OPTIMIZATIONS").is_ok_and(|v| matches!(v.trim(), "0" | "off" | "false"));
         SessionOptions { warn_unrun_update_ops: true, seed: None, graph_optimizations: !env_off }
     }
 }
@@ -172,7 +173,12 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::run`].
-    pub fn run_with_options<I, F>(&self, fetches: I, feeds: &[(Tensor, Value)], options: RunOptions) -> Result<(Vec<Value>, RunMetadata)>
+    pub fn run_with_options<I, F>(
+        &self,
+        fetches: I,
+        feeds: &[(Tensor, Value)],
+        options: RunOptions,
+    ) -> Result<(Vec<Value>, RunMetadata)>
     where
         I: IntoIterator<Item = F>,
         F: Into<Fetch>,
@@ -256,7 +262,9 @@ impl Session {
             }
         }
         let gid = self.graph.id();
-        let (version, plan) = self.graph.read(|st| Plan::build(st, gid, &key.0, &key.1, self.options.graph_optimizations).map(|p| (st.version(), Arc::new(p))))?;
+        let (version, plan) = self.graph.read(|st| {
+            Plan::build(st, gid, &key.0, &key.1, self.options.graph_optimizations).map(|p| (st.version(), Arc::new(p)))
+        })?;
         if self.options.warn_unrun_update_ops {
             self.check_update_ops(&plan);
         }
@@ -273,11 +281,15 @@ impl Session {
         if !train_ops.iter().any(|t| ran.contains(t)) {
             return;
         }
-        let missing: Vec<String> = self.graph.collection_ops(&UPDATE_OPS).into_iter().filter(|u| !ran.contains(u)).map(|u| u.name()).collect();
+        let missing: Vec<String> =
+            self.graph.collection_ops(&UPDATE_OPS).into_iter().filter(|u| !ran.contains(u)).map(|u| u.name()).collect();
         if missing.is_empty() {
             return;
         }
-        let mut layers: Vec<String> = missing.iter().map(|n| n.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_else(|| n.clone())).collect();
+        let mut layers: Vec<String> = missing
+            .iter()
+            .map(|n| n.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_else(|| n.clone()))
+            .collect();
         layers.dedup();
         let msg = format!(
             "ferroflow warning: a train op runs but {} op(s) in UPDATE_OPS do not run with it, so the moving statistics of {} will never update and inference will use their initial values. Build the train op inside `s.control_dependencies(&g.collection_ops(&UPDATE_OPS), ...)` (TF1 pattern), fetch the update ops too, or turn this off with SessionOptions::warn_unrun_update_ops = false.",
@@ -294,7 +306,12 @@ impl Session {
     }
 
     /// Executes `plan`, tracing it when the options ask for it.
-    pub(crate) fn execute_with(&self, plan: &Plan, feeds: &[&Value], options: RunOptions) -> Result<(Vec<Value>, RunMetadata)> {
+    pub(crate) fn execute_with(
+        &self,
+        plan: &Plan,
+        feeds: &[&Value],
+        options: RunOptions,
+    ) -> Result<(Vec<Value>, RunMetadata)> {
         match options.trace_level {
             TraceLevel::None => self.execute(plan, feeds, None).map(|v| (v, RunMetadata::default())),
             TraceLevel::Full => {
@@ -408,12 +425,21 @@ impl Session {
                     let outs = step.kernel.compute(&mut cx).map_err(|e| cx.wrap(e))?;
                     if let (Some(t), Some(start)) = (tracer.as_deref_mut(), started) {
                         let bytes: usize = outs.iter().map(value_bytes).sum();
-                        let held: usize = outs.iter().zip(&step.outputs).filter(|(_, s)| s.is_some()).map(|(v, _)| value_bytes(v)).sum();
+                        let held: usize = outs
+                            .iter()
+                            .zip(&step.outputs)
+                            .filter(|(_, s)| s.is_some())
+                            .map(|(v, _)| value_bytes(v))
+                            .sum();
                         t.record(&step.name, step.type_name, start, bytes);
                         t.hold(held);
                     }
                     if outs.len() != step.outputs.len() {
-                        return Err(cx.error(format!("kernel returned {} outputs, expected {}", outs.len(), step.outputs.len())));
+                        return Err(cx.error(format!(
+                            "kernel returned {} outputs, expected {}",
+                            outs.len(),
+                            step.outputs.len()
+                        )));
                     }
                     for (k, (v, slot)) in outs.into_iter().zip(&step.outputs).enumerate() {
                         if let Some(Some(spec)) = step.output_specs.get(k) {
@@ -487,7 +513,12 @@ impl Session {
             if spec.dtype != val.dtype() || !spec.shape.accepts(val.shape()) {
                 return Err(Error::Variable {
                     name: v.name(),
-                    message: format!("cannot set it to a {} value of shape {:?}; it is {}", val.dtype(), val.shape(), spec),
+                    message: format!(
+                        "cannot set it to a {} value of shape {:?}; it is {}",
+                        val.dtype(),
+                        val.shape(),
+                        spec
+                    ),
                 });
             }
         }
@@ -518,7 +549,8 @@ impl Runtime for Session {
     fn with_rng(&self, node: Operation, seed: Option<u64>, f: &mut dyn FnMut(&mut StdRng)) {
         let mut rngs = self.rngs.lock().unwrap_or_else(|e| e.into_inner());
         let rng = rngs.entry(node).or_insert_with(|| {
-            let s = seed.unwrap_or_else(|| self.session_seed ^ (node.node_index() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let s = seed
+                .unwrap_or_else(|| self.session_seed ^ (node.node_index() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             StdRng::seed_from_u64(s)
         });
         f(rng)

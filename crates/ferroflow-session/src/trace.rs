@@ -104,7 +104,13 @@ impl RunMetadata {
         for r in self.op_type_stats() {
             let _ = writeln!(s, "{:<28} {:>6} {:>10.3} {:>6.1}%", r.op, r.count, r.total_ms, r.percent);
         }
-        let _ = writeln!(s, "{} nodes, run {:.3} ms, peak live {:.1} MiB", self.nodes.len(), self.total_us / 1e3, self.peak_live_bytes as f64 / (1 << 20) as f64);
+        let _ = writeln!(
+            s,
+            "{} nodes, run {:.3} ms, peak live {:.1} MiB",
+            self.nodes.len(),
+            self.total_us / 1e3,
+            self.peak_live_bytes as f64 / (1 << 20) as f64
+        );
         s
     }
 
@@ -172,7 +178,14 @@ impl Tracer {
 
     pub(crate) fn record(&mut self, name: &str, op: &'static str, start_us: f64, output_bytes: usize) {
         let end_us = self.now_us();
-        self.meta.nodes.push(NodeTrace { name: name.to_string(), op, start_us, end_us, thread: self.thread, output_bytes });
+        self.meta.nodes.push(NodeTrace {
+            name: name.to_string(),
+            op,
+            start_us,
+            end_us,
+            thread: self.thread,
+            output_bytes,
+        });
     }
 
     /// Values of `bytes` started or stopped being held by the plan.
@@ -222,7 +235,11 @@ mod tests {
 
     #[test]
     fn chrome_trace_escapes_names_and_has_one_event_per_node() {
-        let m = RunMetadata { nodes: vec![node("a\"b\\c", "Add", 0.0, 1.5), node("d", "Mul", 2.0, 3.0)], total_us: 3.0, peak_live_bytes: 0 };
+        let m = RunMetadata {
+            nodes: vec![node("a\"b\\c", "Add", 0.0, 1.5), node("d", "Mul", 2.0, 3.0)],
+            total_us: 3.0,
+            peak_live_bytes: 0,
+        };
         let j = m.chrome_trace();
         assert_eq!(j.matches("\"ph\":\"X\"").count(), 2);
         assert!(j.contains(r#""name":"a\"b\\c""#), "{j}");

@@ -176,7 +176,17 @@ fn cond_branch_mismatch_and_leak_are_build_errors() {
     let e = cond(&s, p, |_| Ok(x), |_| Ok(xi)).unwrap_err().to_string();
     assert!(e.contains("float32") && e.contains("int32"), "{e}");
     let mut leaked = None;
-    cond(&s, p, |s| { let t = math::add(s, x, 1.0f32)?; leaked = Some(t); Ok(t) }, |_| Ok(x)).unwrap();
+    cond(
+        &s,
+        p,
+        |s| {
+            let t = math::add(s, x, 1.0f32)?;
+            leaked = Some(t);
+            Ok(t)
+        },
+        |_| Ok(x),
+    )
+    .unwrap();
     let e = math::add(&s, leaked.unwrap(), 1.0f32).unwrap_err().to_string();
     assert!(e.contains("inside the true branch"), "{e}");
     let e = cond(&s, x, |_| Ok(x), |_| Ok(x)).unwrap_err().to_string();
@@ -189,7 +199,17 @@ fn dead_fetch_and_graph_mismatch() {
     let s = g.root();
     let p = placeholder(&s, DType::Bool, shape![]).unwrap();
     let mut inner = None;
-    cond(&s, p, |s| { let t = ferroflow_ops::constant(s, 1.0f32)?; inner = Some(t); Ok(t) }, |s| ferroflow_ops::constant(s, 2.0f32)).unwrap();
+    cond(
+        &s,
+        p,
+        |s| {
+            let t = ferroflow_ops::constant(s, 1.0f32)?;
+            inner = Some(t);
+            Ok(t)
+        },
+        |s| ferroflow_ops::constant(s, 2.0f32),
+    )
+    .unwrap();
     let sess = Session::new(&g);
     let e = sess.run([inner.unwrap()], &feed_dict![p => false]).unwrap_err();
     assert!(matches!(e, Error::DeadFetch { .. }), "{e}");

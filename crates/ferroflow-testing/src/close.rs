@@ -72,20 +72,12 @@ pub fn check_close(actual: &Value, expected: &Value, rtol: f64, atol: f64) -> Re
             actual.dtype()
         ));
     }
-    let (rtol, atol) = if actual.dtype() == DType::Bool {
-        (0.0, 0.0)
-    } else {
-        (rtol, atol)
-    };
+    let (rtol, atol) = if actual.dtype() == DType::Bool { (0.0, 0.0) } else { (rtol, atol) };
     let a = flat_f64(actual);
     let e = flat_f64(expected);
     match compare(&a, &e, actual.shape(), rtol, atol) {
         None => Ok(()),
-        Some(report) => Err(format!(
-            "{report}; shape {:?}, dtype {}",
-            actual.shape(),
-            actual.dtype()
-        )),
+        Some(report) => Err(format!("{report}; shape {:?}, dtype {}", actual.shape(), actual.dtype())),
     }
 }
 
@@ -117,12 +109,7 @@ fn compare(actual: &[f64], expected: &[f64], shape: &[usize], rtol: f64, atol: f
         unravel(i, shape)
     );
     if a.is_finite() && e.is_finite() {
-        let _ = write!(
-            msg,
-            ", |diff| {:e} > allowed {:e}",
-            (a - e).abs(),
-            atol + rtol * e.abs()
-        );
+        let _ = write!(msg, ", |diff| {:e} > allowed {:e}", (a - e).abs(), atol + rtol * e.abs());
     }
     Some(msg)
 }
@@ -206,13 +193,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "assert_close failed for case \"x\" output 0")]
     fn named_label_starts_the_message() {
-        assert_close_named(
-            "case \"x\" output 0",
-            &Value::from(1.0f32),
-            &Value::from(2.0f32),
-            0.0,
-            0.0,
-        );
+        assert_close_named("case \"x\" output 0", &Value::from(1.0f32), &Value::from(2.0f32), 0.0, 0.0);
     }
 
     #[test]
@@ -227,13 +208,7 @@ mod tests {
     fn integers_and_bools() {
         assert_close(&Value::from(vec![1i32, 2, 3]), &Value::from(vec![1i32, 2, 3]), 0.0, 0.0);
         assert!(check_close(&Value::from(vec![1i64, 2]), &Value::from(vec![1i64, 3]), 0.0, 0.0).is_err());
-        assert!(check_close(
-            &Value::from(vec![true, false]),
-            &Value::from(vec![true, true]),
-            1.0,
-            1.0
-        )
-        .is_err());
+        assert!(check_close(&Value::from(vec![true, false]), &Value::from(vec![true, true]), 1.0, 1.0).is_err());
         assert_close(&Value::from(true), &Value::from(true), 0.0, 0.0);
     }
 

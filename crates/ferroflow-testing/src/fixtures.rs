@@ -23,11 +23,7 @@ use std::path::{Path, PathBuf};
 
 /// The directory holding the fixture files: `<workspace>/tests/fixtures`.
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("..")
-        .join("tests")
-        .join("fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("tests").join("fixtures")
 }
 
 /// Loads `tests/fixtures/<family>.json` (e.g. `"norm"`, `"conv"`, `"optim"`).
@@ -187,10 +183,7 @@ impl Fixtures {
             serde_json::from_str(text).unwrap_or_else(|e| panic!("fixture family {family:?}: malformed file: {e}"));
         let mut cases: Vec<Case> = Vec::with_capacity(raw.cases.len());
         for (i, c) in raw.cases.into_iter().enumerate() {
-            let label = c
-                .get("name")
-                .and_then(Json::as_str)
-                .map_or_else(|| format!("#{i}"), |n| format!("{n:?}"));
+            let label = c.get("name").and_then(Json::as_str).map_or_else(|| format!("#{i}"), |n| format!("{n:?}"));
             let ctx = format!("fixture family {family:?}, case {label}");
             let case = if c.get("op").is_some() {
                 let r: RawOp = serde_json::from_value(c).unwrap_or_else(|e| panic!("{ctx}: malformed op case: {e}"));
@@ -207,12 +200,7 @@ impl Fixtures {
             }
             cases.push(case);
         }
-        Fixtures {
-            family: family.to_string(),
-            generator: raw.generator,
-            tf_version: raw.tf_version,
-            cases,
-        }
+        Fixtures { family: family.to_string(), generator: raw.generator, tf_version: raw.tf_version, cases }
     }
 
     /// The family name (`"norm"`).
@@ -258,10 +246,7 @@ impl Fixtures {
     pub fn op_case(&self, name: &str) -> &OpCase {
         self.op_cases().find(|c| c.name == name).unwrap_or_else(|| {
             let names: Vec<&str> = self.op_cases().map(|c| c.name.as_str()).collect();
-            panic!(
-                "fixture family {:?} has no op case {name:?}; op cases: {names:?}",
-                self.family
-            )
+            panic!("fixture family {:?} has no op case {name:?}; op cases: {names:?}", self.family)
         })
     }
 
@@ -273,20 +258,14 @@ impl Fixtures {
     pub fn program(&self, name: &str) -> &ProgramCase {
         self.programs().find(|c| c.name == name).unwrap_or_else(|| {
             let names: Vec<&str> = self.programs().map(|c| c.name.as_str()).collect();
-            panic!(
-                "fixture family {:?} has no program case {name:?}; program cases: {names:?}",
-                self.family
-            )
+            panic!("fixture family {:?} has no program case {name:?}; program cases: {names:?}", self.family)
         })
     }
 }
 
 fn op_case(ctx: &str, r: RawOp) -> OpCase {
     let tensors = |what: &str, ts: Vec<RawTensor>| -> Vec<Value> {
-        ts.into_iter()
-            .enumerate()
-            .map(|(i, t)| tensor(&format!("{ctx}, {what}[{i}]"), t))
-            .collect()
+        ts.into_iter().enumerate().map(|(i, t)| tensor(&format!("{ctx}, {what}[{i}]"), t)).collect()
     };
     let inputs = tensors("inputs", r.inputs);
     let outputs = tensors("outputs", r.outputs);
@@ -301,16 +280,11 @@ fn op_case(ctx: &str, r: RawOp) -> OpCase {
         panic!("{ctx}: {} input_grads for {} inputs", input_grads.len(), inputs.len());
     }
     if upstream.len() != outputs.len() {
-        panic!(
-            "{ctx}: {} upstream tensors for {} outputs",
-            upstream.len(),
-            outputs.len()
-        );
+        panic!("{ctx}: {} upstream tensors for {} outputs", upstream.len(), outputs.len());
     }
-    for (names, n, what) in [
-        (&r.input_names, inputs.len(), "input_names"),
-        (&r.output_names, outputs.len(), "output_names"),
-    ] {
+    for (names, n, what) in
+        [(&r.input_names, inputs.len(), "input_names"), (&r.output_names, outputs.len(), "output_names")]
+    {
         if !names.is_empty() && names.len() != n {
             panic!("{ctx}: {what} has {} names for {n} values", names.len());
         }
@@ -329,11 +303,7 @@ fn op_case(ctx: &str, r: RawOp) -> OpCase {
 }
 
 fn program_case(ctx: &str, r: RawProgram) -> ProgramCase {
-    let values = r
-        .values
-        .into_iter()
-        .map(|(k, t)| (k.clone(), tensor(&format!("{ctx}, values[{k:?}]"), t)))
-        .collect();
+    let values = r.values.into_iter().map(|(k, t)| (k.clone(), tensor(&format!("{ctx}, values[{k:?}]"), t))).collect();
     ProgramCase {
         name: r.name,
         program: r.program,
@@ -369,26 +339,14 @@ fn try_tensor(raw: RawTensor) -> Result<Value, String> {
     let built = match raw.dtype.as_str() {
         "float32" => Value::from_shape_vec(&raw.shape, elems(d, "float32", |x| x.as_f64().map(|v| v as f32))?),
         "float64" => Value::from_shape_vec(&raw.shape, elems(d, "float64", Json::as_f64)?),
-        "int32" => Value::from_shape_vec(
-            &raw.shape,
-            elems(d, "int32", |x| x.as_i64().and_then(|v| i32::try_from(v).ok()))?,
-        ),
+        "int32" => {
+            Value::from_shape_vec(&raw.shape, elems(d, "int32", |x| x.as_i64().and_then(|v| i32::try_from(v).ok()))?)
+        }
         "int64" => Value::from_shape_vec(&raw.shape, elems(d, "int64", Json::as_i64)?),
         "bool" => Value::from_shape_vec(&raw.shape, elems(d, "bool", Json::as_bool)?),
-        other => {
-            return Err(format!(
-                "unknown dtype {other:?} (expected float32, float64, int32, int64 or bool)"
-            ))
-        }
+        other => return Err(format!("unknown dtype {other:?} (expected float32, float64, int32, int64 or bool)")),
     };
-    built.map_err(|e| {
-        format!(
-            "{} tensor of shape {:?} with {} elements: {e}",
-            raw.dtype,
-            raw.shape,
-            raw.data.len()
-        )
-    })
+    built.map_err(|e| format!("{} tensor of shape {:?} with {} elements: {e}", raw.dtype, raw.shape, raw.data.len()))
 }
 
 impl OpCase {
@@ -407,11 +365,7 @@ impl OpCase {
     pub fn output_named(&self, name: &str) -> &Value {
         match self.output_names.iter().position(|n| n == name) {
             Some(i) => &self.outputs[i],
-            None => panic!(
-                "{}: no output named {name:?}; outputs: {:?}",
-                self.ctx(),
-                self.output_names
-            ),
+            None => panic!("{}: no output named {name:?}; outputs: {:?}", self.ctx(), self.output_names),
         }
     }
 
@@ -425,11 +379,7 @@ impl OpCase {
     fn input_index(&self, name: &str) -> usize {
         match self.input_names.iter().position(|n| n == name) {
             Some(i) => i,
-            None => panic!(
-                "{}: no input named {name:?}; inputs: {:?}",
-                self.ctx(),
-                self.input_names
-            ),
+            None => panic!("{}: no input named {name:?}; inputs: {:?}", self.ctx(), self.input_names),
         }
     }
 
@@ -476,9 +426,7 @@ impl OpCase {
     /// A non-negative integer attr.
     #[track_caller]
     pub fn attr_usize(&self, key: &str) -> usize {
-        self.typed(key, "a non-negative integer", |v| {
-            v.as_u64().and_then(|x| usize::try_from(x).ok())
-        })
+        self.typed(key, "a non-negative integer", |v| v.as_u64().and_then(|x| usize::try_from(x).ok()))
     }
 
     /// A number attr (`epsilon`, `alpha`).
@@ -502,28 +450,21 @@ impl OpCase {
     /// A list-of-integers attr (`strides`, `ksize`, `dilations`).
     #[track_caller]
     pub fn attr_i64s(&self, key: &str) -> Vec<i64> {
-        self.typed(key, "a list of integers", |v| {
-            v.as_array()?.iter().map(Json::as_i64).collect()
-        })
+        self.typed(key, "a list of integers", |v| v.as_array()?.iter().map(Json::as_i64).collect())
     }
 
     /// A list-of-non-negative-integers attr.
     #[track_caller]
     pub fn attr_usizes(&self, key: &str) -> Vec<usize> {
         self.typed(key, "a list of non-negative integers", |v| {
-            v.as_array()?
-                .iter()
-                .map(|x| x.as_u64().and_then(|u| usize::try_from(u).ok()))
-                .collect()
+            v.as_array()?.iter().map(|x| x.as_u64().and_then(|u| usize::try_from(u).ok())).collect()
         })
     }
 
     /// A list-of-numbers attr.
     #[track_caller]
     pub fn attr_f64s(&self, key: &str) -> Vec<f64> {
-        self.typed(key, "a list of numbers", |v| {
-            v.as_array()?.iter().map(Json::as_f64).collect()
-        })
+        self.typed(key, "a list of numbers", |v| v.as_array()?.iter().map(Json::as_f64).collect())
     }
 
     /// An axes attr as TF takes it (`axis`, `axes`): `None` when absent or `null` (reduce over
@@ -543,21 +484,10 @@ impl OpCase {
     #[track_caller]
     pub fn assert_outputs_close(&self, actual: &[Value], rtol: f64, atol: f64) {
         if actual.len() != self.outputs.len() {
-            panic!(
-                "{}: {} outputs computed, TF gave {}",
-                self.ctx(),
-                actual.len(),
-                self.outputs.len()
-            );
+            panic!("{}: {} outputs computed, TF gave {}", self.ctx(), actual.len(), self.outputs.len());
         }
         for (i, (a, e)) in actual.iter().zip(&self.outputs).enumerate() {
-            assert_close_named(
-                &format!("{} output {i}{}", self.ctx(), label(&self.output_names, i)),
-                a,
-                e,
-                rtol,
-                atol,
-            );
+            assert_close_named(&format!("{} output {i}{}", self.ctx(), label(&self.output_names, i)), a, e, rtol, atol);
         }
     }
 
@@ -566,12 +496,7 @@ impl OpCase {
     #[track_caller]
     pub fn assert_input_grads_close(&self, actual: &[Option<Value>], rtol: f64, atol: f64) {
         if actual.len() != self.input_grads.len() {
-            panic!(
-                "{}: {} input gradients computed for {} inputs",
-                self.ctx(),
-                actual.len(),
-                self.input_grads.len()
-            );
+            panic!("{}: {} input gradients computed for {} inputs", self.ctx(), actual.len(), self.input_grads.len());
         }
         for (i, (a, e)) in actual.iter().zip(&self.input_grads).enumerate() {
             let what = format!("{} input_grads[{i}]{}", self.ctx(), label(&self.input_names, i));
@@ -580,13 +505,7 @@ impl OpCase {
                 (None, Some(e)) => panic!("{what}: no gradient computed, TF gave one of shape {:?}", e.shape()),
                 (Some(a), None) => {
                     let zero = ferroflow_core::Value::zeros(a.dtype(), a.shape());
-                    assert_close_named(
-                        &format!("{what} (TF gave None: expected None or zeros)"),
-                        a,
-                        &zero,
-                        0.0,
-                        0.0,
-                    );
+                    assert_close_named(&format!("{what} (TF gave None: expected None or zeros)"), a, &zero, 0.0, 0.0);
                 }
                 (None, None) => {}
             }
@@ -607,10 +526,7 @@ impl ProgramCase {
     pub fn value(&self, name: &str) -> &Value {
         self.values.get(name).unwrap_or_else(|| {
             let names: Vec<&String> = self.values.keys().collect();
-            panic!(
-                "program case {:?} ({}) recorded no value {name:?}; values: {names:?}",
-                self.name, self.program
-            )
+            panic!("program case {:?} ({}) recorded no value {name:?}; values: {names:?}", self.name, self.program)
         })
     }
 
@@ -618,8 +534,7 @@ impl ProgramCase {
     #[track_caller]
     pub fn f32s(&self, name: &str) -> Vec<f32> {
         let v = self.value(name);
-        v.to_vec::<f32>()
-            .unwrap_or_else(|e| panic!("program case {:?}: value {name:?}: {e}", self.name))
+        v.to_vec::<f32>().unwrap_or_else(|e| panic!("program case {:?}: value {name:?}: {e}", self.name))
     }
 
     /// The recorded name list called `name` (e.g. `"global_variables"`).
@@ -627,10 +542,7 @@ impl ProgramCase {
     pub fn strings(&self, name: &str) -> &[String] {
         self.strings.get(name).map(Vec::as_slice).unwrap_or_else(|| {
             let names: Vec<&String> = self.strings.keys().collect();
-            panic!(
-                "program case {:?} recorded no string list {name:?}; lists: {names:?}",
-                self.name
-            )
+            panic!("program case {:?} recorded no string list {name:?}; lists: {names:?}", self.name)
         })
     }
 
@@ -639,10 +551,7 @@ impl ProgramCase {
     pub fn shape(&self, name: &str) -> &[usize] {
         self.shapes.get(name).map(Vec::as_slice).unwrap_or_else(|| {
             let names: Vec<&String> = self.shapes.keys().collect();
-            panic!(
-                "program case {:?} recorded no shape {name:?}; shapes: {names:?}",
-                self.name
-            )
+            panic!("program case {:?} recorded no shape {name:?}; shapes: {names:?}", self.name)
         })
     }
 }
@@ -753,27 +662,12 @@ mod tests {
     #[test]
     fn tensor_errors() {
         let t = |s: &str| tensor_from_json(&serde_json::from_str(s).unwrap());
-        assert!(t(r#"{"dtype": "float32", "shape": [3], "data": [1, 2]}"#)
-            .unwrap_err()
-            .contains("shape [3]"));
-        assert!(t(r#"{"dtype": "int32", "shape": [1], "data": [1.5]}"#)
-            .unwrap_err()
-            .contains("not a valid int32"));
+        assert!(t(r#"{"dtype": "float32", "shape": [3], "data": [1, 2]}"#).unwrap_err().contains("shape [3]"));
+        assert!(t(r#"{"dtype": "int32", "shape": [1], "data": [1.5]}"#).unwrap_err().contains("not a valid int32"));
         assert!(t(r#"{"dtype": "int32", "shape": [1], "data": [3000000000]}"#).is_err());
-        assert!(t(r#"{"dtype": "string", "shape": [], "data": ["a"]}"#)
-            .unwrap_err()
-            .contains("unknown dtype"));
-        assert_eq!(
-            t(r#"{"dtype": "float32", "shape": [], "data": [7]}"#)
-                .unwrap()
-                .scalar::<f32>()
-                .unwrap(),
-            7.0
-        );
-        assert_eq!(
-            t(r#"{"dtype": "int64", "shape": [0, 2], "data": []}"#).unwrap().shape(),
-            &[0, 2]
-        );
+        assert!(t(r#"{"dtype": "string", "shape": [], "data": ["a"]}"#).unwrap_err().contains("unknown dtype"));
+        assert_eq!(t(r#"{"dtype": "float32", "shape": [], "data": [7]}"#).unwrap().scalar::<f32>().unwrap(), 7.0);
+        assert_eq!(t(r#"{"dtype": "int64", "shape": [0, 2], "data": []}"#).unwrap().shape(), &[0, 2]);
     }
 
     #[test]
@@ -791,10 +685,7 @@ mod tests {
     #[should_panic(expected = "duplicate case name")]
     fn duplicate_names_rejected() {
         let case = r#"{"name": "a", "program": "p", "values": {}}"#;
-        Fixtures::from_json(
-            "x",
-            &format!(r#"{{"generator": "g", "tf_version": "v", "cases": [{case}, {case}]}}"#),
-        );
+        Fixtures::from_json("x", &format!(r#"{{"generator": "g", "tf_version": "v", "cases": [{case}, {case}]}}"#));
     }
 
     #[test]
@@ -804,10 +695,7 @@ mod tests {
         c.assert_outputs_close(&c.outputs.clone(), 0.0, 0.0);
         let grads = vec![c.input_grads[0].clone(), None];
         c.assert_input_grads_close(&grads, 0.0, 0.0);
-        let zero_label_grad = vec![
-            c.input_grads[0].clone(),
-            Some(Value::zeros(ferroflow_core::DType::F32, &[2])),
-        ];
+        let zero_label_grad = vec![c.input_grads[0].clone(), Some(Value::zeros(ferroflow_core::DType::F32, &[2]))];
         c.assert_input_grads_close(&zero_label_grad, 0.0, 0.0);
     }
 
@@ -835,11 +723,7 @@ mod tests {
         for family in families {
             let f = load(family);
             assert!(!f.cases().is_empty(), "{family}: no cases");
-            assert!(
-                f.tf_version().starts_with('2'),
-                "{family}: tf_version {}",
-                f.tf_version()
-            );
+            assert!(f.tf_version().starts_with('2'), "{family}: tf_version {}", f.tf_version());
             for c in f.op_cases() {
                 for (o, u) in c.outputs.iter().zip(&c.upstream) {
                     assert_eq!(o.shape(), u.shape(), "{family}/{}: upstream shape", c.name);
@@ -848,11 +732,7 @@ mod tests {
                 for (x, g) in c.inputs.iter().zip(&c.input_grads) {
                     if let Some(g) = g {
                         assert_eq!(x.shape(), g.shape(), "{family}/{}: gradient shape", c.name);
-                        assert!(
-                            x.dtype().is_float(),
-                            "{family}/{}: gradient for a non-float input",
-                            c.name
-                        );
+                        assert!(x.dtype().is_float(), "{family}/{}: gradient for a non-float input", c.name);
                     }
                 }
             }

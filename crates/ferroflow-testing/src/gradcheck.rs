@@ -52,11 +52,14 @@ fn lcg(state: &mut u64) -> f64 {
 pub fn check_gradients_with(opts: &GradCheck, build: impl Fn(&Scope, &[Tensor]) -> Result<Tensor>, inputs: &[Value]) {
     let g = Graph::new();
     let s = g.root();
-    let values: Vec<Value> = inputs.iter().map(|v| if v.dtype().is_float() { v.cast(opts.dtype) } else { v.clone() }).collect();
+    let values: Vec<Value> =
+        inputs.iter().map(|v| if v.dtype().is_float() { v.cast(opts.dtype) } else { v.clone() }).collect();
     let phs: Vec<Tensor> = values
         .iter()
         .enumerate()
-        .map(|(i, v)| placeholder(&s.with_name(&format!("input{i}")), v.dtype(), Shape::known(v.shape())).expect("placeholder"))
+        .map(|(i, v)| {
+            placeholder(&s.with_name(&format!("input{i}")), v.dtype(), Shape::known(v.shape())).expect("placeholder")
+        })
         .collect();
     let y = build(&s, &phs).expect("building the checked function failed");
     assert!(y.dtype().is_float(), "the checked function must return a float tensor, got {}", y.dtype());
@@ -96,7 +99,13 @@ pub fn check_gradients_with(opts: &GradCheck, build: impl Fn(&Scope, &[Tensor]) 
                 let mut f = feeds(&values);
                 f.push((w_ph, w_val.clone()));
                 let gv = sess.run([gt], &f).expect("gradient run failed").remove(0);
-                assert_eq!(gv.shape(), values[i].shape(), "gradient of input {i} has shape {:?}, input has {:?}", gv.shape(), values[i].shape());
+                assert_eq!(
+                    gv.shape(),
+                    values[i].shape(),
+                    "gradient of input {i} has shape {:?}, input has {:?}",
+                    gv.shape(),
+                    values[i].shape()
+                );
                 gv.cast(DType::F64).to_vec::<f64>().expect("f64")
             }
             None => vec![0.0; numeric.len()],
@@ -123,7 +132,10 @@ mod tests {
         let x = Value::from(vec![0.3f32, -1.2, 2.0]);
         let y = Value::from(vec![1.5f32, 0.7, -0.4]);
         check_gradients(|s, t| math::mul(s, math::tanh(s, t[0])?, math::sub(s, t[1], t[0])?), &[x.clone(), y.clone()]);
-        check_gradients(|s, t| math::div(s, math::exp(s, t[0])?, math::add(s, math::square(s, t[1])?, 1.0f32)?), &[x.clone(), y]);
+        check_gradients(
+            |s, t| math::div(s, math::exp(s, t[0])?, math::add(s, math::square(s, t[1])?, 1.0f32)?),
+            &[x.clone(), y],
+        );
         check_gradients_with(&GradCheck::f32(), |s, t| math::sigmoid(s, t[0]), &[x]);
     }
 
@@ -140,6 +152,9 @@ mod tests {
     #[should_panic(expected = "gradient mismatch")]
     fn catches_a_wrong_gradient() {
         // stop_gradient makes the symbolic gradient zero while the numeric one is not.
-        check_gradients(|s, t| ferroflow_ops::stop_gradient(s, math::square(s, t[0])?), &[Value::from(vec![1.0f32, 2.0])]);
+        check_gradients(
+            |s, t| ferroflow_ops::stop_gradient(s, math::square(s, t[0])?),
+            &[Value::from(vec![1.0f32, 2.0])],
+        );
     }
 }

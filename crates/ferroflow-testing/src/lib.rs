@@ -6,7 +6,6 @@
 //! values and the shapes. Everything here panics on failure: that is how tests report.
 
 #![forbid(unsafe_code)]
-
 // Test support: a panic with a clear message is the intended failure mode of every helper here.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 #![warn(missing_docs)]
@@ -17,6 +16,6 @@ pub mod golden;
 pub mod gradcheck;
 
 pub use close::{assert_close, assert_close_f32, assert_close_named, check_close};
+pub use fixtures::{load, Case, Fixtures, OpCase, ProgramCase};
 pub use golden::run_op_case;
 pub use gradcheck::{check_gradients, check_gradients_with, GradCheck};
-pub use fixtures::{load, Case, Fixtures, OpCase, ProgramCase};

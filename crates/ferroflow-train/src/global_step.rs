@@ -29,10 +29,16 @@ pub fn get_global_step(s: &Scope) -> Result<Option<Variable>> {
     if let Some(v) = found {
         let (dtype, shape) = (v.dtype(), v.shape());
         if !matches!(dtype, DType::I64 | DType::I32) {
-            return Err(Error::Training(format!("the global step '{}' must be an integer variable, but it is {dtype}", v.name())));
+            return Err(Error::Training(format!(
+                "the global step '{}' must be an integer variable, but it is {dtype}",
+                v.name()
+            )));
         }
         if shape.rank().is_some_and(|r| r != 0) {
-            return Err(Error::Training(format!("the global step '{}' must be a scalar, but its shape is {shape}", v.name())));
+            return Err(Error::Training(format!(
+                "the global step '{}' must be a scalar, but its shape is {shape}",
+                v.name()
+            )));
         }
     }
     Ok(found)
@@ -46,10 +52,18 @@ pub fn get_global_step(s: &Scope) -> Result<Option<Variable>> {
 /// `Error::Training` when the graph already has one.
 pub fn create_global_step(s: &Scope) -> Result<Variable> {
     if let Some(v) = get_global_step(s)? {
-        return Err(Error::Training(format!("the graph already has a global step ('{}'); use get_or_create_global_step", v.name())));
+        return Err(Error::Training(format!(
+            "the graph already has a global step ('{}'); use get_or_create_global_step",
+            v.name()
+        )));
     }
     let root = s.graph().root();
-    let opts = VariableOptions { trainable: false, collections: vec![GLOBAL_VARIABLES, GLOBAL_STEP], dtype: DType::I64, ..Default::default() };
+    let opts = VariableOptions {
+        trainable: false,
+        collections: vec![GLOBAL_VARIABLES, GLOBAL_STEP],
+        dtype: DType::I64,
+        ..Default::default()
+    };
     get_variable(&root, "global_step", Shape::scalar(), Initializer::Zeros, opts)
 }
 

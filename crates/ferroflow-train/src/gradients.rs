@@ -7,12 +7,12 @@
 //! through a `Merge` with zeros, so it is zero when the branch was not taken.
 
 use ferroflow_core::{CondCtxId, Error, GradCtx, Graph, NodeData, Operation, Result, Scope, Tensor};
-use ferroflow_ops::nn::norm::{BatchNormApply, BatchNormTrainingGrad, FusedMoments};
-use std::sync::Arc;
 use ferroflow_ops::array::{ones_like, zeros_like};
 use ferroflow_ops::control::{identity, merge};
 use ferroflow_ops::math::add_n;
+use ferroflow_ops::nn::norm::{BatchNormApply, BatchNormTrainingGrad, FusedMoments};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Symbolic gradients of `sum(ys)` with respect to each of `xs`. TF1: `tf.gradients`.
 ///
@@ -92,7 +92,12 @@ pub fn gradients(s: &Scope, ys: &[Tensor], xs: &[Tensor], grad_ys: Option<&[Tens
             Some(gy) => {
                 let t = gy[i];
                 if t.dtype() != y.dtype() {
-                    return Err(Error::invalid(format!("grad_ys[{i}] is {} but '{}' is {}", t.dtype(), y.name(), y.dtype())));
+                    return Err(Error::invalid(format!(
+                        "grad_ys[{i}] is {} but '{}' is {}",
+                        t.dtype(),
+                        y.name(),
+                        y.dtype()
+                    )));
                 }
                 t
             }
@@ -172,7 +177,8 @@ fn aggregate(
         }
         // Exit the branch: the gradient where the branch ran, zeros where it did not.
         let grad_ctx = g.node(grad.op())?.cond_ctx;
-        let inner = if g.read(|st| st.ctx_encloses(gctx, grad_ctx)) { grad } else { identity(&s.with_cond_ctx(gctx), grad)? };
+        let inner =
+            if g.read(|st| st.ctx_encloses(gctx, grad_ctx)) { grad } else { identity(&s.with_cond_ctx(gctx), grad)? };
         let zeros = zeros_like(&s, t)?;
         terms.push(merge(&s, &[inner, zeros])?);
     }
@@ -227,10 +233,19 @@ struct BnRegion {
 /// The BN region whose output is node `i`, when its gradient can be built as one region: its
 /// intermediates feed nothing else on the path from the xs to the ys, no x lies inside, and
 /// its members read nothing reachable from the xs but `x`, `scale` and `offset`.
-fn bn_region(g: &Graph, i: usize, forward: &[bool], backward: &[bool], consumers: &[Vec<usize>], x_ops: &[usize]) -> Option<BnRegion> {
+fn bn_region(
+    g: &Graph,
+    i: usize,
+    forward: &[bool],
+    backward: &[bool],
+    consumers: &[Vec<usize>],
+    x_ops: &[usize],
+) -> Option<BnRegion> {
     g.read(|st| {
         let comps = st.composites();
-        let bn = comps.iter().find(|c| c.nodes.end == i + 1 && c.outputs.first().copied().flatten().is_some_and(|y| y.op().node_index() == i))?;
+        let bn = comps.iter().find(|c| {
+            c.nodes.end == i + 1 && c.outputs.first().copied().flatten().is_some_and(|y| y.op().node_index() == i)
+        })?;
         let apply = bn.fused.downcast_ref::<BatchNormApply>()?;
         if !(apply.has_offset && apply.has_scale) || bn.inputs.len() != 5 {
             return None;

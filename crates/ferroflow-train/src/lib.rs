@@ -5,7 +5,6 @@
 //! and the `Saver` writes and restores checkpoints.
 
 #![forbid(unsafe_code)]
-
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod global_step;

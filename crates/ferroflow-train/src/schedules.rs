@@ -46,10 +46,18 @@ pub fn exponential_decay(
     s.op_scope("ExponentialDecay", |s| {
         let lr = learning_rate.into_tensor(s, Some(DType::F32))?;
         if !lr.dtype().is_float() {
-            return Err(Error::invalid(format!("exponential_decay: the learning rate '{}' must be float, got {}", lr.name(), lr.dtype())));
+            return Err(Error::invalid(format!(
+                "exponential_decay: the learning rate '{}' must be float, got {}",
+                lr.name(),
+                lr.dtype()
+            )));
         }
         let step = global_step.into_tensor(s, Some(DType::I64))?;
-        let p = s.add_op1(DecayProgress { decay_steps: decay_steps as f64, staircase, dtype: lr.dtype() }, &[step], "DecayProgress")?;
+        let p = s.add_op1(
+            DecayProgress { decay_steps: decay_steps as f64, staircase, dtype: lr.dtype() },
+            &[step],
+            "DecayProgress",
+        )?;
         let factor = pow(s, decay_rate, p)?;
         mul(&s.with_name("decayed_learning_rate"), lr, factor)
     })

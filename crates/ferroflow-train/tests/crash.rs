@@ -50,7 +50,8 @@ fn values(step: i64, k: usize) -> Vec<f32> {
 }
 
 fn set_step(sess: &Session, vars: &[Variable], step: i64) {
-    sess.set_variable_values(vars.iter().enumerate().map(|(k, v)| (*v, Value::from(values(step, k)))).collect()).unwrap();
+    sess.set_variable_values(vars.iter().enumerate().map(|(k, v)| (*v, Value::from(values(step, k)))).collect())
+        .unwrap();
 }
 
 /// Checks that the checkpoint at `path` holds exactly one step's values; returns that step.
@@ -61,13 +62,18 @@ fn step_of_checkpoint(path: &Path) -> i64 {
     let step = (first[0] as i64) / VARS as i64;
     for k in 0..VARS {
         let got = ck.get(&format!("layer{k}/w")).unwrap().to_vec::<f32>().unwrap();
-        assert!(got == values(step, k), "{}: variable {k} does not hold step {step}'s values: a mix of two saves", path.display());
+        assert!(
+            got == values(step, k),
+            "{}: variable {k} does not hold step {step}'s values: a mix of two saves",
+            path.display()
+        );
     }
     step
 }
 
 fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -172,9 +178,16 @@ fn crash_consistency_run(iterations: usize, default_seed: u64) {
         // Restore gives exactly that step's values (and removes the dead child's temporary files).
         let fresh = Session::new(&g);
         Saver::new(&g, VarList::All).unwrap().restore(&fresh, &latest).unwrap();
-        assert!(!files(&dir).iter().any(|f| f.contains(".tmp-")), "{ctx}: restore left stale temporary files: {:?}", files(&dir));
+        assert!(
+            !files(&dir).iter().any(|f| f.contains(".tmp-")),
+            "{ctx}: restore left stale temporary files: {:?}",
+            files(&dir)
+        );
         for (k, v) in vars.iter().enumerate() {
-            assert!(fresh.variable_value(*v).unwrap().to_vec::<f32>().unwrap() == values(got, k), "{ctx}: restored a mix");
+            assert!(
+                fresh.variable_value(*v).unwrap().to_vec::<f32>().unwrap() == values(got, k),
+                "{ctx}: restored a mix"
+            );
         }
         // Every named checkpoint is complete, with its meta graph.
         for entry in &st.all_model_checkpoint_paths {
@@ -185,7 +198,8 @@ fn crash_consistency_run(iterations: usize, default_seed: u64) {
         if it % 8 == 0 {
             import_meta_graph(format!("{}.meta", latest.display())).unwrap_or_else(|e| panic!("{ctx}: {e}"));
         }
-        let names: Vec<String> = st.all_model_checkpoint_paths.iter().flat_map(|e| [e.clone(), format!("{e}.meta")]).collect();
+        let names: Vec<String> =
+            st.all_model_checkpoint_paths.iter().flat_map(|e| [e.clone(), format!("{e}.meta")]).collect();
         if before.iter().any(|f| f.contains(".tmp-")) {
             tally.left_temp_files += 1;
         }
@@ -200,10 +214,15 @@ fn crash_consistency_run(iterations: usize, default_seed: u64) {
         let st = read_state(&dir).unwrap().unwrap();
         assert_eq!(st.model_checkpoint_path, format!("model-{next}"));
         assert!(st.all_model_checkpoint_paths.len() <= KEEP, "{ctx}: {:?}", st.all_model_checkpoint_paths);
-        let mut expect: Vec<String> = st.all_model_checkpoint_paths.iter().flat_map(|e| [e.clone(), format!("{e}.meta")]).collect();
+        let mut expect: Vec<String> =
+            st.all_model_checkpoint_paths.iter().flat_map(|e| [e.clone(), format!("{e}.meta")]).collect();
         expect.push("checkpoint".into());
         expect.sort();
-        assert_eq!(files(&dir), expect, "{ctx}: temporary or unnamed files remain after the next save (before it: {before:?})");
+        assert_eq!(
+            files(&dir),
+            expect,
+            "{ctx}: temporary or unnamed files remain after the next save (before it: {before:?})"
+        );
         prev = next;
     }
     println!("crash test: {tally:?}");

@@ -27,7 +27,8 @@ impl Tmpfs {
         }
         let dir = std::env::temp_dir().join(format!("ff-full-disk-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&dir).output();
+        let out =
+            Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&dir).output();
         match out {
             Ok(o) if o.status.success() => Ok(Tmpfs(dir)),
             Ok(o) => {
@@ -53,7 +54,8 @@ impl Drop for Tmpfs {
 }
 
 fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -80,8 +82,9 @@ fn model() -> (Graph, Vec<Variable>, Session) {
     let g = Graph::new();
     let s = g.root();
     // 4 × 64 Ki f32: a 1 MiB checkpoint, 256 pages.
-    let vars: Vec<Variable> =
-        (0..4).map(|k| variable(&s.with_name(&format!("w{k}")), vec![k as f32; 1 << 16], VariableOptions::default()).unwrap()).collect();
+    let vars: Vec<Variable> = (0..4)
+        .map(|k| variable(&s.with_name(&format!("w{k}")), vec![k as f32; 1 << 16], VariableOptions::default()).unwrap())
+        .collect();
     let sess = Session::new(&g);
     (g, vars, sess)
 }
@@ -141,8 +144,14 @@ fn saves_on_a_full_tmpfs_fail_cleanly_at_every_file() {
             }
         }
     }
-    println!("full disk: 1 MiB checkpoint ({data_p} pages) + meta graph ({meta_p} pages); saves failed at {failed_at:?}");
-    assert_eq!(failed_at, ["model-2", "model-2.meta", "checkpoint"], "every file of a save should have met the full disk");
+    println!(
+        "full disk: 1 MiB checkpoint ({data_p} pages) + meta graph ({meta_p} pages); saves failed at {failed_at:?}"
+    );
+    assert_eq!(
+        failed_at,
+        ["model-2", "model-2.meta", "checkpoint"],
+        "every file of a save should have met the full disk"
+    );
     assert!(saved, "with room for every file the save succeeds");
     std::fs::remove_file(&filler).unwrap();
     saver.save(&sess, dir.join("model"), 3).unwrap();

@@ -44,8 +44,10 @@ fn founding_bn(x_shape: &[usize]) -> Net {
     let c = *x_shape.last().unwrap();
     let x = placeholder(&s.with_name("x"), DType::F32, Shape::known(x_shape)).unwrap();
     let is_training = placeholder(&s.with_name("is_training"), DType::Bool, shape![]).unwrap();
-    let gamma = variable(&s.with_name("gamma"), values(&[c], 7).to_vec::<f32>().unwrap(), VariableOptions::default()).unwrap();
-    let beta = variable(&s.with_name("beta"), values(&[c], 8).to_vec::<f32>().unwrap(), VariableOptions::default()).unwrap();
+    let gamma =
+        variable(&s.with_name("gamma"), values(&[c], 7).to_vec::<f32>().unwrap(), VariableOptions::default()).unwrap();
+    let beta =
+        variable(&s.with_name("beta"), values(&[c], 8).to_vec::<f32>().unwrap(), VariableOptions::default()).unwrap();
     let frozen = VariableOptions::default().trainable(false);
     let pop_mean = variable(&s.with_name("pop_mean"), vec![0.0f32; c], frozen.clone()).unwrap();
     let pop_var = variable(&s.with_name("pop_variance"), vec![1.0f32; c], frozen).unwrap();
@@ -57,15 +59,31 @@ fn founding_bn(x_shape: &[usize]) -> Net {
             let (m, v) = nn::moments(s, x, &axes, false)?;
             let tm = assign(s, pop_mean, math::add(s, math::mul(s, pop_mean, 0.99f32)?, math::mul(s, m, 0.01f32)?)?)?;
             let tv = assign(s, pop_var, math::add(s, math::mul(s, pop_var, 0.99f32)?, math::mul(s, v, 0.01f32)?)?)?;
-            s.control_dependencies(&[tm.op(), tv.op()], |s| nn::batch_normalization(s, x, m, v, Some(beta.value()), Some(gamma.value()), 1e-3))
+            s.control_dependencies(&[tm.op(), tv.op()], |s| {
+                nn::batch_normalization(s, x, m, v, Some(beta.value()), Some(gamma.value()), 1e-3)
+            })
         },
-        |s| nn::batch_normalization(s, x, pop_mean.value(), pop_var.value(), Some(beta.value()), Some(gamma.value()), 1e-3),
+        |s| {
+            nn::batch_normalization(
+                s,
+                x,
+                pop_mean.value(),
+                pop_var.value(),
+                Some(beta.value()),
+                Some(gamma.value()),
+                1e-3,
+            )
+        },
     )
     .unwrap();
     let y = nn::relu(&s, bn).unwrap();
     let w = ferroflow_ops::constant(&s, values(x_shape, 9)).unwrap();
     let loss = math::reduce_sum(&s, math::mul(&s, y, w).unwrap(), None, false).unwrap();
-    let grads = gradients(&s, &[loss], &[x, gamma.value(), beta.value()], None).unwrap().into_iter().map(Option::unwrap).collect();
+    let grads = gradients(&s, &[loss], &[x, gamma.value(), beta.value()], None)
+        .unwrap()
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
     let init = global_variables_initializer(&s).unwrap();
     Net { g, x, is_training, y, grads, pop: [pop_mean.value(), pop_var.value()], init }
 }
@@ -87,8 +105,31 @@ fn run_both(net: &Net, x: &Value, optimize: bool) -> (Vec<Value>, usize) {
 
 #[test]
 fn founding_bn_with_the_optimizer_equals_without_it_on_awkward_shapes() {
-    let names = ["y", "dx", "dgamma", "dbeta", "pop_mean", "pop_variance", "y(inference)", "dx(inference)", "dgamma(inference)", "dbeta(inference)"];
-    for (k, shape) in [vec![2, 3, 5, 7], vec![1, 1, 1, 76], vec![1, 4, 4, 1], vec![3, 1, 1, 5], vec![5, 3, 3, 76], vec![7, 1], vec![3, 13], vec![1, 9]].iter().enumerate() {
+    let names = [
+        "y",
+        "dx",
+        "dgamma",
+        "dbeta",
+        "pop_mean",
+        "pop_variance",
+        "y(inference)",
+        "dx(inference)",
+        "dgamma(inference)",
+        "dbeta(inference)",
+    ];
+    for (k, shape) in [
+        vec![2, 3, 5, 7],
+        vec![1, 1, 1, 76],
+        vec![1, 4, 4, 1],
+        vec![3, 1, 1, 5],
+        vec![5, 3, 3, 76],
+        vec![7, 1],
+        vec![3, 13],
+        vec![1, 9],
+    ]
+    .iter()
+    .enumerate()
+    {
         let net = founding_bn(shape);
         let x = values(shape, 100 + k as u64);
         let (on, fused_on) = run_both(&net, &x, true);
@@ -112,7 +153,10 @@ fn fused_batch_norm_gradient_is_numerically_right() {
             let y = nn::batch_normalization(s, t[0], m, v, Some(t[2]), Some(t[1]), 1e-3)?;
             math::mul(s, y, y) // a non-linear head, so every term of the backward matters
         };
-        check_gradients(build, &[values(&shape, 3).cast(DType::F64), values(&[c], 4).cast(DType::F64), values(&[c], 5).cast(DType::F64)]);
+        check_gradients(
+            build,
+            &[values(&shape, 3).cast(DType::F64), values(&[c], 4).cast(DType::F64), values(&[c], 5).cast(DType::F64)],
+        );
     }
 }
 
@@ -152,14 +196,22 @@ fn an_untaken_branch_stays_untaken_with_the_optimizer_on() {
     let sess = Session::with_options(&net.g, SessionOptions::default().graph_optimizations(true));
     sess.run_ops(&[net.init], &[]).unwrap();
     let x = values(&[4, 2, 2, 3], 12);
-    let (_, meta) = sess.run_with_options([net.y], &feed_dict![net.x => x.clone(), net.is_training => false], RunOptions::full_trace()).unwrap();
-    assert!(!meta.nodes.iter().any(|n| n.op == "FusedMoments" || n.op == "Assign"), "the training branch ran: {:?}", meta.nodes);
+    let (_, meta) = sess
+        .run_with_options([net.y], &feed_dict![net.x => x.clone(), net.is_training => false], RunOptions::full_trace())
+        .unwrap();
+    assert!(
+        !meta.nodes.iter().any(|n| n.op == "FusedMoments" || n.op == "Assign"),
+        "the training branch ran: {:?}",
+        meta.nodes
+    );
     assert!(meta.nodes.iter().any(|n| n.op == "BatchNormApply"), "the inference branch runs fused");
     let pop = sess.run(net.pop, &[]).unwrap();
     assert_eq!(pop[0].to_vec::<f32>().unwrap(), vec![0.0; 3], "pop_mean changed in inference mode");
     assert_eq!(pop[1].to_vec::<f32>().unwrap(), vec![1.0; 3]);
     // Training mode: the assigns run (in the branch, fused moments feeding them).
-    let (_, meta) = sess.run_with_options([net.y], &feed_dict![net.x => x, net.is_training => true], RunOptions::full_trace()).unwrap();
+    let (_, meta) = sess
+        .run_with_options([net.y], &feed_dict![net.x => x, net.is_training => true], RunOptions::full_trace())
+        .unwrap();
     let pos = |op: &str| meta.nodes.iter().position(|n| n.op == op).unwrap();
     assert!(pos("FusedMoments") < pos("Assign") && pos("Assign") < pos("BatchNormApply"), "control-dependency order");
     assert_ne!(sess.run(net.pop, &[]).unwrap()[0].to_vec::<f32>().unwrap(), vec![0.0; 3]);

@@ -5,10 +5,14 @@ use ferroflow_core::{
     shape, CollectionItem, CollectionKey, DType, Error, Graph, Operation, Tensor, Value, Variable, TRAIN_OP, UPDATE_OPS,
 };
 use ferroflow_ops::random::random_normal;
-use ferroflow_ops::state::{assign, assign_add, global_variables_initializer, variable, variable_from, VariableOptions};
+use ferroflow_ops::state::{
+    assign, assign_add, global_variables_initializer, variable, variable_from, VariableOptions,
+};
 use ferroflow_ops::{cond, identity, math, placeholder};
 use ferroflow_session::{feed_dict, Session};
-use ferroflow_train::saver::{export_meta_graph, import_meta_graph, latest_checkpoint, FileKind, MetaGraph, Saver, VarList};
+use ferroflow_train::saver::{
+    export_meta_graph, import_meta_graph, latest_checkpoint, FileKind, MetaGraph, Saver, VarList,
+};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,7 +20,11 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new(tag: &str) -> TempDir {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!("ff-meta-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let p = std::env::temp_dir().join(format!(
+            "ff-meta-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -53,15 +61,21 @@ fn build_model() -> Model {
     let is_training = placeholder(&s.with_name("is_training"), DType::Bool, shape![]).unwrap();
     let (w, b, moving, logits) = s
         .variable_scope("layer", false, |s| {
-            let w = variable_from(&s.with_name("w"), random_normal(s, &[3], 0.0, 1.0, DType::F32, None)?, VariableOptions::default())?;
+            let w = variable_from(
+                &s.with_name("w"),
+                random_normal(s, &[3], 0.0, 1.0, DType::F32, None)?,
+                VariableOptions::default(),
+            )?;
             let b = variable(&s.with_name("b"), vec![0.1f32, -0.2, 0.3], VariableOptions::default())?;
-            let moving = variable(&s.with_name("moving_mean"), vec![0.0f32; 3], VariableOptions::default().trainable(false))?;
+            let moving =
+                variable(&s.with_name("moving_mean"), vec![0.0f32; 3], VariableOptions::default().trainable(false))?;
             let h = math::add(s, math::mul(s, x, w)?, b)?;
             let out = cond(
                 s,
                 is_training,
                 |s| {
-                    let upd = assign(s, moving, math::add(s, math::mul(s, moving, 0.9f32)?, math::mul(s, b, 0.1f32)?)?)?;
+                    let upd =
+                        assign(s, moving, math::add(s, math::mul(s, moving, 0.9f32)?, math::mul(s, b, 0.1f32)?)?)?;
                     s.graph().add_to_collection(&UPDATE_OPS, upd);
                     let inner = cond(s, is_training, |s| identity(s, h), |s| math::neg(s, h))?;
                     math::sub(s, inner, upd)
@@ -76,7 +90,9 @@ fn build_model() -> Model {
     let gs = variable(&s.with_name("global_step"), 0i64, VariableOptions::default().trainable(false)).unwrap();
     let step = assign_add(&s, gs, 1i64).unwrap();
     let shift = ferroflow_ops::state::assign_sub(&s, w, math::mul(&s, b, 0.5f32).unwrap()).unwrap();
-    let train = ferroflow_ops::control::no_op(&s.with_name("train").with_control_dependencies(&[step.op(), shift.op()])).unwrap();
+    let train =
+        ferroflow_ops::control::no_op(&s.with_name("train").with_control_dependencies(&[step.op(), shift.op()]))
+            .unwrap();
     g.add_to_collection(&TRAIN_OP, train);
     let mine = CollectionKey::new("my_outputs");
     g.add_to_collection(&mine, logits);
@@ -110,7 +126,16 @@ fn describe(g: &Graph) -> Vec<String> {
         let ins: Vec<String> = n.inputs.iter().map(|t| t.name()).collect();
         let ctl: Vec<String> = n.control_inputs.iter().map(|c| c.name()).collect();
         let outs: Vec<String> = n.outputs.iter().map(|s| s.to_string()).collect();
-        out.push(format!("{} {} {:?} {:?} {:?} {:?} {:?}", n.name, n.op.type_name(), ins, ctl, outs, n.cond_ctx, n.op.describe()));
+        out.push(format!(
+            "{} {} {:?} {:?} {:?} {:?} {:?}",
+            n.name,
+            n.op.type_name(),
+            ins,
+            ctl,
+            outs,
+            n.cond_ctx,
+            n.op.describe()
+        ));
     }
     g.read(|st| {
         for b in st.cond_branches() {
@@ -190,8 +215,11 @@ fn imported_graph_serves_restored_weights() {
     let (g, saver2) = import_meta_graph(PathBuf::from(meta)).unwrap();
     let serve = Session::new(&g);
     saver2.unwrap().restore(&serve, &ckpt).unwrap();
-    let (x, is_training, logits) =
-        (g.tensor_by_name("x:0").unwrap(), g.tensor_by_name("is_training:0").unwrap(), g.tensor_by_name("logits:0").unwrap());
+    let (x, is_training, logits) = (
+        g.tensor_by_name("x:0").unwrap(),
+        g.tensor_by_name("is_training:0").unwrap(),
+        g.tensor_by_name("logits:0").unwrap(),
+    );
     let got = serve.run([logits], &feed_dict![x => batch(), is_training => false]).unwrap();
     assert_eq!(bits(&got[0]), bits(&want_infer[0]));
 
@@ -227,7 +255,9 @@ fn a_graph_without_a_saver_or_variables() {
     export_meta_graph(&g, dir.join("plain.meta")).unwrap();
     let (g2, saver) = import_meta_graph(dir.join("plain.meta")).unwrap();
     assert!(saver.is_none());
-    let out = Session::new(&g2).run([g2.tensor_by_name("y:0").unwrap()], &feed_dict![g2.tensor_by_name("x:0").unwrap() => 4.0f32]).unwrap();
+    let out = Session::new(&g2)
+        .run([g2.tensor_by_name("y:0").unwrap()], &feed_dict![g2.tensor_by_name("x:0").unwrap() => 4.0f32])
+        .unwrap();
     assert_eq!(out[0].scalar::<f32>().unwrap(), 8.0);
 }
 
@@ -301,7 +331,12 @@ fn an_unknown_op_type_names_the_node() {
     assert!(hits > 0);
     let file = ferroflow_train::saver::format::wrap_payload(FileKind::MetaGraph, &p).unwrap();
     let e = import_bytes(&dir, &file).to_string();
-    assert!(e.contains("node 'layer/b/initial_value'") && e.contains("unknown op type `Konst`") && e.contains("does not link"), "{e}");
+    assert!(
+        e.contains("node 'layer/b/initial_value'")
+            && e.contains("unknown op type `Konst`")
+            && e.contains("does not link"),
+        "{e}"
+    );
     assert!(!e.contains("expected one of"), "the message should not list every op: {e}");
 }
 
@@ -393,7 +428,10 @@ fn a_fresh_process_serves_the_same_outputs() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let line = stdout.lines().find_map(|l| l.split_once("SERVE_OUTPUT ").map(|(_, v)| v)).unwrap_or_else(|| panic!("the child printed no output: {stdout}"));
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("SERVE_OUTPUT ").map(|(_, v)| v))
+        .unwrap_or_else(|| panic!("the child printed no output: {stdout}"));
     assert_eq!(line, format!("{:?}", bits(&want[0])));
 }
 

@@ -4,8 +4,8 @@
 #![allow(clippy::needless_range_loop, clippy::useless_vec)] // parallel arrays; feed_dict! builds a Vec
 
 use ferroflow_core::{
-    DType, Error, Graph, Operation, Scope, Tensor, Value, Variable, GLOBAL_STEP, GLOBAL_VARIABLES, TRAINABLE_VARIABLES, TRAIN_OP,
-    UPDATE_OPS,
+    DType, Error, Graph, Operation, Scope, Tensor, Value, Variable, GLOBAL_STEP, GLOBAL_VARIABLES, TRAINABLE_VARIABLES,
+    TRAIN_OP, UPDATE_OPS,
 };
 use ferroflow_ops::array::{reshape, squeeze};
 use ferroflow_ops::math::{matmul, mul, reduce_sum, square, sub};
@@ -50,7 +50,10 @@ fn names(vars: &[Variable]) -> Vec<String> {
 fn assert_vec_close(what: &str, actual: &[f64], expected: &[f64], tol: f64) {
     assert_eq!(actual.len(), expected.len(), "{what}: length");
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
-        assert!((a - e).abs() <= tol * (1.0 + e.abs()), "{what}[{i}]: got {a}, expected {e} (tol {tol})\nactual {actual:?}\nexpected {expected:?}");
+        assert!(
+            (a - e).abs() <= tol * (1.0 + e.abs()),
+            "{what}[{i}]: got {a}, expected {e} (tol {tol})\nactual {actual:?}\nexpected {expected:?}"
+        );
     }
 }
 
@@ -129,7 +132,9 @@ impl Reference {
 fn optimizer_for(rule: Rule) -> Box<dyn Optimizer> {
     match rule {
         Rule::Sgd { lr } => Box::new(GradientDescentOptimizer::new(lr)),
-        Rule::Momentum { lr, momentum, nesterov } => Box::new(MomentumOptimizer::new(lr, momentum).use_nesterov(nesterov)),
+        Rule::Momentum { lr, momentum, nesterov } => {
+            Box::new(MomentumOptimizer::new(lr, momentum).use_nesterov(nesterov))
+        }
         Rule::Adam { lr, b1, b2, eps } => Box::new(AdamOptimizer::new(lr).beta1(b1).beta2(b2).epsilon(eps)),
         Rule::RmsProp { lr, decay, momentum, eps, centered } => {
             Box::new(RMSPropOptimizer::new(lr).decay(decay).momentum(momentum).epsilon(eps).centered(centered))
@@ -292,7 +297,10 @@ fn pairs_without_gradient_are_skipped() {
     let other = variable(&s.with_name("other"), 3.0f32, VariableOptions::default()).unwrap();
     let opt = MomentumOptimizer::new(0.1f32, 0.9);
     let gv = opt.compute_gradients(&s, loss, None).unwrap();
-    assert_eq!(gv.iter().map(|(gr, v)| (gr.is_some(), v.name())).collect::<Vec<_>>(), vec![(true, "w".into()), (false, "other".into())]);
+    assert_eq!(
+        gv.iter().map(|(gr, v)| (gr.is_some(), v.name())).collect::<Vec<_>>(),
+        vec![(true, "w".into()), (false, "other".into())]
+    );
     let train = opt.apply_gradients(&s, &gv, None).unwrap();
     assert!(opt.get_slot(other, "momentum").is_none(), "no slot for a variable without gradient");
     let sess = Session::new(&g);
@@ -452,7 +460,10 @@ fn optimizer_name_sets_scope_and_slot_suffix() {
     let named = opt.minimize(&s.with_name("train_step"), loss, None, None).unwrap();
     assert_eq!(named.name(), "train_step");
     assert!(g.operation_by_name("train_step/update_w/ApplyMomentum").is_ok());
-    assert!(g.operations().iter().all(|o| !o.name().starts_with("train_step/gradients")), "gradients stay under 'gradients'");
+    assert!(
+        g.operations().iter().all(|o| !o.name().starts_with("train_step/gradients")),
+        "gradients stay under 'gradients'"
+    );
 }
 
 #[test]
@@ -587,7 +598,9 @@ fn train_op_inside_control_dependencies_waits_for_them() {
     let (_, loss) = elementwise_problem(&s, DType::F32);
     let counter = variable(&s.with_name("counter"), 0.0f32, VariableOptions::default().trainable(false)).unwrap();
     let bump = assign_add(&s, counter, 1.0f32).unwrap();
-    let train = s.control_dependencies(&[bump.op()], |cs| GradientDescentOptimizer::new(0.1f32).minimize(cs, loss, None, None)).unwrap();
+    let train = s
+        .control_dependencies(&[bump.op()], |cs| GradientDescentOptimizer::new(0.1f32).minimize(cs, loss, None, None))
+        .unwrap();
     let sess = Session::new(&g);
     init(&sess, &s);
     sess.run_ops(&[train], &[]).unwrap();
@@ -610,7 +623,8 @@ fn update_ops_graph(with_deps: bool) -> (Graph, Operation, Variable) {
             variable(&vs.with_name("moving_mean"), vec![0.0f32; 3], VariableOptions::default().trainable(false))
         })
         .unwrap();
-    let update = s.name_scope("bn", |bs| assign(&bs.with_name("AssignMovingAvg"), moving, mul(bs, w, 0.5f32)?)).unwrap();
+    let update =
+        s.name_scope("bn", |bs| assign(&bs.with_name("AssignMovingAvg"), moving, mul(bs, w, 0.5f32)?)).unwrap();
     g.add_to_collection(&UPDATE_OPS, update);
     let opt = AdamOptimizer::new(0.01f32);
     let train = if with_deps {
@@ -705,7 +719,9 @@ fn no_gradient_for_any_variable_names_loss_and_variables() {
     assert!(m.contains("no gradients provided") && m.contains("[a]"), "{m}");
 
     // apply_gradients with only None.
-    let m = training_error(GradientDescentOptimizer::new(0.1f32).apply_gradients(&s, &[(None, a), (None, b)], None).unwrap_err());
+    let m = training_error(
+        GradientDescentOptimizer::new(0.1f32).apply_gradients(&s, &[(None, a), (None, b)], None).unwrap_err(),
+    );
     assert!(m.contains("no gradients provided for any variable: [a, b]"), "{m}");
 }
 
@@ -719,15 +735,20 @@ fn bad_losses_and_gradients_are_errors() {
     assert!(m.contains("'int_loss:0' is int32") && m.contains("float"), "{m}");
 
     let wrong_shape = constant(&s, vec![1.0f32, 2.0, 3.0]).unwrap();
-    let m = training_error(GradientDescentOptimizer::new(0.1f32).apply_gradients(&s, &[(Some(wrong_shape), w)], None).unwrap_err());
+    let m = training_error(
+        GradientDescentOptimizer::new(0.1f32).apply_gradients(&s, &[(Some(wrong_shape), w)], None).unwrap_err(),
+    );
     assert!(m.contains("does not fit variable 'w'") && m.contains("[3]") && m.contains("[2]"), "{m}");
 
     let wrong_dtype = constant(&s, vec![1.0f64, 2.0]).unwrap();
-    let m = training_error(AdamOptimizer::new(0.1f32).apply_gradients(&s, &[(Some(wrong_dtype), w)], None).unwrap_err());
+    let m =
+        training_error(AdamOptimizer::new(0.1f32).apply_gradients(&s, &[(Some(wrong_dtype), w)], None).unwrap_err());
     assert!(m.contains("float64") && m.contains("float32"), "{m}");
 
     let loss = square(&s, w).unwrap();
-    let m = training_error(AdagradOptimizer::new(0.1f32).initial_accumulator_value(0.0).minimize(&s, loss, None, None).unwrap_err());
+    let m = training_error(
+        AdagradOptimizer::new(0.1f32).initial_accumulator_value(0.0).minimize(&s, loss, None, None).unwrap_err(),
+    );
     assert!(m.contains("initial_accumulator_value must be positive"), "{m}");
 }
 
@@ -814,7 +835,10 @@ fn exponential_decay_matches_tf() {
 fn exponential_decay_errors() {
     let g = Graph::new();
     let s = g.root();
-    assert!(exponential_decay(&s, 0.1f32, 1i64, 0, 0.5, false).unwrap_err().to_string().contains("decay_steps must be positive"));
+    assert!(exponential_decay(&s, 0.1f32, 1i64, 0, 0.5, false)
+        .unwrap_err()
+        .to_string()
+        .contains("decay_steps must be positive"));
     let int_lr = constant(&s, 1i32).unwrap();
     assert!(exponential_decay(&s, int_lr, 1i64, 2, 0.5, false).unwrap_err().to_string().contains("must be float"));
     assert_eq!(exponential_decay(&s, 0.1f64, 1i64, 2, 0.5, false).unwrap().dtype(), DType::F32, "literals are float32");
@@ -836,7 +860,8 @@ fn run_golden(case: &str, build_loss: impl Fn(&Scope, Variable, &Value, &Value) 
     let step = get_or_create_global_step(&s).unwrap();
     let opt = fixture_optimizer(case);
     let train = opt.minimize(&s, loss, None, Some(step)).unwrap();
-    let mut tracked: Vec<(String, Tensor)> = vec![("w".into(), w.value()), ("loss".into(), loss), ("global_step".into(), step.value())];
+    let mut tracked: Vec<(String, Tensor)> =
+        vec![("w".into(), w.value()), ("loss".into(), loss), ("global_step".into(), step.value())];
     for (key, slot) in p.strings("slot_keys").iter().zip(p.strings("slots")) {
         tracked.push((slot.clone(), opt.get_slot(w, key).unwrap().value()));
     }

@@ -19,7 +19,11 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new(tag: &str) -> TempDir {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!("ff-saver-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let p = std::env::temp_dir().join(format!(
+            "ff-saver-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
@@ -31,7 +35,10 @@ impl TempDir {
         self.0.join(s)
     }
     fn files(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         v.sort();
         v
     }
@@ -69,8 +76,17 @@ fn same_bits(a: &Value, b: &Value) -> bool {
 /// One variable of every dtype, with awkward values and shapes.
 fn every_dtype(s: &Scope) -> Vec<Variable> {
     vec![
-        var(s, "f32", Value::from_shape_vec(&[2, 3], vec![1.5f32, -0.0, f32::NAN, f32::INFINITY, f32::MIN_POSITIVE, f32::MAX]).unwrap()),
-        var(s, "f64", Value::from_shape_vec(&[2, 1, 2], vec![std::f64::consts::PI, f64::NEG_INFINITY, -1e-300, 2.0]).unwrap()),
+        var(
+            s,
+            "f32",
+            Value::from_shape_vec(&[2, 3], vec![1.5f32, -0.0, f32::NAN, f32::INFINITY, f32::MIN_POSITIVE, f32::MAX])
+                .unwrap(),
+        ),
+        var(
+            s,
+            "f64",
+            Value::from_shape_vec(&[2, 1, 2], vec![std::f64::consts::PI, f64::NEG_INFINITY, -1e-300, 2.0]).unwrap(),
+        ),
         var(s, "i32", vec![i32::MIN, -1, 0, i32::MAX]),
         var(s, "scope/i64", Value::from(i64::MIN + 7)),
         var(s, "bools", vec![true, false, true]),
@@ -388,7 +404,12 @@ fn format_version_from_the_future() {
     b[8..12].copy_from_slice(&2u32.to_le_bytes());
     let e = f.restore_bytes("future", &b);
     let msg = format_msg(&e);
-    assert!(msg.contains("format version 2") && msg.contains(&format!("ferroflow {}", env!("CARGO_PKG_VERSION"))) && msg.contains("upgrade"), "{msg}");
+    assert!(
+        msg.contains("format version 2")
+            && msg.contains(&format!("ferroflow {}", env!("CARGO_PKG_VERSION")))
+            && msg.contains("upgrade"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -413,7 +434,13 @@ fn variable_missing_dtype_and_shape_mismatch() {
     var(&s, "steps", 0i64);
     let e = Saver::new(&g, VarList::All).unwrap().restore(&Session::new(&g), &f.ckpt).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, Error::Variable { .. }) && msg.contains("'w'") && msg.contains("float64") && msg.contains("float32"), "{msg}");
+    assert!(
+        matches!(e, Error::Variable { .. })
+            && msg.contains("'w'")
+            && msg.contains("float64")
+            && msg.contains("float32"),
+        "{msg}"
+    );
 
     // Shape mismatch names both shapes; the session keeps its values.
     let g = Graph::new();
@@ -424,7 +451,10 @@ fn variable_missing_dtype_and_shape_mismatch() {
     init(&g, &sess);
     let e = Saver::new(&g, VarList::All).unwrap().restore(&sess, &f.ckpt).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, Error::Variable { .. }) && msg.contains("'w'") && msg.contains("[4]") && msg.contains("[3]"), "{msg}");
+    assert!(
+        matches!(e, Error::Variable { .. }) && msg.contains("'w'") && msg.contains("[4]") && msg.contains("[3]"),
+        "{msg}"
+    );
     assert_eq!(sess.variable_value(w).unwrap().to_vec::<f32>().unwrap(), vec![7.0; 4]);
     assert_eq!(sess.variable_value(steps).unwrap().scalar::<i64>().unwrap(), 0);
 
@@ -502,7 +532,11 @@ fn a_crash_between_write_and_rename_keeps_the_previous_checkpoint() {
     saver.inject_write_fault(Some(WriteFault { target: FaultTarget::Checkpoint, after_bytes: None, leave_temp: true }));
     assert!(saver.save(&sess, dir.join("model"), 2).is_err());
     assert!(!dir.join("model-2").exists());
-    assert!(dir.files().iter().any(|f| f.starts_with(".model-2.tmp-")), "the crash leaves a temporary file: {:?}", dir.files());
+    assert!(
+        dir.files().iter().any(|f| f.starts_with(".model-2.tmp-")),
+        "the crash leaves a temporary file: {:?}",
+        dir.files()
+    );
     assert_latest_is(&dir, "model-1", 1.0);
     // Same for the state file: the new checkpoint exists, but the state still names the old.
     saver.inject_write_fault(Some(WriteFault { target: FaultTarget::State, after_bytes: None, leave_temp: true }));
@@ -586,7 +620,12 @@ fn directory_fsync_failures_are_not_ignored() {
     set_w(&sess, w, 2.0);
     saver.inject_write_fault(Some(WriteFault { target: FaultTarget::SyncData, after_bytes: None, leave_temp: false }));
     let e = saver.save(&sess, dir.join("model"), 2).unwrap_err();
-    assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("durable") && e.to_string().contains("previous checkpoint"), "{e}");
+    assert!(
+        matches!(e, Error::Io { .. })
+            && e.to_string().contains("durable")
+            && e.to_string().contains("previous checkpoint"),
+        "{e}"
+    );
     assert_eq!(dir.files(), before);
     assert_latest_is(&dir, "model-1", 1.0);
     // After the state file: the new checkpoint is in place (and durable), but the previous
@@ -670,11 +709,12 @@ fn the_next_save_removes_what_crashes_left_and_nothing_else() {
     // A restarted program: a new Saver adopts model-1, model-2 and saves model-6.
     let saver2 = Saver::new(&g, VarList::All).unwrap().max_to_keep(2);
     saver2.save(&sess, dir.join("model"), 6).unwrap();
-    let mut expect: Vec<String> = ["checkpoint", "model-2", "model-2.meta", "model-4", "model-6", "model-6.meta", "other-1", "other-1.meta"]
-        .into_iter()
-        .chain(keep)
-        .map(String::from)
-        .collect();
+    let mut expect: Vec<String> =
+        ["checkpoint", "model-2", "model-2.meta", "model-4", "model-6", "model-6.meta", "other-1", "other-1.meta"]
+            .into_iter()
+            .chain(keep)
+            .map(String::from)
+            .collect();
     expect.sort();
     assert_eq!(dir.files(), expect);
     let st = read_state(dir.path()).unwrap().unwrap();
@@ -718,7 +758,10 @@ fn two_prefixes_in_one_directory_keep_their_own_checkpoints() {
     let a2 = Saver::new(&g, VarList::All).unwrap().max_to_keep(2).write_meta_graph(false);
     a2.save(&sess, dir.join("a"), 5).unwrap();
     assert_eq!(dir.files(), ["a-4", "a-5", "a-best-3", "a-best-4", "checkpoint"]);
-    assert_eq!(read_state(dir.path()).unwrap().unwrap().all_model_checkpoint_paths, ["a-best-3", "a-best-4", "a-4", "a-5"]);
+    assert_eq!(
+        read_state(dir.path()).unwrap().unwrap().all_model_checkpoint_paths,
+        ["a-best-3", "a-best-4", "a-4", "a-5"]
+    );
     assert_latest_is(&dir, "a-5", 4.0);
 }
 
@@ -732,11 +775,16 @@ fn a_state_file_that_may_not_list_everything_loses_nothing() {
     for step in [3, 5, 6] {
         old.save(&sess, dir.join("m"), step).unwrap();
     }
-    std::fs::write(dir.join("checkpoint"), "model_checkpoint_path: \"m-6\"\nall_model_checkpoint_paths: \"m-6\"\n").unwrap();
+    std::fs::write(dir.join("checkpoint"), "model_checkpoint_path: \"m-6\"\nall_model_checkpoint_paths: \"m-6\"\n")
+        .unwrap();
     copy_as(&dir, "m-3.meta", "m-4.meta"); // a lone `.meta`: kept too
     let saver = Saver::new(&g, VarList::All).unwrap().max_to_keep(1);
     saver.save(&sess, dir.join("m"), 7).unwrap();
-    assert!(saver.warnings().iter().any(|w| w.contains("m-3, m-4, m-5") && w.contains("preserved")), "{:?}", saver.warnings());
+    assert!(
+        saver.warnings().iter().any(|w| w.contains("m-3, m-4, m-5") && w.contains("preserved")),
+        "{:?}",
+        saver.warnings()
+    );
     let expect = ["checkpoint", "m-3", "m-3.meta", "m-4.meta", "m-5", "m-5.meta"];
     assert_eq!(dir.files(), [&expect[..], &["m-7", "m-7.meta"]].concat());
     let st = read_state(dir.path()).unwrap().unwrap();
@@ -747,7 +795,10 @@ fn a_state_file_that_may_not_list_everything_loses_nothing() {
         let again = Saver::new(&g, VarList::All).unwrap().max_to_keep(1);
         again.save(&sess, dir.join("m"), step).unwrap();
         assert!(again.warnings().is_empty(), "{:?}", again.warnings());
-        assert_eq!(dir.files(), [&expect[..], &[format!("m-{step}").as_str(), format!("m-{step}.meta").as_str()]].concat());
+        assert_eq!(
+            dir.files(),
+            [&expect[..], &[format!("m-{step}").as_str(), format!("m-{step}.meta").as_str()]].concat()
+        );
     }
 
     let dir = TempDir::new("no-state");
@@ -849,7 +900,13 @@ fn warns_once_when_the_var_list_leaves_out_needed_state() {
     let saver = Saver::new(&g, vec![w]).unwrap();
     let warnings = saver.warnings();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(warnings[0].contains("bn/moving_mean") && warnings[0].contains("global_step") && warnings[0].contains("VarList::All"), "{}", warnings[0]);
+    assert!(
+        warnings[0].contains("bn/moving_mean")
+            && warnings[0].contains("global_step")
+            && warnings[0].contains("VarList::All"),
+        "{}",
+        warnings[0]
+    );
     saver.save(&sess, dir.join("m"), 1).unwrap();
     saver.save(&sess, dir.join("m"), 2).unwrap();
     assert_eq!(saver.warnings().len(), 1);
@@ -981,24 +1038,35 @@ fn partial_checkpoint_names_what_is_missing_and_the_ways_out() {
         let g = Graph::new();
         let s = g.root();
         let w = var(&s, "w", vec![1.0f32, 2.0]);
-        let m = variable(&s.with_name("moving_mean"), vec![0.0f32; 2], VariableOptions::default().trainable(false)).unwrap();
+        let m = variable(&s.with_name("moving_mean"), vec![0.0f32; 2], VariableOptions::default().trainable(false))
+            .unwrap();
         (g, w, m)
     };
     let (g, w, _) = build();
     let sess = Session::new(&g);
     sess.run_ops(&[global_variables_initializer(&g.root()).unwrap()], &[]).unwrap();
-    let path = Saver::new(&g, vec![w]).unwrap().save(&sess, dir.join("model"), ferroflow_train::saver::GlobalStep::None).unwrap();
+    let path = Saver::new(&g, vec![w])
+        .unwrap()
+        .save(&sess, dir.join("model"), ferroflow_train::saver::GlobalStep::None)
+        .unwrap();
 
     // A full restore fails naming the missing variable and both ways out.
     let (g2, w2, m2) = build();
     let sess2 = Session::new(&g2);
     let e = Saver::new(&g2, VarList::All).unwrap().restore(&sess2, &path).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("'moving_mean'") && msg.contains("var_list") && msg.contains("variables_initializer"), "{msg}");
+    assert!(
+        msg.contains("'moving_mean'") && msg.contains("var_list") && msg.contains("variables_initializer"),
+        "{msg}"
+    );
     // A partial restore works and warns about what is still uninitialized.
     let partial = Saver::new(&g2, vec![w2]).unwrap();
     partial.restore(&sess2, &path).unwrap();
     assert!(sess2.is_initialized(w2) && !sess2.is_initialized(m2));
-    assert!(partial.warnings().iter().any(|w| w.contains("moving_mean") && w.contains("still uninitialized")), "{:?}", partial.warnings());
+    assert!(
+        partial.warnings().iter().any(|w| w.contains("moving_mean") && w.contains("still uninitialized")),
+        "{:?}",
+        partial.warnings()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -118,18 +118,29 @@ pub(crate) struct BnSpec<'a> {
 ///
 /// # Errors
 /// Input of unknown rank or unknown channel count.
-pub fn batch_normalization(s: &Scope, x: Tensor, training: impl Into<Training>, opts: BatchNormOptions) -> Result<Tensor> {
-    batch_norm_impl(s, x, training.into(), &BnSpec { opts: &opts, default_scope: "batch_normalization", gamma_name: "gamma", beta_name: "beta" })
+pub fn batch_normalization(
+    s: &Scope,
+    x: Tensor,
+    training: impl Into<Training>,
+    opts: BatchNormOptions,
+) -> Result<Tensor> {
+    batch_norm_impl(
+        s,
+        x,
+        training.into(),
+        &BnSpec { opts: &opts, default_scope: "batch_normalization", gamma_name: "gamma", beta_name: "beta" },
+    )
 }
 
 pub(crate) fn batch_norm_impl(s: &Scope, x: Tensor, training: Training, spec: &BnSpec<'_>) -> Result<Tensor> {
     let opts = spec.opts;
     let shape = x.shape();
-    let rank = shape.rank().ok_or_else(|| Error::invalid(format!("batch normalization needs an input of known rank, got {}", x.name())))?;
-    let channels = shape
-        .dim(rank.saturating_sub(1))
-        .filter(|_| rank >= 2)
-        .ok_or_else(|| Error::invalid(format!("batch normalization needs a known channel (last) dimension, got {} {shape}", x.name())))?;
+    let rank = shape
+        .rank()
+        .ok_or_else(|| Error::invalid(format!("batch normalization needs an input of known rank, got {}", x.name())))?;
+    let channels = shape.dim(rank.saturating_sub(1)).filter(|_| rank >= 2).ok_or_else(|| {
+        Error::invalid(format!("batch normalization needs a known channel (last) dimension, got {} {shape}", x.name()))
+    })?;
     if !(0.0..=1.0).contains(&opts.momentum) {
         return Err(Error::invalid(format!("momentum must be in [0, 1], got {}", opts.momentum)));
     }
@@ -140,10 +151,16 @@ pub(crate) fn batch_norm_impl(s: &Scope, x: Tensor, training: Training, spec: &B
     layer_scope(s, opts.name.as_deref(), spec.default_scope, |vs| {
         let dtype = x.dtype();
         let vo = VariableOptions::default().dtype(dtype).trainable(opts.trainable);
-        let gamma: Option<Variable> =
-            if opts.scale { Some(get_variable(vs, spec.gamma_name, [channels], Initializer::Ones, vo.clone())?) } else { None };
-        let beta: Option<Variable> =
-            if opts.center { Some(get_variable(vs, spec.beta_name, [channels], Initializer::Zeros, vo.clone())?) } else { None };
+        let gamma: Option<Variable> = if opts.scale {
+            Some(get_variable(vs, spec.gamma_name, [channels], Initializer::Ones, vo.clone())?)
+        } else {
+            None
+        };
+        let beta: Option<Variable> = if opts.center {
+            Some(get_variable(vs, spec.beta_name, [channels], Initializer::Zeros, vo.clone())?)
+        } else {
+            None
+        };
         let stat_opts = VariableOptions::default().dtype(dtype).trainable(false).collection(MOVING_AVERAGE_VARIABLES);
         let moving_mean = get_variable(vs, "moving_mean", [channels], Initializer::Zeros, stat_opts.clone())?;
         let moving_var = get_variable(vs, "moving_variance", [channels], Initializer::Ones, stat_opts)?;
@@ -187,9 +204,11 @@ pub(crate) fn batch_norm_impl(s: &Scope, x: Tensor, training: Training, spec: &B
         // moving -= (moving - batch) * (1 - momentum); with a training tensor, (1 - momentum)
         // is 0 when not training (TF's smart_cond on the momentum).
         let one_minus = 1.0 - opts.momentum;
-        let factor = training.select(vs, |s| constant(s, ferroflow_core::Value::from(one_minus).cast(dtype)), |s| {
-            constant(s, ferroflow_core::Value::from(0.0f64).cast(dtype))
-        })?;
+        let factor = training.select(
+            vs,
+            |s| constant(s, ferroflow_core::Value::from(one_minus).cast(dtype)),
+            |s| constant(s, ferroflow_core::Value::from(0.0f64).cast(dtype)),
+        )?;
         let update = |name: &str, var: Variable, batch: Tensor| -> Result<Tensor> {
             vs.name_scope(name, |us| {
                 let delta = mul(us, sub(us, var.value(), batch)?, factor)?;

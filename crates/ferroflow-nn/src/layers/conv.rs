@@ -78,14 +78,26 @@ impl Conv2dOptions {
 /// A 2-D convolution layer on NHWC input. TF1: `tf.layers.conv2d(x, filters, kernel_size, …)`.
 ///
 /// Variables `conv2d/kernel` `[kh, kw, in, filters]` and `conv2d/bias` `[filters]`.
-pub fn conv2d(s: &Scope, x: Tensor, filters: usize, kernel_size: (usize, usize), opts: Conv2dOptions) -> Result<Tensor> {
+pub fn conv2d(
+    s: &Scope,
+    x: Tensor,
+    filters: usize,
+    kernel_size: (usize, usize),
+    opts: Conv2dOptions,
+) -> Result<Tensor> {
     let shape = x.shape();
     let cin = shape.dim(3).filter(|_| shape.rank() == Some(4)).ok_or_else(|| {
         Error::invalid(format!("conv2d needs NHWC input with known channels, got {} {}", x.name(), shape))
     })?;
     layer_scope(s, opts.name.as_deref(), "conv2d", |vs| {
         let vo = VariableOptions::default().dtype(x.dtype());
-        let kernel = get_variable(vs, "kernel", [kernel_size.0, kernel_size.1, cin, filters], opts.kernel_initializer.clone(), vo.clone())?;
+        let kernel = get_variable(
+            vs,
+            "kernel",
+            [kernel_size.0, kernel_size.1, cin, filters],
+            opts.kernel_initializer.clone(),
+            vo.clone(),
+        )?;
         if let Some(r) = opts.kernel_regularizer {
             r.apply(vs, kernel)?;
         }
@@ -101,7 +113,13 @@ pub fn conv2d(s: &Scope, x: Tensor, filters: usize, kernel_size: (usize, usize),
 
 /// Max pooling over `(h, w)` windows. TF1: `tf.layers.max_pooling2d(x, pool_size, strides,
 /// padding='valid')`.
-pub fn max_pooling2d(s: &Scope, x: Tensor, pool_size: (usize, usize), strides: (usize, usize), padding: Padding) -> Result<Tensor> {
+pub fn max_pooling2d(
+    s: &Scope,
+    x: Tensor,
+    pool_size: (usize, usize),
+    strides: (usize, usize),
+    padding: Padding,
+) -> Result<Tensor> {
     s.op_scope("max_pooling2d", |ps| {
         nn::max_pool(ps, x, [1, pool_size.0, pool_size.1, 1], [1, strides.0, strides.1, 1], padding)
     })

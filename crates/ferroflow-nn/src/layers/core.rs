@@ -122,7 +122,12 @@ impl DenseOptions {
 }
 
 /// Runs `f` in the layer's variable scope: `name` if given, else a unique `default`.
-pub(crate) fn layer_scope<T>(s: &Scope, name: Option<&str>, default: &str, f: impl FnOnce(&Scope) -> Result<T>) -> Result<T> {
+pub(crate) fn layer_scope<T>(
+    s: &Scope,
+    name: Option<&str>,
+    default: &str,
+    f: impl FnOnce(&Scope) -> Result<T>,
+) -> Result<T> {
     match name {
         Some(n) => s.variable_scope(n, false, f),
         None => s.unique_variable_scope(default, f),
@@ -142,11 +147,22 @@ pub fn dense(s: &Scope, x: Tensor, units: usize, opts: DenseOptions) -> Result<T
 
 /// The body of a dense layer inside an already opened variable scope, with the variable names
 /// given (`kernel`/`bias` for `tf.layers`, `weights`/`biases` for contrib and tflearn).
-pub(crate) fn dense_named(vs: &Scope, x: Tensor, units: usize, opts: &DenseOptions, kernel_name: &str, bias_name: &str) -> Result<Tensor> {
+pub(crate) fn dense_named(
+    vs: &Scope,
+    x: Tensor,
+    units: usize,
+    opts: &DenseOptions,
+    kernel_name: &str,
+    bias_name: &str,
+) -> Result<Tensor> {
     let shape = x.shape();
     let rank = shape.rank().unwrap_or(0);
     let in_dim = shape.dim(rank.saturating_sub(1)).filter(|_| rank >= 2).ok_or_else(|| {
-        Error::invalid(format!("a dense layer needs an input of rank >= 2 with a known last dimension, got {} {}", x.name(), shape))
+        Error::invalid(format!(
+            "a dense layer needs an input of rank >= 2 with a known last dimension, got {} {}",
+            x.name(),
+            shape
+        ))
     })?;
     let vo = VariableOptions::default().trainable(opts.trainable).dtype(x.dtype());
     let kernel = get_variable(vs, kernel_name, [in_dim, units], opts.kernel_initializer.clone(), vo.clone())?;
@@ -159,7 +175,9 @@ pub(crate) fn dense_named(vs: &Scope, x: Tensor, units: usize, opts: &DenseOptio
         let mut dims: Vec<i64> = (0..rank - 1).map(|i| shape.dim(i).map(|d| d as i64).unwrap_or(-1)).collect();
         dims.push(units as i64);
         if dims.iter().filter(|&&d| d < 0).count() > 1 {
-            return Err(Error::invalid(format!("a dense layer on rank-{rank} input needs all but the first dimension known, got {shape}")));
+            return Err(Error::invalid(format!(
+                "a dense layer on rank-{rank} input needs all but the first dimension known, got {shape}"
+            )));
         }
         let flat = reshape(vs, x, &[-1, in_dim as i64])?;
         let y = matmul(vs, flat, kernel.value(), false, false)?;
@@ -183,7 +201,5 @@ pub fn dropout(s: &Scope, x: Tensor, rate: f64, training: impl Into<Training>, s
     if !(0.0..1.0).contains(&rate) {
         return Err(Error::invalid(format!("dropout rate must be in [0, 1), got {rate}")));
     }
-    s.op_scope("dropout", |ds| {
-        training.into().select(ds, |ts| nn::dropout(ts, x, 1.0 - rate, None, seed), |_| Ok(x))
-    })
+    s.op_scope("dropout", |ds| training.into().select(ds, |ts| nn::dropout(ts, x, 1.0 - rate, None, seed), |_| Ok(x)))
 }

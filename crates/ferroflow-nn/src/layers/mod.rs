@@ -5,8 +5,8 @@ mod batch_norm;
 mod conv;
 mod core;
 
-pub use self::core::{dense, dropout, flatten, Activation, DenseOptions, Regularizer};
 pub(crate) use self::core::dense_named;
-pub use batch_norm::{batch_normalization, BatchNormOptions, UpdateMode};
+pub use self::core::{dense, dropout, flatten, Activation, DenseOptions, Regularizer};
 pub(crate) use batch_norm::{batch_norm_impl, BnSpec};
+pub use batch_norm::{batch_normalization, BatchNormOptions, UpdateMode};
 pub use conv::{conv2d, max_pooling2d, Conv2dOptions};

@@ -7,7 +7,9 @@ use crate::control::identity;
 use crate::nn::conv::flat;
 use crate::util::norm_axis;
 use ferroflow_core::typetag;
-use ferroflow_core::{with_value, DType, Dim, Element, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
+use ferroflow_core::{
+    with_value, DType, Dim, Element, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value,
+};
 use ndarray::{ArrayViewD, Axis, Slice};
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +30,12 @@ impl Op for Concat {
         let first = cx.input(0)?;
         let list = || specs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
         if let Some(bad) = specs.iter().find(|s| s.dtype != first.dtype) {
-            return Err(cx.error(format!("all inputs must have one dtype, got {} and {} (inputs: {})", first.dtype, bad.dtype, list())));
+            return Err(cx.error(format!(
+                "all inputs must have one dtype, got {} and {} (inputs: {})",
+                first.dtype,
+                bad.dtype,
+                list()
+            )));
         }
         let Some(rank) = specs.iter().find_map(|s| s.shape.rank()) else {
             return Ok(vec![TensorSpec::new(first.dtype, Shape::unknown())]);
@@ -51,7 +58,11 @@ impl Op for Concat {
                 if k == ax {
                     axis_len = match (axis_len, dk) {
                         (Some(a), Some(b)) => Some(a.checked_add(b).ok_or_else(|| {
-                            cx.error(format!("the sizes along axis {} add up to more than usize::MAX (inputs: {})", self.axis, list()))
+                            cx.error(format!(
+                                "the sizes along axis {} add up to more than usize::MAX (inputs: {})",
+                                self.axis,
+                                list()
+                            ))
                         })?),
                         _ => None,
                     };
@@ -134,7 +145,8 @@ fn concatenate<T: Element>(cx: &KernelCtx<'_>, views: &[ArrayViewD<'_, T>], ax: 
     let pieces: Vec<_> = views.iter().map(|v| (v.shape()[ax..].iter().product::<usize>(), flat(v.view()))).collect();
     for o in 0..outer {
         for (block, data) in &pieces {
-            let part = data.get(o * block..(o + 1) * block).ok_or_else(|| cx.error("internal: concat piece out of range"))?;
+            let part =
+                data.get(o * block..(o + 1) * block).ok_or_else(|| cx.error("internal: concat piece out of range"))?;
             out.extend_from_slice(part);
         }
     }
@@ -165,15 +177,25 @@ impl Op for SplitLike {
         let mut start = 0usize;
         for i in 1..cx.num_inputs() {
             let like = cx.input(i)?.shape();
-            let ok = like.len() == g.shape().len() && like.iter().zip(g.shape()).enumerate().all(|(k, (p, q))| k == ax || p == q);
+            let ok = like.len() == g.shape().len()
+                && like.iter().zip(g.shape()).enumerate().all(|(k, (p, q))| k == ax || p == q);
             if !ok {
-                return Err(cx.error(format!("piece {} of shape {like:?} does not fit {:?} split along axis {}", i - 1, g.shape(), self.axis)));
+                return Err(cx.error(format!(
+                    "piece {} of shape {like:?} does not fit {:?} split along axis {}",
+                    i - 1,
+                    g.shape(),
+                    self.axis
+                )));
             }
             ranges.push(start..start + like[ax]);
             start += like[ax];
         }
         if start != g.shape()[ax] {
-            return Err(cx.error(format!("the pieces add up to {start} along axis {}, but the tensor has {}", self.axis, g.shape()[ax])));
+            return Err(cx.error(format!(
+                "the pieces add up to {start} along axis {}, but the tensor has {}",
+                self.axis,
+                g.shape()[ax]
+            )));
         }
         let out = with_value!(g, a => ranges
             .into_iter()

@@ -7,7 +7,9 @@ use crate::math::reduce_sum;
 use crate::state::{constant, Const};
 use ferroflow_core::typetag;
 use ferroflow_core::value::checked_len;
-use ferroflow_core::{with_value, DType, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
+use ferroflow_core::{
+    with_value, DType, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value,
+};
 use serde::{Deserialize, Serialize};
 
 /// Below this many elements `zeros`/`ones`/the fill initializers give a `Const` (TF1's
@@ -26,9 +28,7 @@ pub struct Fill {
 
 /// `dims` as sizes; `Err` names the first negative entry.
 fn to_sizes(dims: &[i64]) -> std::result::Result<Vec<usize>, String> {
-    dims.iter()
-        .map(|&d| usize::try_from(d).map_err(|_| format!("dims must be non-negative, got {dims:?}")))
-        .collect()
+    dims.iter().map(|&d| usize::try_from(d).map_err(|_| format!("dims must be non-negative, got {dims:?}"))).collect()
 }
 
 #[typetag::serde]
@@ -256,7 +256,10 @@ mod tests {
         assert_eq!(big.shape(), Shape::from([10, 100]));
         assert_eq!(big.dtype(), DType::I32);
         let names: Vec<String> = g.operations().iter().map(|o| o.name()).collect();
-        assert!(names.contains(&"ones/shape_as_tensor".to_string()) && names.contains(&"ones/Const".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"ones/shape_as_tensor".to_string()) && names.contains(&"ones/Const".to_string()),
+            "{names:?}"
+        );
     }
 
     #[test]

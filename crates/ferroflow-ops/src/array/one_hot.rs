@@ -28,7 +28,9 @@ impl Op for OneHot {
     fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
         let x = cx.input(0)?;
         if !matches!(x.dtype, DType::I32 | DType::I64) {
-            return Err(cx.error(format!("indices must be int32 or int64, got {} {}; cast them first", x.dtype, x.shape)));
+            return Err(
+                cx.error(format!("indices must be int32 or int64, got {} {}; cast them first", x.dtype, x.shape))
+            );
         }
         let shape = match x.shape.dims() {
             None => Shape::unknown(),
@@ -38,9 +40,9 @@ impl Op for OneHot {
                 Shape::from_dims(out)
             }
         };
-        shape
-            .checked_byte_size(self.dtype)
-            .map_err(|e| cx.error(format!("depth {} is too large for indices of shape {}: {e}", self.depth, x.shape)))?;
+        shape.checked_byte_size(self.dtype).map_err(|e| {
+            cx.error(format!("depth {} is too large for indices of shape {}: {e}", self.depth, x.shape))
+        })?;
         Ok(vec![TensorSpec::new(self.dtype, shape)])
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {

@@ -32,7 +32,10 @@ fn reshape_static(input: &Shape, spec: &[i64]) -> std::result::Result<Shape, Str
     if unknown == 0 {
         if let Some(n) = n_in {
             if n != known {
-                return Err(format!("cannot reshape a tensor of shape {input} ({n} elements) to {} ({known} elements)", fmt_spec(spec)));
+                return Err(format!(
+                    "cannot reshape a tensor of shape {input} ({n} elements) to {} ({known} elements)",
+                    fmt_spec(spec)
+                ));
             }
         } else if let Some(d) = input.dims() {
             // Some input dims unknown: the known ones must still divide the new element count.
@@ -47,10 +50,16 @@ fn reshape_static(input: &Shape, spec: &[i64]) -> std::result::Result<Shape, Str
         }
     } else if let Some(n) = n_in {
         if known == 0 {
-            return Err(format!("cannot infer the -1 of {} for a tensor of shape {input}: the other dims multiply to 0", fmt_spec(spec)));
+            return Err(format!(
+                "cannot infer the -1 of {} for a tensor of shape {input}: the other dims multiply to 0",
+                fmt_spec(spec)
+            ));
         }
         if n % known != 0 {
-            return Err(format!("cannot reshape a tensor of shape {input} ({n} elements) to {}: {n} is not a multiple of {known}", fmt_spec(spec)));
+            return Err(format!(
+                "cannot reshape a tensor of shape {input} ({n} elements) to {}: {n} is not a multiple of {known}",
+                fmt_spec(spec)
+            ));
         }
         if let Some(slot) = dims.iter_mut().find(|d| d.is_none()) {
             *slot = Some(n / known);
@@ -131,7 +140,9 @@ impl Op for ReshapeLike {
         let (g, like) = (cx.input(0)?, cx.input(1)?);
         if let (Some(a), Some(b)) = (g.shape.num_elements(), like.shape.num_elements()) {
             if a != b {
-                return Err(cx.error(format!("cannot reshape {} ({a} elements) like {} ({b} elements)", g.shape, like.shape)));
+                return Err(
+                    cx.error(format!("cannot reshape {} ({a} elements) like {} ({b} elements)", g.shape, like.shape))
+                );
             }
         }
         Ok(vec![TensorSpec::new(g.dtype, like.shape.clone())])
@@ -195,12 +206,17 @@ impl Op for Flatten {
         let x = cx.input(0)?;
         let shape = match x.shape.dims() {
             None => Shape::unknown_dims(2),
-            Some([]) => return Err(cx.error("cannot flatten a scalar: flatten keeps dim 0, so the input needs rank >= 1")),
+            Some([]) => {
+                return Err(cx.error("cannot flatten a scalar: flatten keeps dim 0, so the input needs rank >= 1"))
+            }
             Some([d0, rest @ ..]) => {
-                let r = match rest.iter().copied().collect::<Option<Vec<usize>>>() {
-                    Some(k) => Some(checked_len(&k).ok_or_else(|| cx.error(format!("shape {} has more elements than fit in usize", x.shape)))?),
-                    None => None,
-                };
+                let r =
+                    match rest.iter().copied().collect::<Option<Vec<usize>>>() {
+                        Some(k) => Some(checked_len(&k).ok_or_else(|| {
+                            cx.error(format!("shape {} has more elements than fit in usize", x.shape))
+                        })?),
+                        None => None,
+                    };
                 Shape::from_dims(vec![*d0, r])
             }
         };
@@ -343,11 +359,15 @@ impl Op for Squeeze {
                 }
             }
             Some(d) => {
-                let axes = squeeze_axes(&self.axes, d.len()).map_err(|m| cx.error(format!("{m} (shape {})", x.shape)))?;
+                let axes =
+                    squeeze_axes(&self.axes, d.len()).map_err(|m| cx.error(format!("{m} (shape {})", x.shape)))?;
                 for &a in &axes {
                     if let Some(n) = d[a] {
                         if n != 1 {
-                            return Err(cx.error(format!("cannot squeeze axis {a} of shape {}: its size is {n}, not 1", x.shape)));
+                            return Err(cx.error(format!(
+                                "cannot squeeze axis {a} of shape {}: its size is {n}, not 1",
+                                x.shape
+                            )));
                         }
                     }
                 }
@@ -365,7 +385,9 @@ impl Op for Squeeze {
             let axes = squeeze_axes(&self.axes, d.len()).map_err(|m| cx.error(m))?;
             for &a in &axes {
                 if d[a] != 1 {
-                    return Err(cx.error(format!("cannot squeeze axis {a} of shape {d:?}: its size is {}, not 1", d[a])));
+                    return Err(
+                        cx.error(format!("cannot squeeze axis {a} of shape {d:?}: its size is {}, not 1", d[a]))
+                    );
                 }
             }
             d.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &n)| n).collect()

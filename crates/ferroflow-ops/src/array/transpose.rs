@@ -99,7 +99,10 @@ fn transpose2d<T: Copy + Send + Sync>(src: &[T], dst: &mut [T], rows: usize, col
 /// `x` permuted by `perm` as a contiguous array. Cases that reduce to a (batched) 2-D
 /// transpose use a cache-blocked kernel; a permutation that keeps the element order is a
 /// reshape; anything else goes through ndarray's strided copy.
-fn permute<T: ferroflow_core::Element>(x: ndarray::ArrayViewD<'_, T>, perm: &[usize]) -> std::result::Result<Value, String> {
+fn permute<T: ferroflow_core::Element>(
+    x: ndarray::ArrayViewD<'_, T>,
+    perm: &[usize],
+) -> std::result::Result<Value, String> {
     let out_dims: Vec<usize> = perm.iter().map(|&a| x.shape()[a]).collect();
     let (dims, p) = canonical(x.shape(), perm);
     let src = x.as_standard_layout();
@@ -151,7 +154,8 @@ impl Op for Transpose {
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
         let x = cx.take_input(0)?;
-        let p = resolve_perm(&self.perm, x.shape().len()).map_err(|m| cx.error(format!("{m} (shape {:?})", x.shape())))?;
+        let p =
+            resolve_perm(&self.perm, x.shape().len()).map_err(|m| cx.error(format!("{m} (shape {:?})", x.shape())))?;
         if p.iter().enumerate().all(|(i, &a)| i == a) {
             return Ok(vec![x]);
         }

@@ -15,13 +15,27 @@ const PAR_MIN_FLOPS: usize = 1 << 21;
 /// A float faer multiplies.
 pub(crate) trait GemmFloat: Copy + Send + Sync + num_traits::Float + 'static {
     /// `c ← alpha·a·b + (c if accumulate)` with faer.
-    fn faer_matmul(c: MatMut<'_, Self>, accumulate: bool, a: MatRef<'_, Self>, b: MatRef<'_, Self>, alpha: Self, par: Par);
+    fn faer_matmul(
+        c: MatMut<'_, Self>,
+        accumulate: bool,
+        a: MatRef<'_, Self>,
+        b: MatRef<'_, Self>,
+        alpha: Self,
+        par: Par,
+    );
 }
 
 macro_rules! gemm_float {
     ($t:ty) => {
         impl GemmFloat for $t {
-            fn faer_matmul(c: MatMut<'_, Self>, accumulate: bool, a: MatRef<'_, Self>, b: MatRef<'_, Self>, alpha: Self, par: Par) {
+            fn faer_matmul(
+                c: MatMut<'_, Self>,
+                accumulate: bool,
+                a: MatRef<'_, Self>,
+                b: MatRef<'_, Self>,
+                alpha: Self,
+                par: Par,
+            ) {
                 let accum = if accumulate { Accum::Add } else { Accum::Replace };
                 faer::linalg::matmul::matmul(c, accum, a, b, alpha, par);
                 // faer's micro-kernels leave the AVX upper state dirty on every thread they
@@ -40,7 +54,13 @@ gemm_float!(f64);
 /// `c = alpha·a·b + beta·c`, with `beta` 0 or 1 (what the kernels use; other values scale `c`
 /// first). Drop-in for `ndarray::linalg::general_mat_mul`; falls back to it for layouts faer
 /// cannot view without a copy.
-pub(crate) fn gemm<T: GemmFloat + ndarray::LinalgScalar>(alpha: T, a: &ArrayView2<'_, T>, b: &ArrayView2<'_, T>, beta: T, c: &mut ArrayViewMut2<'_, T>) {
+pub(crate) fn gemm<T: GemmFloat + ndarray::LinalgScalar>(
+    alpha: T,
+    a: &ArrayView2<'_, T>,
+    b: &ArrayView2<'_, T>,
+    beta: T,
+    c: &mut ArrayViewMut2<'_, T>,
+) {
     let (m, k) = a.dim();
     let n = b.dim().1;
     let flops = m.saturating_mul(k).saturating_mul(n);
@@ -55,7 +75,9 @@ pub(crate) fn gemm<T: GemmFloat + ndarray::LinalgScalar>(alpha: T, a: &ArrayView
     let accumulate = beta != T::zero();
     let (rows, cols) = c.dim();
     match c.as_slice_mut() {
-        Some(slice) => T::faer_matmul(MatMut::from_row_major_slice_mut(slice, rows, cols), accumulate, fa, fb, alpha, par),
+        Some(slice) => {
+            T::faer_matmul(MatMut::from_row_major_slice_mut(slice, rows, cols), accumulate, fa, fb, alpha, par)
+        }
         None => ndarray::linalg::general_mat_mul(alpha, a, b, if accumulate { T::one() } else { T::zero() }, c),
     }
 }
@@ -97,7 +119,11 @@ mod tests {
                 for (x, y) in [(&c, &c2)] {
                     for ((i, j), v) in x.indexed_iter() {
                         let w = 2.0 * want[[i, j]] + beta * start;
-                        assert!((v - w).abs() < 1e-9 && (y[[i, j]] - w).abs() < 1e-9, "{m}x{k}x{n} beta {beta} at ({i},{j}): {v} / {} vs {w}", y[[i, j]]);
+                        assert!(
+                            (v - w).abs() < 1e-9 && (y[[i, j]] - w).abs() < 1e-9,
+                            "{m}x{k}x{n} beta {beta} at ({i},{j}): {v} / {} vs {w}",
+                            y[[i, j]]
+                        );
                     }
                 }
             }

@@ -26,7 +26,13 @@ pub(crate) fn chunks_mut<T: Send>(data: &mut [T], chunk: usize, f: impl Fn(usize
 
 /// `f(out_piece, in_piece)` over `out` in `out_chunk` pieces zipped with `inp` in `in_chunk`
 /// pieces, in parallel when worth it.
-pub(crate) fn zip_chunks_mut<T: Send, U: Sync>(out: &mut [T], out_chunk: usize, inp: &[U], in_chunk: usize, f: impl Fn(&mut [T], &[U]) + Sync + Send) {
+pub(crate) fn zip_chunks_mut<T: Send, U: Sync>(
+    out: &mut [T],
+    out_chunk: usize,
+    inp: &[U],
+    in_chunk: usize,
+    f: impl Fn(&mut [T], &[U]) + Sync + Send,
+) {
     let (oc, ic) = (out_chunk.max(1), in_chunk.max(1));
     if worth_threads(out.len().max(inp.len())) {
         out.par_chunks_mut(oc).zip(inp.par_chunks(ic)).for_each(|(o, i)| f(o, i));

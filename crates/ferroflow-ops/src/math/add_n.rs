@@ -20,7 +20,9 @@ impl Op for AddN {
             if s.dtype != first.dtype {
                 return Err(cx.error(format!("input {i} is {} but input 0 is {}", s.dtype, first.dtype)));
             }
-            shape = shape.merge(&s.shape).ok_or_else(|| cx.error(format!("input {i} has shape {} but input 0 has {}", s.shape, first.shape)))?;
+            shape = shape
+                .merge(&s.shape)
+                .ok_or_else(|| cx.error(format!("input {i} has shape {} but input 0 has {}", s.shape, first.shape)))?;
         }
         Ok(vec![TensorSpec::new(first.dtype, shape)])
     }

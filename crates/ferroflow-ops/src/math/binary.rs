@@ -2,19 +2,19 @@
 //! function and its two partial derivatives. Gradients are reduced back to each operand's
 //! shape (the sum over broadcast axes).
 
+use crate::array::alloc::KernelAlloc;
 use crate::array::broadcast::sum_to_like;
 use crate::input::{pair, IntoInput};
 use crate::math::unary::neg;
-use crate::array::alloc::KernelAlloc;
 use crate::util::{broadcast_zip, broadcast_zip3, sum_to_shape};
 use ferroflow_core::shape::broadcast_dims;
 use ferroflow_core::typetag;
 use ferroflow_core::value::checked_len;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Tensor, TensorSpec, Value};
 use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
-use std::cell::Cell;
 use num_traits::Float;
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 
 /// The binary functions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,8 +66,20 @@ impl BinaryKind {
             BinaryKind::Sub => a - b,
             BinaryKind::Mul => a * b,
             BinaryKind::Div => a / b,
-            BinaryKind::Maximum => if a >= b { a } else { b },
-            BinaryKind::Minimum => if a <= b { a } else { b },
+            BinaryKind::Maximum => {
+                if a >= b {
+                    a
+                } else {
+                    b
+                }
+            }
+            BinaryKind::Minimum => {
+                if a <= b {
+                    a
+                } else {
+                    b
+                }
+            }
             BinaryKind::Pow => a.powf(b),
             BinaryKind::SquaredDifference => (a - b) * (a - b),
             BinaryKind::FloorDiv => (a / b).floor(),
@@ -90,9 +102,27 @@ impl BinaryKind {
             BinaryKind::Add | BinaryKind::Sub => one,
             BinaryKind::Mul => b,
             BinaryKind::Div => one / b,
-            BinaryKind::Maximum => if a >= b { one } else { zero },
-            BinaryKind::Minimum => if a <= b { one } else { zero },
-            BinaryKind::Pow => if b == zero { zero } else { b * a.powf(b - one) },
+            BinaryKind::Maximum => {
+                if a >= b {
+                    one
+                } else {
+                    zero
+                }
+            }
+            BinaryKind::Minimum => {
+                if a <= b {
+                    one
+                } else {
+                    zero
+                }
+            }
+            BinaryKind::Pow => {
+                if b == zero {
+                    zero
+                } else {
+                    b * a.powf(b - one)
+                }
+            }
             BinaryKind::SquaredDifference => (one + one) * (a - b),
             BinaryKind::FloorDiv => zero,
             BinaryKind::FloorMod => one,
@@ -108,9 +138,27 @@ impl BinaryKind {
             BinaryKind::Sub => -one,
             BinaryKind::Mul => a,
             BinaryKind::Div => -a / (b * b),
-            BinaryKind::Maximum => if a >= b { zero } else { one },
-            BinaryKind::Minimum => if a <= b { zero } else { one },
-            BinaryKind::Pow => if a > zero { a.powf(b) * a.ln() } else { zero },
+            BinaryKind::Maximum => {
+                if a >= b {
+                    zero
+                } else {
+                    one
+                }
+            }
+            BinaryKind::Minimum => {
+                if a <= b {
+                    zero
+                } else {
+                    one
+                }
+            }
+            BinaryKind::Pow => {
+                if a > zero {
+                    a.powf(b) * a.ln()
+                } else {
+                    zero
+                }
+            }
             BinaryKind::SquaredDifference => -(one + one) * (a - b),
             BinaryKind::FloorDiv => zero,
             BinaryKind::FloorMod => -(a / b).floor(),
@@ -174,7 +222,13 @@ macro_rules! int_binary {
                             // Huge exponents: only 0, 1 and -1 have a representable power.
                             Err(_) => match a {
                                 0 | 1 => a,
-                                -1 => if b % 2 == 0 { 1 } else { -1 },
+                                -1 => {
+                                    if b % 2 == 0 {
+                                        1
+                                    } else {
+                                        -1
+                                    }
+                                }
                                 _ => return Err(IntFault::Overflow),
                             },
                         }
@@ -195,16 +249,25 @@ int_binary!(i64);
 fn int_fault_message<T: IntBinary>(k: BinaryKind, a: T, b: T, fault: IntFault) -> String {
     let dt = T::DTYPE;
     match (fault, k) {
-        (IntFault::DivByZero, BinaryKind::FloorMod) => format!("integer division by zero in the modulo {a} mod {b} ({dt})"),
+        (IntFault::DivByZero, BinaryKind::FloorMod) => {
+            format!("integer division by zero in the modulo {a} mod {b} ({dt})")
+        }
         (IntFault::DivByZero, _) => format!("integer division by zero: {a} / {b} ({dt})"),
         (IntFault::Overflow, BinaryKind::Pow) => format!("integer overflow: {a} ** {b} does not fit in {dt}"),
         (IntFault::Overflow, _) => format!("integer division overflow: {a} / {b} does not fit in {dt}"),
-        (IntFault::NegativePower, _) => format!("integers to negative integer powers are not allowed: {a} ** {b} ({dt})"),
+        (IntFault::NegativePower, _) => {
+            format!("integers to negative integer powers are not allowed: {a} ** {b} ({dt})")
+        }
     }
 }
 
 /// The integer kernel: one pass, the first faulty element reported (naming its operands).
-fn int_kernel<T: IntBinary>(cx: &KernelCtx<'_>, k: BinaryKind, a: &ArrayViewD<'_, T>, b: &ArrayViewD<'_, T>) -> Result<Value> {
+fn int_kernel<T: IntBinary>(
+    cx: &KernelCtx<'_>,
+    k: BinaryKind,
+    a: &ArrayViewD<'_, T>,
+    b: &ArrayViewD<'_, T>,
+) -> Result<Value> {
     let fault: Cell<Option<(T, T, IntFault)>> = Cell::new(None);
     let out = zip_checked(cx, a, b, |p, q| match T::apply(k, p, q) {
         Ok(v) => v,
@@ -236,7 +299,8 @@ pub(crate) fn zip_checked<A: Copy, B: Copy, O: ferroflow_core::Element>(
     if checked_len(&dims).is_some_and(|n| n <= a.len().max(b.len())) {
         return broadcast_zip(a, b, f).map_err(|e| cx.wrap(e));
     }
-    let mut out = ArrayD::from_shape_vec(IxDyn(&dims), cx.alloc_filled_vec(&dims, O::default())?).map_err(|e| cx.error(e.to_string()))?;
+    let mut out = ArrayD::from_shape_vec(IxDyn(&dims), cx.alloc_filled_vec(&dims, O::default())?)
+        .map_err(|e| cx.error(e.to_string()))?;
     let err = |s: &[usize]| cx.error(format!("cannot broadcast {s:?} to {dims:?}"));
     let av = a.broadcast(IxDyn(&dims)).ok_or_else(|| err(a.shape()))?;
     let bv = b.broadcast(IxDyn(&dims)).ok_or_else(|| err(b.shape()))?;
@@ -252,11 +316,13 @@ pub(crate) fn zip3_checked<A: Copy, B: Copy, C: Copy, O: ferroflow_core::Element
     c: &ArrayViewD<'_, C>,
     f: impl Fn(A, B, C) -> O,
 ) -> Result<ArrayD<O>> {
-    let dims = broadcast_dims(a.shape(), b.shape()).and_then(|d| broadcast_dims(&d, c.shape())).map_err(|e| cx.wrap(e))?;
+    let dims =
+        broadcast_dims(a.shape(), b.shape()).and_then(|d| broadcast_dims(&d, c.shape())).map_err(|e| cx.wrap(e))?;
     if checked_len(&dims).is_some_and(|n| n <= a.len().max(b.len()).max(c.len())) {
         return broadcast_zip3(a, b, c, f).map_err(|e| cx.wrap(e));
     }
-    let mut out = ArrayD::from_shape_vec(IxDyn(&dims), cx.alloc_filled_vec(&dims, O::default())?).map_err(|e| cx.error(e.to_string()))?;
+    let mut out = ArrayD::from_shape_vec(IxDyn(&dims), cx.alloc_filled_vec(&dims, O::default())?)
+        .map_err(|e| cx.error(e.to_string()))?;
     let err = |s: &[usize]| cx.error(format!("cannot broadcast {s:?} to {dims:?}"));
     let av = a.broadcast(IxDyn(&dims)).ok_or_else(|| err(a.shape()))?;
     let bv = b.broadcast(IxDyn(&dims)).ok_or_else(|| err(b.shape()))?;
@@ -270,16 +336,46 @@ pub(crate) fn zip3_checked<A: Copy, B: Copy, C: Copy, O: ferroflow_core::Element
 macro_rules! with_const_kind {
     ($k:expr, |$c:ident| $body:expr) => {
         match $k {
-            BinaryKind::Add => { const $c: BinaryKind = BinaryKind::Add; $body }
-            BinaryKind::Sub => { const $c: BinaryKind = BinaryKind::Sub; $body }
-            BinaryKind::Mul => { const $c: BinaryKind = BinaryKind::Mul; $body }
-            BinaryKind::Div => { const $c: BinaryKind = BinaryKind::Div; $body }
-            BinaryKind::Maximum => { const $c: BinaryKind = BinaryKind::Maximum; $body }
-            BinaryKind::Minimum => { const $c: BinaryKind = BinaryKind::Minimum; $body }
-            BinaryKind::Pow => { const $c: BinaryKind = BinaryKind::Pow; $body }
-            BinaryKind::SquaredDifference => { const $c: BinaryKind = BinaryKind::SquaredDifference; $body }
-            BinaryKind::FloorDiv => { const $c: BinaryKind = BinaryKind::FloorDiv; $body }
-            BinaryKind::FloorMod => { const $c: BinaryKind = BinaryKind::FloorMod; $body }
+            BinaryKind::Add => {
+                const $c: BinaryKind = BinaryKind::Add;
+                $body
+            }
+            BinaryKind::Sub => {
+                const $c: BinaryKind = BinaryKind::Sub;
+                $body
+            }
+            BinaryKind::Mul => {
+                const $c: BinaryKind = BinaryKind::Mul;
+                $body
+            }
+            BinaryKind::Div => {
+                const $c: BinaryKind = BinaryKind::Div;
+                $body
+            }
+            BinaryKind::Maximum => {
+                const $c: BinaryKind = BinaryKind::Maximum;
+                $body
+            }
+            BinaryKind::Minimum => {
+                const $c: BinaryKind = BinaryKind::Minimum;
+                $body
+            }
+            BinaryKind::Pow => {
+                const $c: BinaryKind = BinaryKind::Pow;
+                $body
+            }
+            BinaryKind::SquaredDifference => {
+                const $c: BinaryKind = BinaryKind::SquaredDifference;
+                $body
+            }
+            BinaryKind::FloorDiv => {
+                const $c: BinaryKind = BinaryKind::FloorDiv;
+                $body
+            }
+            BinaryKind::FloorMod => {
+                const $c: BinaryKind = BinaryKind::FloorMod;
+                $body
+            }
         }
     };
 }
@@ -300,13 +396,12 @@ pub fn infer_broadcast(cx: &InferCtx<'_>) -> Result<TensorSpec> {
             a.dtype, a.shape, b.dtype, b.shape
         )));
     }
-    let shape = a
-        .shape
-        .broadcast(&b.shape)
-        .map_err(|_| cx.error(format!("incompatible shapes {} and {} cannot be broadcast together", a.shape, b.shape)))?;
-    shape
-        .checked_byte_size(a.dtype)
-        .map_err(|e| cx.error(format!("broadcasting {} and {} gives a shape that cannot exist: {e}", a.shape, b.shape)))?;
+    let shape = a.shape.broadcast(&b.shape).map_err(|_| {
+        cx.error(format!("incompatible shapes {} and {} cannot be broadcast together", a.shape, b.shape))
+    })?;
+    shape.checked_byte_size(a.dtype).map_err(|e| {
+        cx.error(format!("broadcasting {} and {} gives a shape that cannot exist: {e}", a.shape, b.shape))
+    })?;
     Ok(TensorSpec::new(a.dtype, shape))
 }
 
@@ -326,8 +421,12 @@ impl Op for Binary {
         let k = self.kind;
         let (a, b) = (cx.input(0)?, cx.input(1)?);
         let out = match (a, b) {
-            (Value::F32(x), Value::F32(y)) => with_const_kind!(k, |K| Value::from(zip_checked(cx, &x.view(), &y.view(), |p, q| K.f(p, q))?)),
-            (Value::F64(x), Value::F64(y)) => with_const_kind!(k, |K| Value::from(zip_checked(cx, &x.view(), &y.view(), |p, q| K.f(p, q))?)),
+            (Value::F32(x), Value::F32(y)) => {
+                with_const_kind!(k, |K| Value::from(zip_checked(cx, &x.view(), &y.view(), |p, q| K.f(p, q))?))
+            }
+            (Value::F64(x), Value::F64(y)) => {
+                with_const_kind!(k, |K| Value::from(zip_checked(cx, &x.view(), &y.view(), |p, q| K.f(p, q))?))
+            }
             (Value::I32(x), Value::I32(y)) => int_kernel(cx, k, &x.view(), &y.view())?,
             (Value::I64(x), Value::I64(y)) => int_kernel(cx, k, &x.view(), &y.view())?,
             (a, b) => return Err(cx.error(format!("unsupported operand dtypes {} and {}", a.dtype(), b.dtype()))),
@@ -343,8 +442,10 @@ impl Op for Binary {
             BinaryKind::Add => Ok(vec![Some(sum_to_like(s, g, a)?), Some(sum_to_like(s, g, b)?)]),
             BinaryKind::Sub => Ok(vec![Some(sum_to_like(s, g, a)?), Some(neg(s, sum_to_like(s, g, b)?)?)]),
             k => {
-                let ga = s.add_op1(BinaryGrad { kind: k, wrt_b: false }, &[a, b, g], &format!("{}GradA", k.type_name()))?;
-                let gb = s.add_op1(BinaryGrad { kind: k, wrt_b: true }, &[a, b, g], &format!("{}GradB", k.type_name()))?;
+                let ga =
+                    s.add_op1(BinaryGrad { kind: k, wrt_b: false }, &[a, b, g], &format!("{}GradA", k.type_name()))?;
+                let gb =
+                    s.add_op1(BinaryGrad { kind: k, wrt_b: true }, &[a, b, g], &format!("{}GradB", k.type_name()))?;
                 Ok(vec![Some(ga), Some(gb)])
             }
         }

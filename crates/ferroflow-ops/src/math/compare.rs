@@ -75,7 +75,10 @@ impl Op for Compare {
     fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
         let spec = infer_broadcast(cx)?;
         if spec.dtype == DType::Bool && !self.kind.bool_ok() {
-            return Err(cx.error(format!("{} is not defined for bool operands; only equal/not_equal are", self.kind.type_name())));
+            return Err(cx.error(format!(
+                "{} is not defined for bool operands; only equal/not_equal are",
+                self.kind.type_name()
+            )));
         }
         Ok(vec![TensorSpec::new(DType::Bool, spec.shape)])
     }
@@ -252,13 +255,14 @@ impl Op for Select {
                 x.dtype, x.shape, y.dtype, y.shape
             )));
         }
-        let shape = c
-            .shape
-            .broadcast(&x.shape)
-            .and_then(|s| s.broadcast(&y.shape))
-            .map_err(|_| cx.error(format!("condition {}, x {} and y {} cannot be broadcast together", c.shape, x.shape, y.shape)))?;
+        let shape = c.shape.broadcast(&x.shape).and_then(|s| s.broadcast(&y.shape)).map_err(|_| {
+            cx.error(format!("condition {}, x {} and y {} cannot be broadcast together", c.shape, x.shape, y.shape))
+        })?;
         shape.checked_byte_size(x.dtype).map_err(|e| {
-            cx.error(format!("condition {}, x {} and y {} broadcast to a shape that cannot exist: {e}", c.shape, x.shape, y.shape))
+            cx.error(format!(
+                "condition {}, x {} and y {} broadcast to a shape that cannot exist: {e}",
+                c.shape, x.shape, y.shape
+            ))
         })?;
         Ok(vec![TensorSpec::new(x.dtype, shape)])
     }

@@ -3,9 +3,11 @@
 
 use crate::array::alloc::KernelAlloc;
 use crate::input::{pair, IntoInput};
-use ferroflow_core::typetag;
-use ferroflow_core::{DType, Dim, Element, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use crate::kernels::gemm::GemmFloat;
+use ferroflow_core::typetag;
+use ferroflow_core::{
+    DType, Dim, Element, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value,
+};
 use ndarray::{Array3, ArrayView2, ArrayView3, ArrayViewD, Axis, Ix3, IxDyn};
 use num_traits::{WrappingAdd, WrappingMul, Zero};
 use serde::{Deserialize, Serialize};
@@ -38,7 +40,12 @@ impl Op for MatMul {
     }
     fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
         let (a, b) = (cx.input(0)?, cx.input(1)?);
-        let what = || format!("a {} {} (transpose_a={}), b {} {} (transpose_b={})", a.dtype, a.shape, self.transpose_a, b.dtype, b.shape, self.transpose_b);
+        let what = || {
+            format!(
+                "a {} {} (transpose_a={}), b {} {} (transpose_b={})",
+                a.dtype, a.shape, self.transpose_a, b.dtype, b.shape, self.transpose_b
+            )
+        };
         if a.dtype != b.dtype {
             return Err(cx.error(format!("operands must have the same dtype: {}", what())));
         }
@@ -47,7 +54,9 @@ impl Op for MatMul {
         }
         for (name, s) in [("a", &a.shape), ("b", &b.shape)] {
             if s.rank().is_some_and(|r| r < 2) {
-                return Err(cx.error(format!("{name} must have rank 2 or more (a matrix or a batch of matrices): {}", what())));
+                return Err(
+                    cx.error(format!("{name} must have rank 2 or more (a matrix or a batch of matrices): {}", what()))
+                );
             }
         }
         let shape = match (a.shape.dims(), b.shape.dims()) {
@@ -108,12 +117,20 @@ impl Op for MatMul {
 /// `c = op(a) · op(b)` for one pair of matrices into a zeroed `c`.
 type MatKernel<T> = fn(ArrayView2<'_, T>, ArrayView2<'_, T>, &mut ndarray::ArrayViewMut2<'_, T>);
 
-fn gemm<T: GemmFloat + ndarray::LinalgScalar>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>, c: &mut ndarray::ArrayViewMut2<'_, T>) {
+fn gemm<T: GemmFloat + ndarray::LinalgScalar>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    c: &mut ndarray::ArrayViewMut2<'_, T>,
+) {
     crate::kernels::gemm::gemm(T::one(), &a, &b, T::zero(), c);
 }
 
 /// Integer product with wrapping arithmetic (no overflow panics), i-k-j order.
-fn int_mm<T: Copy + Zero + WrappingAdd + WrappingMul>(a: ArrayView2<'_, T>, b: ArrayView2<'_, T>, c: &mut ndarray::ArrayViewMut2<'_, T>) {
+fn int_mm<T: Copy + Zero + WrappingAdd + WrappingMul>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    c: &mut ndarray::ArrayViewMut2<'_, T>,
+) {
     for (a_row, mut c_row) in a.outer_iter().zip(c.outer_iter_mut()) {
         for (&aik, b_row) in a_row.iter().zip(b.outer_iter()) {
             c_row.zip_mut_with(&b_row, |c, &b| *c = c.wrapping_add(&aik.wrapping_mul(&b)));
@@ -157,13 +174,16 @@ fn batched<T: Element + Zero>(
     }
     let mut out_dims = sa[..n - 2].to_vec();
     out_dims.extend([m, nn]);
-    c.into_dyn()
-        .into_shape_with_order(IxDyn(&out_dims))
-        .map_err(|e| cx.error(format!("internal reshape failed: {e}")))
+    c.into_dyn().into_shape_with_order(IxDyn(&out_dims)).map_err(|e| cx.error(format!("internal reshape failed: {e}")))
 }
 
 /// A `[batch, r, c]` view of a batch of matrices (copies only a non-contiguous batch of rank > 3).
-fn to3<'a, T: Copy>(cx: &KernelCtx<'_>, x: ArrayViewD<'a, T>, batch: usize, rc: &[usize]) -> Result<ndarray::CowArray<'a, T, Ix3>> {
+fn to3<'a, T: Copy>(
+    cx: &KernelCtx<'_>,
+    x: ArrayViewD<'a, T>,
+    batch: usize,
+    rc: &[usize],
+) -> Result<ndarray::CowArray<'a, T, Ix3>> {
     let err = |e: ndarray::ShapeError| cx.error(format!("internal reshape failed: {e}"));
     let dims = [batch, rc[0], rc[1]];
     match x.ndim() {

@@ -11,9 +11,11 @@ pub mod reduce;
 pub mod unary;
 
 pub use add_n::add_n;
-pub use reduce::{reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum};
 pub use binary::{add, div, floordiv, floormod, maximum, minimum, mul, pow, squared_difference, sub};
-pub use compare::{equal, greater, greater_equal, less, less_equal, logical_and, logical_not, logical_or, not_equal, where_};
+pub use compare::{
+    equal, greater, greater_equal, less, less_equal, logical_and, logical_not, logical_or, not_equal, where_,
+};
 pub use index::{argmax, argmin};
 pub use matmul::matmul;
+pub use reduce::{reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum};
 pub use unary::{abs, exp, log, log1p, neg, reciprocal, relu, rsqrt, sigmoid, sign, softplus, sqrt, square, tanh};

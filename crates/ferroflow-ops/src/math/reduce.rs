@@ -13,7 +13,9 @@ use crate::array::fill::ones_like;
 use crate::input::IntoInput;
 use crate::math::binary::mul;
 use ferroflow_core::typetag;
-use ferroflow_core::{DType, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
+use ferroflow_core::{
+    DType, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value,
+};
 use ndarray::ArrayViewD;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -293,7 +295,13 @@ fn walk<F: FnMut(usize, usize, usize, bool)>(g: &[Group], xb: usize, ob: usize, 
 }
 
 /// Folds `x` into `out` (which holds the identity or earlier partials) on this thread.
-fn reduce_seq<T: Num>(x: &[T], g: &[Group], out: &mut [T], f: &(impl Fn(T, T) -> T + Sync), fold: &(impl Fn(&[T]) -> T + Sync)) {
+fn reduce_seq<T: Num>(
+    x: &[T],
+    g: &[Group],
+    out: &mut [T],
+    f: &(impl Fn(T, T) -> T + Sync),
+    fold: &(impl Fn(&[T]) -> T + Sync),
+) {
     walk(g, 0, 0, &mut |xb, n, ob, red| {
         let xr = &x[xb..xb + n];
         if red {
@@ -458,7 +466,12 @@ pub(crate) fn reduced_shape(shape: &Shape, axes: Option<&[i64]>, keep_dims: bool
     Ok(Shape::from_dims(out))
 }
 
-fn reduce_value<T: Num>(x: &ArrayViewD<'_, T>, kind: ReduceKind, axes: Option<&[i64]>, keep_dims: bool) -> Result<Value> {
+fn reduce_value<T: Num>(
+    x: &ArrayViewD<'_, T>,
+    kind: ReduceKind,
+    axes: Option<&[i64]>,
+    keep_dims: bool,
+) -> Result<Value> {
     let plan = ReducePlan::new(x.shape(), axes)?;
     let data = contiguous(x);
     let init = match kind {
@@ -470,21 +483,24 @@ fn reduce_value<T: Num>(x: &ArrayViewD<'_, T>, kind: ReduceKind, axes: Option<&[
     let mut out = vec![init; plan.out_len];
     if !data.is_empty() {
         match kind {
-            ReduceKind::Sum | ReduceKind::Mean => reduce_par(&data, &plan.groups, &mut out, init, &|a: T, b: T| a.add(b), &sum_slice),
+            ReduceKind::Sum | ReduceKind::Mean => {
+                reduce_par(&data, &plan.groups, &mut out, init, &|a: T, b: T| a.add(b), &sum_slice)
+            }
             ReduceKind::Prod => {
-                reduce_par(&data, &plan.groups, &mut out, init, &|a: T, b: T| a.mul(b), &|s: &[T]| s.iter().fold(T::ONE, |a, &b| a.mul(b)))
+                reduce_par(&data, &plan.groups, &mut out, init, &|a: T, b: T| a.mul(b), &|s: &[T]| {
+                    s.iter().fold(T::ONE, |a, &b| a.mul(b))
+                })
             }
             ReduceKind::Max => {
-                reduce_par(&data, &plan.groups, &mut out, init, &|a: T, b: T| a.max_nan(b), &|s: &[T]| s.iter().fold(T::LOWEST, |a, &b| a.max_nan(b)))
+                reduce_par(&data, &plan.groups, &mut out, init, &|a: T, b: T| a.max_nan(b), &|s: &[T]| {
+                    s.iter().fold(T::LOWEST, |a, &b| a.max_nan(b))
+                })
             }
-            ReduceKind::Min => reduce_par(
-                &data,
-                &plan.groups,
-                &mut out,
-                init,
-                &|a: T, b: T| a.min_nan(b),
-                &|s: &[T]| s.iter().fold(T::HIGHEST, |a, &b| a.min_nan(b)),
-            ),
+            ReduceKind::Min => {
+                reduce_par(&data, &plan.groups, &mut out, init, &|a: T, b: T| a.min_nan(b), &|s: &[T]| {
+                    s.iter().fold(T::HIGHEST, |a, &b| a.min_nan(b))
+                })
+            }
         }
     }
     if kind == ReduceKind::Mean {
@@ -503,7 +519,9 @@ impl Op for Reduce {
     fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
         let x = cx.input(0)?;
         if !x.dtype.is_numeric() {
-            return Err(cx.error(format!("cannot reduce a {} tensor {}; cast it to a number type first", x.dtype, x.shape)));
+            return Err(
+                cx.error(format!("cannot reduce a {} tensor {}; cast it to a number type first", x.dtype, x.shape))
+            );
         }
         let shape = reduced_shape(&x.shape, self.axes.as_deref(), self.keep_dims).map_err(|e| cx.wrap(e))?;
         Ok(vec![TensorSpec::new(x.dtype, shape)])
@@ -525,12 +543,16 @@ impl Op for Reduce {
         let axes = self.axes.clone();
         let kd = self.keep_dims;
         let gx = match self.kind {
-            ReduceKind::Sum | ReduceKind::Mean => {
-                s.add_op1(ReduceGrad { mean: self.kind == ReduceKind::Mean, axes, keep_dims: kd }, &[g, x], &format!("{}Grad", self.kind.type_name()))?
-            }
-            ReduceKind::Max | ReduceKind::Min => {
-                s.add_op1(ReduceMinMaxGrad { axes, keep_dims: kd }, &[x, cx.output(0), g], &format!("{}Grad", self.kind.type_name()))?
-            }
+            ReduceKind::Sum | ReduceKind::Mean => s.add_op1(
+                ReduceGrad { mean: self.kind == ReduceKind::Mean, axes, keep_dims: kd },
+                &[g, x],
+                &format!("{}Grad", self.kind.type_name()),
+            )?,
+            ReduceKind::Max | ReduceKind::Min => s.add_op1(
+                ReduceMinMaxGrad { axes, keep_dims: kd },
+                &[x, cx.output(0), g],
+                &format!("{}Grad", self.kind.type_name()),
+            )?,
             ReduceKind::Prod => s.add_op1(ReduceProdGrad { axes, keep_dims: kd }, &[x, g], "ProdGrad")?,
         };
         Ok(vec![Some(gx)])
@@ -612,7 +634,8 @@ impl Op for ReduceGrad {
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         let Some(gg) = cx.grad(0) else { return Ok(vec![None, None]) };
         let kind = if self.mean { ReduceKind::Mean } else { ReduceKind::Sum };
-        let r = s.add_op1(Reduce { kind, axes: self.axes.clone(), keep_dims: self.keep_dims }, &[gg], kind.type_name())?;
+        let r =
+            s.add_op1(Reduce { kind, axes: self.axes.clone(), keep_dims: self.keep_dims }, &[gg], kind.type_name())?;
         Ok(vec![Some(r), None])
     }
 }
@@ -694,9 +717,17 @@ impl Op for ReduceMinMaxGrad {
         let Some(gg) = cx.grad(0) else { return Ok(vec![None, None, None]) };
         let (x, y) = (cx.input(0)?, cx.input(1)?);
         let ones = ones_like(s, y)?;
-        let share = s.add_op1(ReduceMinMaxGrad { axes: self.axes.clone(), keep_dims: self.keep_dims }, &[x, y, ones], "MinMaxGrad")?;
+        let share = s.add_op1(
+            ReduceMinMaxGrad { axes: self.axes.clone(), keep_dims: self.keep_dims },
+            &[x, y, ones],
+            "MinMaxGrad",
+        )?;
         let prod = mul(s, gg, share)?;
-        let gg_g = s.add_op1(Reduce { kind: ReduceKind::Sum, axes: self.axes.clone(), keep_dims: self.keep_dims }, &[prod], "Sum")?;
+        let gg_g = s.add_op1(
+            Reduce { kind: ReduceKind::Sum, axes: self.axes.clone(), keep_dims: self.keep_dims },
+            &[prod],
+            "Sum",
+        )?;
         Ok(vec![None, None, Some(gg_g)])
     }
 }

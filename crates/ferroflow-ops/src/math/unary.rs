@@ -69,7 +69,15 @@ impl UnaryKind {
         match self {
             UnaryKind::Neg => -x,
             UnaryKind::Abs => x.abs(),
-            UnaryKind::Sign => if x > T::zero() { one } else if x < T::zero() { -one } else { T::zero() },
+            UnaryKind::Sign => {
+                if x > T::zero() {
+                    one
+                } else if x < T::zero() {
+                    -one
+                } else {
+                    T::zero()
+                }
+            }
             UnaryKind::Square => x * x,
             UnaryKind::Sqrt => x.sqrt(),
             UnaryKind::Rsqrt => one / x.sqrt(),
@@ -78,8 +86,21 @@ impl UnaryKind {
             UnaryKind::Log1p => x.ln_1p(),
             UnaryKind::Reciprocal => one / x,
             UnaryKind::Tanh => x.tanh(),
-            UnaryKind::Sigmoid => if x >= T::zero() { one / (one + (-x).exp()) } else { let e = x.exp(); e / (one + e) },
-            UnaryKind::Relu => if x > T::zero() { x } else { T::zero() },
+            UnaryKind::Sigmoid => {
+                if x >= T::zero() {
+                    one / (one + (-x).exp())
+                } else {
+                    let e = x.exp();
+                    e / (one + e)
+                }
+            }
+            UnaryKind::Relu => {
+                if x > T::zero() {
+                    x
+                } else {
+                    T::zero()
+                }
+            }
             UnaryKind::Softplus => x.max(T::zero()) + (-x.abs()).exp().ln_1p(),
         }
     }
@@ -91,7 +112,15 @@ impl UnaryKind {
         let two = one + one;
         match self {
             UnaryKind::Neg => -one,
-            UnaryKind::Abs => if x > T::zero() { one } else if x < T::zero() { -one } else { T::zero() },
+            UnaryKind::Abs => {
+                if x > T::zero() {
+                    one
+                } else if x < T::zero() {
+                    -one
+                } else {
+                    T::zero()
+                }
+            }
             UnaryKind::Sign => T::zero(),
             UnaryKind::Square => two * x,
             UnaryKind::Sqrt => one / (two * y),
@@ -102,7 +131,13 @@ impl UnaryKind {
             UnaryKind::Reciprocal => -y * y,
             UnaryKind::Tanh => one - y * y,
             UnaryKind::Sigmoid => y * (one - y),
-            UnaryKind::Relu => if x > T::zero() { one } else { T::zero() },
+            UnaryKind::Relu => {
+                if x > T::zero() {
+                    one
+                } else {
+                    T::zero()
+                }
+            }
             UnaryKind::Softplus => UnaryKind::Sigmoid.f(x),
         }
     }
@@ -112,7 +147,13 @@ impl UnaryKind {
     fn df_needs_only_y(self) -> bool {
         matches!(
             self,
-            UnaryKind::Relu | UnaryKind::Tanh | UnaryKind::Sigmoid | UnaryKind::Exp | UnaryKind::Sqrt | UnaryKind::Rsqrt | UnaryKind::Reciprocal
+            UnaryKind::Relu
+                | UnaryKind::Tanh
+                | UnaryKind::Sigmoid
+                | UnaryKind::Exp
+                | UnaryKind::Sqrt
+                | UnaryKind::Rsqrt
+                | UnaryKind::Reciprocal
         )
     }
 
@@ -137,20 +178,62 @@ impl UnaryKind {
 macro_rules! with_const_kind {
     ($k:expr, |$c:ident| $body:expr) => {
         match $k {
-            UnaryKind::Neg => { const $c: UnaryKind = UnaryKind::Neg; $body }
-            UnaryKind::Abs => { const $c: UnaryKind = UnaryKind::Abs; $body }
-            UnaryKind::Sign => { const $c: UnaryKind = UnaryKind::Sign; $body }
-            UnaryKind::Square => { const $c: UnaryKind = UnaryKind::Square; $body }
-            UnaryKind::Sqrt => { const $c: UnaryKind = UnaryKind::Sqrt; $body }
-            UnaryKind::Rsqrt => { const $c: UnaryKind = UnaryKind::Rsqrt; $body }
-            UnaryKind::Exp => { const $c: UnaryKind = UnaryKind::Exp; $body }
-            UnaryKind::Log => { const $c: UnaryKind = UnaryKind::Log; $body }
-            UnaryKind::Log1p => { const $c: UnaryKind = UnaryKind::Log1p; $body }
-            UnaryKind::Reciprocal => { const $c: UnaryKind = UnaryKind::Reciprocal; $body }
-            UnaryKind::Tanh => { const $c: UnaryKind = UnaryKind::Tanh; $body }
-            UnaryKind::Sigmoid => { const $c: UnaryKind = UnaryKind::Sigmoid; $body }
-            UnaryKind::Relu => { const $c: UnaryKind = UnaryKind::Relu; $body }
-            UnaryKind::Softplus => { const $c: UnaryKind = UnaryKind::Softplus; $body }
+            UnaryKind::Neg => {
+                const $c: UnaryKind = UnaryKind::Neg;
+                $body
+            }
+            UnaryKind::Abs => {
+                const $c: UnaryKind = UnaryKind::Abs;
+                $body
+            }
+            UnaryKind::Sign => {
+                const $c: UnaryKind = UnaryKind::Sign;
+                $body
+            }
+            UnaryKind::Square => {
+                const $c: UnaryKind = UnaryKind::Square;
+                $body
+            }
+            UnaryKind::Sqrt => {
+                const $c: UnaryKind = UnaryKind::Sqrt;
+                $body
+            }
+            UnaryKind::Rsqrt => {
+                const $c: UnaryKind = UnaryKind::Rsqrt;
+                $body
+            }
+            UnaryKind::Exp => {
+                const $c: UnaryKind = UnaryKind::Exp;
+                $body
+            }
+            UnaryKind::Log => {
+                const $c: UnaryKind = UnaryKind::Log;
+                $body
+            }
+            UnaryKind::Log1p => {
+                const $c: UnaryKind = UnaryKind::Log1p;
+                $body
+            }
+            UnaryKind::Reciprocal => {
+                const $c: UnaryKind = UnaryKind::Reciprocal;
+                $body
+            }
+            UnaryKind::Tanh => {
+                const $c: UnaryKind = UnaryKind::Tanh;
+                $body
+            }
+            UnaryKind::Sigmoid => {
+                const $c: UnaryKind = UnaryKind::Sigmoid;
+                $body
+            }
+            UnaryKind::Relu => {
+                const $c: UnaryKind = UnaryKind::Relu;
+                $body
+            }
+            UnaryKind::Softplus => {
+                const $c: UnaryKind = UnaryKind::Softplus;
+                $body
+            }
         }
     };
 }
@@ -178,15 +261,24 @@ fn map_in_place<T: Float + Send + Sync>(k: UnaryKind, a: &mut ndarray::ArcArray<
 }
 
 /// `g ← g · f'(x, y)` in place.
-fn grad_in_place<T: Float + Send + Sync>(k: UnaryKind, g: &mut ndarray::ArcArray<T, ndarray::IxDyn>, x: &ndarray::ArrayViewD<'_, T>, y: &ndarray::ArrayViewD<'_, T>) {
+fn grad_in_place<T: Float + Send + Sync>(
+    k: UnaryKind,
+    g: &mut ndarray::ArcArray<T, ndarray::IxDyn>,
+    x: &ndarray::ArrayViewD<'_, T>,
+    y: &ndarray::ArrayViewD<'_, T>,
+) {
     with_const_kind!(k, |K| {
-        let same_layout = g.is_standard_layout() && x.is_standard_layout() && y.is_standard_layout() && g.shape() == x.shape() && g.shape() == y.shape();
+        let same_layout = g.is_standard_layout()
+            && x.is_standard_layout()
+            && y.is_standard_layout()
+            && g.shape() == x.shape()
+            && g.shape() == y.shape();
         if same_layout {
             if let (Some(gs), Some(xs), Some(ys)) = (g.as_slice_mut(), x.as_slice(), y.as_slice()) {
                 if gs.len() >= PAR_MIN && rayon::current_num_threads() > 1 {
-                    gs.par_chunks_mut(PAR_CHUNK).zip(xs.par_chunks(PAR_CHUNK)).zip(ys.par_chunks(PAR_CHUNK)).for_each(|((g, x), y)| {
-                        g.iter_mut().zip(x).zip(y).for_each(|((g, &x), &y)| *g = *g * K.df(x, y))
-                    });
+                    gs.par_chunks_mut(PAR_CHUNK).zip(xs.par_chunks(PAR_CHUNK)).zip(ys.par_chunks(PAR_CHUNK)).for_each(
+                        |((g, x), y)| g.iter_mut().zip(x).zip(y).for_each(|((g, &x), &y)| *g = *g * K.df(x, y)),
+                    );
                 } else {
                     gs.iter_mut().zip(xs).zip(ys).for_each(|((g, &x), &y)| *g = *g * K.df(x, y));
                 }
@@ -243,7 +335,11 @@ impl Op for Unary {
         // Derivatives that need only y (TF's ReluGrad/TanhGrad/SigmoidGrad read the output):
         // pass y for x too, so x has no reader left and the forward op can run in place.
         let x = if self.kind.df_needs_only_y() { y } else { cx.input(0)? };
-        Ok(vec![Some(s.add_op1(UnaryGrad { kind: self.kind }, &[x, y, g], &format!("{}Grad", self.kind.type_name()))?)])
+        Ok(vec![Some(s.add_op1(
+            UnaryGrad { kind: self.kind },
+            &[x, y, g],
+            &format!("{}Grad", self.kind.type_name()),
+        )?)])
     }
 }
 
@@ -272,7 +368,11 @@ impl Op for UnaryGrad {
                 let y = cx.view::<$t>(1)?;
                 let mut g = g.into_shared::<$t>().map_err(|e| cx.wrap(e))?;
                 if g.shape() != x.shape() {
-                    return Err(cx.error(format!("gradient shape {:?} differs from input shape {:?}", g.shape(), x.shape())));
+                    return Err(cx.error(format!(
+                        "gradient shape {:?} differs from input shape {:?}",
+                        g.shape(),
+                        x.shape()
+                    )));
                 }
                 grad_in_place(k, &mut g, &x, &y);
                 Value::from(g)

@@ -13,11 +13,13 @@
 
 use crate::array::alloc::KernelAlloc;
 use crate::input::IntoInput;
-use ferroflow_core::typetag;
-use ferroflow_core::value::{checked_len, try_alloc_vec};
-use ferroflow_core::{DType, Dim, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
 use crate::kernels::copy::copy_short;
 use crate::kernels::gemm::{gemm as general_mat_mul, GemmFloat};
+use ferroflow_core::typetag;
+use ferroflow_core::value::{checked_len, try_alloc_vec};
+use ferroflow_core::{
+    DType, Dim, Element, Error, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value,
+};
 use ndarray::{ArrayView2, ArrayViewD, ArrayViewMut2, LinalgScalar};
 use num_traits::Float;
 use rayon::prelude::*;
@@ -96,7 +98,8 @@ macro_rules! nn_float {
                     Ok(mut buf) => {
                         if buf.len() < n {
                             let more = n - buf.len();
-                            buf.try_reserve_exact(more).map_err(|_| Error::allocation(<$t>::DTYPE, dims, n.checked_mul(size_of::<$t>())))?;
+                            buf.try_reserve_exact(more)
+                                .map_err(|_| Error::allocation(<$t>::DTYPE, dims, n.checked_mul(size_of::<$t>())))?;
                             buf.resize(n, 0.0);
                         }
                         f(&mut buf[..n])
@@ -151,7 +154,13 @@ pub(crate) fn effective_window(k: usize, dilation: usize) -> Option<usize> {
 /// Output size and leading padding of one spatial dimension (TF's `GetWindowedOutputSize`),
 /// for a window of `k` taps spaced `dilation` apart; `None` when a VALID window does not fit
 /// or the window or stride exceeds [`MAX_WINDOW`].
-pub(crate) fn window_1d(input: usize, k: usize, stride: usize, dilation: usize, padding: Padding) -> Option<(usize, usize)> {
+pub(crate) fn window_1d(
+    input: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    padding: Padding,
+) -> Option<(usize, usize)> {
     let ek = effective_window(k, dilation)?;
     if stride > MAX_WINDOW {
         return None;
@@ -169,7 +178,14 @@ pub(crate) fn window_1d(input: usize, k: usize, stride: usize, dilation: usize, 
 }
 
 /// Static output size of one spatial dimension; `Ok(None)` when a size is unknown.
-pub(crate) fn window_dim(what: &str, input: Dim, k: Dim, stride: usize, dilation: usize, padding: Padding) -> std::result::Result<Dim, String> {
+pub(crate) fn window_dim(
+    what: &str,
+    input: Dim,
+    k: Dim,
+    stride: usize,
+    dilation: usize,
+    padding: Padding,
+) -> std::result::Result<Dim, String> {
     if let Some(k) = k {
         if effective_window(k, dilation).is_none() {
             return Err(format!(
@@ -340,12 +356,14 @@ impl Geom {
 }
 
 fn mat<T>(rows: usize, cols: usize, s: &[T]) -> Result<ArrayView2<'_, T>> {
-    ArrayView2::from_shape((rows, cols), s).map_err(|e| Error::invalid(format!("internal: {rows}x{cols} view of {} elements: {e}", s.len())))
+    ArrayView2::from_shape((rows, cols), s)
+        .map_err(|e| Error::invalid(format!("internal: {rows}x{cols} view of {} elements: {e}", s.len())))
 }
 
 fn mat_mut<T>(rows: usize, cols: usize, s: &mut [T]) -> Result<ArrayViewMut2<'_, T>> {
     let n = s.len();
-    ArrayViewMut2::from_shape((rows, cols), s).map_err(|e| Error::invalid(format!("internal: {rows}x{cols} view of {n} elements: {e}")))
+    ArrayViewMut2::from_shape((rows, cols), s)
+        .map_err(|e| Error::invalid(format!("internal: {rows}x{cols} view of {n} elements: {e}")))
 }
 
 /// Unfolds images `b0..b0+imgs` of `x` into `col` (`[imgs·oh·ow, kh·kw·c]`, row-major).
@@ -443,7 +461,10 @@ fn min_images_per_task(per_image: usize) -> usize {
 fn im2col_par<T: NnFloat>(x: &[T], g: &Geom, b0: usize, col: &mut [T]) {
     let per = g.out_pixels().saturating_mul(g.k()).max(1);
     if crate::kernels::par::worth_threads(col.len()) {
-        col.par_chunks_mut(per).with_min_len(min_images_per_task(per)).enumerate().for_each(|(i, ci)| im2col(x, g, b0 + i, 1, ci));
+        col.par_chunks_mut(per)
+            .with_min_len(min_images_per_task(per))
+            .enumerate()
+            .for_each(|(i, ci)| im2col(x, g, b0 + i, 1, ci));
     } else {
         col.chunks_mut(per).enumerate().for_each(|(i, ci)| im2col(x, g, b0 + i, 1, ci));
     }
@@ -502,7 +523,9 @@ fn conv_backprop_input<T: NnFloat>(f: &[T], dy: &[T], g: &Geom, dx: &mut [T]) ->
                         .with_min_len(min_images_per_task(pix * k))
                         .for_each(|(dxi, ci)| col2im(ci, g, dxi));
                 } else {
-                    dxc.chunks_mut(g.in_image()).zip(col.chunks((pix * k).max(1))).for_each(|(dxi, ci)| col2im(ci, g, dxi));
+                    dxc.chunks_mut(g.in_image())
+                        .zip(col.chunks((pix * k).max(1)))
+                        .for_each(|(dxi, ci)| col2im(ci, g, dxi));
                 }
                 Ok(())
             })?;

@@ -10,10 +10,10 @@ use crate::random::resolve_seed;
 use crate::state::Const;
 use ferroflow_core::typetag;
 use ferroflow_core::{DType, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value};
-use num_traits::{One, Zero};
 use ndarray::{ArrayViewD, IxDyn, Zip};
-use rayon::prelude::*;
+use num_traits::{One, Zero};
 use rand::RngCore;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Randomly zeroes elements, scaling the kept ones by `1 / keep_prob`.
@@ -49,7 +49,13 @@ use serde::{Deserialize, Serialize};
 /// assert!(nn::dropout(&s, x, 1.5f32, None, None).is_err());
 /// # Ok(()) }
 /// ```
-pub fn dropout(s: &Scope, x: impl IntoInput, keep_prob: impl IntoInput, noise_shape: Option<&[usize]>, seed: Option<u64>) -> Result<Tensor> {
+pub fn dropout(
+    s: &Scope,
+    x: impl IntoInput,
+    keep_prob: impl IntoInput,
+    noise_shape: Option<&[usize]>,
+    seed: Option<u64>,
+) -> Result<Tensor> {
     let x = x.into_tensor(s, None)?;
     let kp = keep_prob.into_tensor(s, Some(x.dtype()))?;
     let literal = constant_scalar(s, kp);
@@ -82,7 +88,9 @@ fn check_keep_prob(kp: f64) -> std::result::Result<(), String> {
 /// Checks that `noise` broadcasts to `x` without growing it.
 fn check_noise_shape(noise: &[usize], x: &Shape) -> std::result::Result<(), String> {
     let Some(xd) = x.dims() else { return Ok(()) };
-    let bad = || format!("noise_shape {noise:?} does not broadcast to the input shape {x} (each dim must be 1 or equal, aligned right)");
+    let bad = || {
+        format!("noise_shape {noise:?} does not broadcast to the input shape {x} (each dim must be 1 or equal, aligned right)")
+    };
     if noise.len() > xd.len() {
         return Err(bad());
     }
@@ -202,9 +210,7 @@ fn apply_mask<T: NnFloat>(x: Value, mask: &[T], ms: &[usize], kp: f64) -> std::r
         });
     } else {
         let mv = ArrayViewD::from_shape(IxDyn(ms), mask).map_err(|e| e.to_string())?;
-        let mb = mv
-            .broadcast(IxDyn(&xs))
-            .ok_or_else(|| format!("mask {ms:?} does not broadcast to {xs:?}"))?;
+        let mb = mv.broadcast(IxDyn(&xs)).ok_or_else(|| format!("mask {ms:?} does not broadcast to {xs:?}"))?;
         Zip::from(&mut a.view_mut()).and(&mb).for_each(|v, &m| *v = *v / k * m);
     }
     Ok(T::into_value(a))

@@ -28,13 +28,22 @@ fn drop_last(shape: &Shape) -> Shape {
 
 fn expect_rank_ge1(cx: &InferCtx<'_>, spec: &TensorSpec, what: &str) -> Result<()> {
     if spec.shape.rank() == Some(0) {
-        return Err(cx.error(format!("{what} must have rank >= 1 (the last axis holds the classes), got a scalar {}", spec.dtype)));
+        return Err(cx.error(format!(
+            "{what} must have rank >= 1 (the last axis holds the classes), got a scalar {}",
+            spec.dtype
+        )));
     }
     Ok(())
 }
 
 /// Runs `f(row_index, logits_row, backprop_row, loss)` for every row, in parallel when large.
-fn per_row<T: Real>(x: &[T], c: usize, back: &mut [T], loss: &mut [T], f: impl Fn(usize, &[T], &mut [T], &mut T) + Sync) {
+fn per_row<T: Real>(
+    x: &[T],
+    c: usize,
+    back: &mut [T],
+    loss: &mut [T],
+    f: impl Fn(usize, &[T], &mut [T], &mut T) + Sync,
+) {
     if c == 0 {
         loss.fill(T::ZERO);
         return;
@@ -63,7 +72,11 @@ pub struct SoftmaxCrossEntropyWithLogits;
 
 fn xent_value<T: Real>(x: &ArrayViewD<'_, T>, z: &ArrayViewD<'_, T>) -> Result<Vec<Value>> {
     if x.shape() != z.shape() {
-        return Err(Error::invalid(format!("labels have shape {:?} but logits have shape {:?}; they must be equal", z.shape(), x.shape())));
+        return Err(Error::invalid(format!(
+            "labels have shape {:?} but logits have shape {:?}; they must be equal",
+            z.shape(),
+            x.shape()
+        )));
     }
     let dims = x.shape();
     let Some((&c, lead)) = dims.split_last() else { return Err(Error::invalid("logits must have rank >= 1")) };
@@ -101,7 +114,10 @@ impl Op for SoftmaxCrossEntropyWithLogits {
         }
         expect_rank_ge1(cx, x, "logits")?;
         let shape = x.shape.merge(&z.shape).ok_or_else(|| {
-            cx.error(format!("labels shape {} and logits shape {} must be the same ([batch, classes])", z.shape, x.shape))
+            cx.error(format!(
+                "labels shape {} and logits shape {} must be the same ([batch, classes])",
+                z.shape, x.shape
+            ))
         })?;
         Ok(vec![TensorSpec::new(x.dtype, drop_last(&shape)), TensorSpec::new(x.dtype, shape)])
     }
@@ -257,7 +273,9 @@ pub struct BroadcastMul;
 
 fn broadcast_mul_value<T: Real>(a: &ArrayViewD<'_, T>, v: &ArrayViewD<'_, T>) -> Result<Value> {
     let dims = a.shape();
-    let Some((&c, lead)) = dims.split_last() else { return Err(Error::invalid("the scaled tensor must have rank >= 1")) };
+    let Some((&c, lead)) = dims.split_last() else {
+        return Err(Error::invalid("the scaled tensor must have rank >= 1"));
+    };
     if v.shape() != lead {
         return Err(Error::invalid(format!("cannot scale the rows of a {dims:?} tensor by a {:?} tensor", v.shape())));
     }
@@ -315,7 +333,11 @@ pub struct SigmoidCrossEntropyWithLogits;
 
 fn sigmoid_xent_value<T: Real>(z: &ArrayViewD<'_, T>, x: &ArrayViewD<'_, T>) -> Result<Value> {
     if x.shape() != z.shape() {
-        return Err(Error::invalid(format!("labels have shape {:?} but logits have shape {:?}; they must be equal", z.shape(), x.shape())));
+        return Err(Error::invalid(format!(
+            "labels have shape {:?} but logits have shape {:?}; they must be equal",
+            z.shape(),
+            x.shape()
+        )));
     }
     let out = ndarray::Zip::from(x).and(z).map_collect(|&x, &z| {
         let relu = if x >= T::ZERO { x } else { T::ZERO };
@@ -334,10 +356,12 @@ impl Op for SigmoidCrossEntropyWithLogits {
         if z.dtype != x.dtype {
             return Err(cx.error(format!("labels are {} but logits are {}; cast the labels", z.dtype, x.dtype)));
         }
-        let shape = z
-            .shape
-            .merge(&x.shape)
-            .ok_or_else(|| cx.error(format!("logits and labels must have the same shape, got labels {} and logits {}", z.shape, x.shape)))?;
+        let shape = z.shape.merge(&x.shape).ok_or_else(|| {
+            cx.error(format!(
+                "logits and labels must have the same shape, got labels {} and logits {}",
+                z.shape, x.shape
+            ))
+        })?;
         Ok(vec![TensorSpec::new(x.dtype, shape)])
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
@@ -463,7 +487,11 @@ fn xent(s: &Scope, z: Tensor, x: Tensor) -> Result<Tensor> {
 ///
 /// # Errors
 /// As [`softmax_cross_entropy_with_logits`].
-pub fn softmax_cross_entropy_with_logits_v2(s: &Scope, labels: impl IntoInput, logits: impl IntoInput) -> Result<Tensor> {
+pub fn softmax_cross_entropy_with_logits_v2(
+    s: &Scope,
+    labels: impl IntoInput,
+    logits: impl IntoInput,
+) -> Result<Tensor> {
     let (z, x) = labels_logits(s, labels, logits)?;
     xent(s, z, x)
 }
@@ -482,7 +510,11 @@ pub fn softmax_cross_entropy_with_logits_v2(s: &Scope, labels: impl IntoInput, l
 /// Build time: non-integer labels, labels whose rank is not rank(logits) − 1, or mismatched
 /// leading dims. Run time: a label outside `[0, classes)` (the message names the node, the
 /// label value and its position).
-pub fn sparse_softmax_cross_entropy_with_logits(s: &Scope, labels: impl IntoInput, logits: impl IntoInput) -> Result<Tensor> {
+pub fn sparse_softmax_cross_entropy_with_logits(
+    s: &Scope,
+    labels: impl IntoInput,
+    logits: impl IntoInput,
+) -> Result<Tensor> {
     let x = logits.into_tensor(s, None)?;
     let z = labels.into_tensor(s, None)?;
     Ok(s.add_op(SparseSoftmaxCrossEntropyWithLogits, &[x, z], "SparseSoftmaxCrossEntropyWithLogits")?.output(0))

@@ -157,7 +157,14 @@ impl<T: NnFloat> Params<T> {
         } else {
             Beta::Other
         };
-        Params { r: o.depth_radius, bias: t(o.bias), alpha: t(o.alpha), k: t(2.0 * o.alpha * o.beta), beta: t(o.beta), kind }
+        Params {
+            r: o.depth_radius,
+            bias: t(o.bias),
+            alpha: t(o.alpha),
+            k: t(2.0 * o.alpha * o.beta),
+            beta: t(o.beta),
+            kind,
+        }
     }
 
     /// `v[i] ← v[i]^-β` in place; one loop per case so each vectorizes.

@@ -15,8 +15,8 @@ pub use crate::math::unary::{relu, sigmoid, softplus, tanh};
 pub use conv::{bias_add, conv2d, Padding};
 pub use dropout::dropout;
 pub use loss::{
-    l2_loss, sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits, softmax_cross_entropy_with_logits_v2,
-    sparse_softmax_cross_entropy_with_logits,
+    l2_loss, sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits_v2, sparse_softmax_cross_entropy_with_logits,
 };
 pub use lrn::{local_response_normalization, LrnOptions};
 pub use metrics::in_top_k;

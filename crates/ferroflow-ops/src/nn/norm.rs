@@ -63,7 +63,13 @@ pub fn moments(s: &Scope, x: impl IntoInput, axes: &[i64], keep_dims: bool) -> R
             (mean, var)
         };
         if channel_last_axes(&x, axes) {
-            s.graph().add_composite(s.name_prefix(), start, vec![x], vec![Some(mean), Some(var)], Arc::new(FusedMoments { keep_dims }))?;
+            s.graph().add_composite(
+                s.name_prefix(),
+                start,
+                vec![x],
+                vec![Some(mean), Some(var)],
+                Arc::new(FusedMoments { keep_dims }),
+            )?;
         }
         Ok((mean, var))
     })
@@ -158,7 +164,12 @@ fn infer_channels(cx: &InferCtx<'_>, x_index: usize, channel_inputs: &[(usize, &
             return Err(cx.error(format!("{name} must be 1-D [channels], got shape {}", sp.shape)));
         }
         c = c.merge(&sp.shape).ok_or_else(|| {
-            cx.error(format!("{name} has shape {} but x {} has {} channels", sp.shape, x.shape, c.dim(0).map_or("?".into(), |d| d.to_string())))
+            cx.error(format!(
+                "{name} has shape {} but x {} has {} channels",
+                sp.shape,
+                x.shape,
+                c.dim(0).map_or("?".into(), |d| d.to_string())
+            ))
         })?;
     }
     Ok(c)
@@ -178,8 +189,6 @@ fn check_channel_len(what: &str, v: &Value, c: usize) -> Result<()> {
     }
     Ok(())
 }
-
-
 
 /// Per-channel mean and biased variance of `[rows, c]` data: one pass in `f64`, shifted by the
 /// first row for accuracy (`mean = shift + Σd/n`, `var = Σd²/n - (Σd/n)²` with `d = x - shift`).
@@ -460,7 +469,9 @@ fn centred_rows<T: Real>(out: &mut [T], g: &[T], x: &[T], a: &[T], gm: &[T], xm:
     let block = (BLOCK / c).max(1) * c;
     let run = |(oc, (gc, xc)): (&mut [T], (&[T], &[T]))| {
         for ((or, gr), xr) in oc.chunks_exact_mut(c).zip(gc.chunks_exact(c)).zip(xc.chunks_exact(c)) {
-            for (((o, &gv), &xv), (((&ak, &gmk), &xmk), &bk)) in or.iter_mut().zip(gr).zip(xr).zip(a.iter().zip(gm).zip(xm).zip(b)) {
+            for (((o, &gv), &xv), (((&ak, &gmk), &xmk), &bk)) in
+                or.iter_mut().zip(gr).zip(xr).zip(a.iter().zip(gm).zip(xm).zip(b))
+            {
                 *o = ak * ((gv - gmk) - (xv - xmk) * bk);
             }
         }
@@ -535,7 +546,14 @@ struct BnOut<T> {
     inv: Vec<T>,
 }
 
-fn fused_bn_forward<T: Real>(x: &[T], c: usize, scale: &[T], offset: &[T], stats: Option<(&[T], &[T])>, eps: f64) -> BnOut<T> {
+fn fused_bn_forward<T: Real>(
+    x: &[T],
+    c: usize,
+    scale: &[T],
+    offset: &[T],
+    stats: Option<(&[T], &[T])>,
+    eps: f64,
+) -> BnOut<T> {
     let rows = x.len().checked_div(c).unwrap_or(0);
     let eps = T::of(eps);
     let (mean, var, var_out) = match stats {
@@ -686,7 +704,17 @@ fn fused_bn_grad_value<T: Real>(cx: &KernelCtx<'_>, is_training: bool) -> Result
 /// `dx = scale·inv · (dy - mean(dy) - (x - mean)·inv²·mean(dy·(x - mean)))`; inference:
 /// `dx = dy·scale·inv`. Two passes (per-channel sums in `f64`, then `dx`).
 #[allow(clippy::too_many_arguments)]
-fn bn_grad_into<T: Real>(dx: &mut [T], dy: &[T], x: &[T], scale: &[T], mean: &[T], inv: &[T], rows: usize, c: usize, is_training: bool) -> (Vec<T>, Vec<T>) {
+fn bn_grad_into<T: Real>(
+    dx: &mut [T],
+    dy: &[T],
+    x: &[T],
+    scale: &[T],
+    mean: &[T],
+    inv: &[T],
+    rows: usize,
+    c: usize,
+    is_training: bool,
+) -> (Vec<T>, Vec<T>) {
     let mean_w: Vec<f64> = mean.iter().map(|v| v.wide()).collect();
     // Σ dy and Σ dy·(x - mean), per channel, in f64.
     let (sdy, sdyx) = channel_sums_shifted(dy, x, &mean_w, c, false);

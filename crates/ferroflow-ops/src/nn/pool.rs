@@ -196,7 +196,9 @@ fn pool_backward<T: NnFloat>(kind: PoolKind, x: Option<&[T]>, dy: &[T], g: &Pool
                             for iy in ys..ye {
                                 for ix in xs..xe {
                                     let p = (iy * g.w + ix) * c;
-                                    for (((d, &v), &mv), r) in dxi[p..p + c].iter_mut().zip(&xi[p..p + c]).zip(&m).zip(rem.iter_mut()) {
+                                    for (((d, &v), &mv), r) in
+                                        dxi[p..p + c].iter_mut().zip(&xi[p..p + c]).zip(&m).zip(rem.iter_mut())
+                                    {
                                         let hit = v == mv;
                                         *d = *d + if hit { *r } else { T::zero() };
                                         *r = if hit { T::zero() } else { *r };
@@ -223,7 +225,15 @@ fn pool_backward<T: NnFloat>(kind: PoolKind, x: Option<&[T]>, dy: &[T], g: &Pool
     });
 }
 
-fn pool(s: &Scope, kind: PoolKind, x: impl IntoInput, ksize: [usize; 4], strides: [usize; 4], padding: Padding, name: &str) -> Result<Tensor> {
+fn pool(
+    s: &Scope,
+    kind: PoolKind,
+    x: impl IntoInput,
+    ksize: [usize; 4],
+    strides: [usize; 4],
+    padding: Padding,
+    name: &str,
+) -> Result<Tensor> {
     let x = x.into_tensor(s, None)?;
     s.add_op1(Pool { kind, attrs: PoolAttrs { ksize, strides, padding } }, &[x], name)
 }
@@ -255,7 +265,13 @@ fn pool(s: &Scope, kind: PoolKind, x: impl IntoInput, ksize: [usize; 4], strides
 /// assert_eq!(y.shape(), shape![None, 3, 3, 8]);
 /// # Ok(()) }
 /// ```
-pub fn max_pool(s: &Scope, x: impl IntoInput, ksize: [usize; 4], strides: [usize; 4], padding: Padding) -> Result<Tensor> {
+pub fn max_pool(
+    s: &Scope,
+    x: impl IntoInput,
+    ksize: [usize; 4],
+    strides: [usize; 4],
+    padding: Padding,
+) -> Result<Tensor> {
     pool(s, PoolKind::Max, x, ksize, strides, padding, "MaxPool")
 }
 
@@ -271,7 +287,13 @@ pub fn max_pool(s: &Scope, x: impl IntoInput, ksize: [usize; 4], strides: [usize
 ///
 /// # Errors
 /// As [`max_pool`].
-pub fn avg_pool(s: &Scope, x: impl IntoInput, ksize: [usize; 4], strides: [usize; 4], padding: Padding) -> Result<Tensor> {
+pub fn avg_pool(
+    s: &Scope,
+    x: impl IntoInput,
+    ksize: [usize; 4],
+    strides: [usize; 4],
+    padding: Padding,
+) -> Result<Tensor> {
     pool(s, PoolKind::Avg, x, ksize, strides, padding, "AvgPool")
 }
 
@@ -319,7 +341,8 @@ impl Op for Pool {
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         let Some(dy) = cx.grad(0) else { return Ok(vec![None]) };
         let x = cx.input(0)?;
-        let dx = s.add_op1(PoolGrad { kind: self.kind, attrs: self.attrs }, &[x, dy], &format!("{}Grad", self.type_name()))?;
+        let dx =
+            s.add_op1(PoolGrad { kind: self.kind, attrs: self.attrs }, &[x, dy], &format!("{}Grad", self.type_name()))?;
         Ok(vec![Some(dx)])
     }
     fn describe(&self) -> String {

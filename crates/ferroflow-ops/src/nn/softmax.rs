@@ -182,9 +182,18 @@ fn softmax_grad_block<T: Real>(y: &[T], g: &[T], out: &mut [T], inner: usize, lo
     }
 }
 
-fn softmax_grad_value<T: Real>(y: &ndarray::ArrayViewD<'_, T>, g: &ndarray::ArrayViewD<'_, T>, axis: i64, log: bool) -> Result<Value> {
+fn softmax_grad_value<T: Real>(
+    y: &ndarray::ArrayViewD<'_, T>,
+    g: &ndarray::ArrayViewD<'_, T>,
+    axis: i64,
+    log: bool,
+) -> Result<Value> {
     if y.shape() != g.shape() {
-        return Err(Error::invalid(format!("the gradient has shape {:?} but the softmax output has {:?}", g.shape(), y.shape())));
+        return Err(Error::invalid(format!(
+            "the gradient has shape {:?} but the softmax output has {:?}",
+            g.shape(),
+            y.shape()
+        )));
     }
     let (_, n, inner) = split(y.shape(), axis)?;
     let (yd, gd) = (contiguous(y), contiguous(g));

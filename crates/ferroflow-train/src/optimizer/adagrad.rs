@@ -1,8 +1,13 @@
 //! `AdagradOptimizer` and its fused kernel `ApplyAdagrad`.
 
-use super::{check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{
+    check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer,
+    OptimizerCore, Real,
+};
 use ferroflow_core::typetag;
-use ferroflow_core::{Error, GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
+use ferroflow_core::{
+    Error, GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable,
+};
 use ferroflow_ops::input::IntoInput;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -24,7 +29,10 @@ pub struct AdagradOptimizer {
 impl AdagradOptimizer {
     /// Adagrad with this learning rate (literal or tensor), accumulators starting at 0.1.
     pub fn new<L: IntoInput + Clone + fmt::Debug + Send + Sync + 'static>(learning_rate: L) -> Self {
-        AdagradOptimizer { core: OptimizerCore::new("Adagrad", LearningRate::new(learning_rate)), initial_accumulator_value: 0.1 }
+        AdagradOptimizer {
+            core: OptimizerCore::new("Adagrad", LearningRate::new(learning_rate)),
+            initial_accumulator_value: 0.1,
+        }
     }
     /// Starting value of the accumulators; must be positive (TF1 default 0.1).
     pub fn initial_accumulator_value(mut self, value: f64) -> Self {
@@ -75,7 +83,8 @@ impl ApplyAdagrad {
         check_refs::<T>(cx, [0, 1], shape)?;
         let accum = update_ref::<T>(cx, 1, shape, |o, a| map_into(o, [&a, &g], |[a, g]| a + g * g))?;
         let a = accum.view::<T>().map_err(|e| cx.wrap(e))?;
-        let out = update_ref::<T>(cx, 0, shape, |o, w| map_into(o, [&w, &g, &a], |[w, g, a]| w - g * lr * a.sqrt().recip()))?;
+        let out =
+            update_ref::<T>(cx, 0, shape, |o, w| map_into(o, [&w, &g, &a], |[w, g, a]| w - g * lr * a.sqrt().recip()))?;
         Ok(vec![out])
     }
 }

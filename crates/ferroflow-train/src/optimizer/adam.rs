@@ -1,6 +1,9 @@
 //! `AdamOptimizer` and its fused kernel `ApplyAdam`.
 
-use super::{check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{
+    check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer,
+    OptimizerCore, Real,
+};
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
@@ -47,7 +50,12 @@ impl Default for AdamOptimizer {
 impl AdamOptimizer {
     /// Adam with this learning rate (literal or tensor) and TF1's default betas and epsilon.
     pub fn new<L: IntoInput + Clone + fmt::Debug + Send + Sync + 'static>(learning_rate: L) -> Self {
-        AdamOptimizer { core: OptimizerCore::new("Adam", LearningRate::new(learning_rate)), beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }
+        AdamOptimizer {
+            core: OptimizerCore::new("Adam", LearningRate::new(learning_rate)),
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
     }
     /// Decay of the first moment (TF1 default 0.9).
     pub fn beta1(mut self, beta1: f64) -> Self {
@@ -78,7 +86,10 @@ impl AdamOptimizer {
 
     fn powers(&self, graph_id: u32) -> Result<(Variable, Variable)> {
         self.beta_powers(graph_id).ok_or_else(|| {
-            ferroflow_core::Error::Training(format!("{}: beta1_power/beta2_power do not exist yet; they are created by apply_gradients", self.core.name()))
+            ferroflow_core::Error::Training(format!(
+                "{}: beta1_power/beta2_power do not exist yet; they are created by apply_gradients",
+                self.core.name()
+            ))
         })
     }
 }
@@ -144,7 +155,9 @@ impl ApplyAdam {
         let m = update_ref::<T>(cx, 1, shape, |o, m| map_into(o, [&m, &g], |[m, g]| m + (g - m) * (one - b1)))?;
         let v = update_ref::<T>(cx, 2, shape, |o, v| map_into(o, [&v, &g], |[v, g]| v + (g * g - v) * (one - b2)))?;
         let (m, v) = (m.view::<T>().map_err(|e| cx.wrap(e))?, v.view::<T>().map_err(|e| cx.wrap(e))?);
-        let out = update_ref::<T>(cx, 0, shape, |o, w| map_into(o, [&w, &m, &v], |[w, m, v]| w - (m * alpha) / (v.sqrt() + eps)))?;
+        let out = update_ref::<T>(cx, 0, shape, |o, w| {
+            map_into(o, [&w, &m, &v], |[w, m, v]| w - (m * alpha) / (v.sqrt() + eps))
+        })?;
         Ok(vec![out])
     }
 }

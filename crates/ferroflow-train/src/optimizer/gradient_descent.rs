@@ -1,6 +1,9 @@
 //! `GradientDescentOptimizer` and its fused kernel `ApplyGradientDescent`.
 
-use super::{check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{
+    check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer,
+    OptimizerCore, Real,
+};
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;

@@ -29,12 +29,13 @@ pub use rmsprop::RMSPropOptimizer;
 
 use crate::gradients::gradients;
 use ferroflow_core::{
-    DType, Element, Error, InferCtx, KernelCtx, Operation, Result, Scope, Shape, Tensor, TensorSpec, Value, Variable, TRAIN_OP,
+    DType, Element, Error, InferCtx, KernelCtx, Operation, Result, Scope, Shape, Tensor, TensorSpec, Value, Variable,
+    TRAIN_OP,
 };
+use ferroflow_ops::array::{ones_like, zeros_like};
 use ferroflow_ops::control::{group, NoOp};
 use ferroflow_ops::input::IntoInput;
 use ferroflow_ops::state::{constant, variable, variable_from, Assign, AssignKind, VariableOptions};
-use ferroflow_ops::array::{ones_like, zeros_like};
 use ndarray::{ArrayViewD, ArrayViewMutD};
 use rayon::prelude::*;
 use std::fmt;
@@ -178,7 +179,11 @@ impl OptimizerCore {
                 let init = if value == 0.0 {
                     ferroflow_ops::array::zeros(&at, &dims, var.dtype())?
                 } else {
-                    ferroflow_ops::array::fill(&at, Value::from(dims.iter().map(|&d| d as i64).collect::<Vec<i64>>()), Value::from(value).cast(var.dtype()))?
+                    ferroflow_ops::array::fill(
+                        &at,
+                        Value::from(dims.iter().map(|&d| d as i64).collect::<Vec<i64>>()),
+                        Value::from(value).cast(var.dtype()),
+                    )?
                 };
                 variable_from(&clean.with_name(&base), init, opts)?
             }
@@ -211,7 +216,11 @@ impl OptimizerCore {
             return Ok(v);
         }
         let clean = s.without_control_dependencies().with_cond_ctx(None);
-        let v = variable(&clean.with_name(name), Value::from(initial).cast(dtype), VariableOptions::default().trainable(false))?;
+        let v = variable(
+            &clean.with_name(name),
+            Value::from(initial).cast(dtype),
+            VariableOptions::default().trainable(false),
+        )?;
         self.lock().non_slots.push((gid, name, v));
         Ok(v)
     }
@@ -301,7 +310,12 @@ pub trait Optimizer {
     /// # Errors
     /// `Error::Training` for a non-float loss or an empty variable list; graph mismatches;
     /// errors of [`gradients`] (an op without gradient on the path).
-    fn compute_gradients(&self, s: &Scope, loss: Tensor, var_list: Option<&[Variable]>) -> Result<Vec<(Option<Tensor>, Variable)>> {
+    fn compute_gradients(
+        &self,
+        s: &Scope,
+        loss: Tensor,
+        var_list: Option<&[Variable]>,
+    ) -> Result<Vec<(Option<Tensor>, Variable)>> {
         let g = s.graph();
         g.check_graph(loss.graph_id(), || format!("the loss '{}'", loss.name()))?;
         if !loss.dtype().is_float() {
@@ -323,7 +337,11 @@ pub trait Optimizer {
             } else {
                 "the graph's TRAINABLE_VARIABLES collection is empty (create trainable variables first, or pass var_list)".to_string()
             };
-            return Err(Error::Training(format!("{}: no variables to optimize for loss '{}': {why}", self.name(), loss.name())));
+            return Err(Error::Training(format!(
+                "{}: no variables to optimize for loss '{}': {why}",
+                self.name(),
+                loss.name()
+            )));
         }
         for v in &vars {
             g.check_graph(v.op().graph_id(), || format!("variable '{}' of var_list", v.name()))?;
@@ -341,7 +359,12 @@ pub trait Optimizer {
     /// # Errors
     /// `Error::Training` when no pair has a gradient (naming the variables) or a gradient's
     /// dtype/shape does not fit its variable; graph mismatches.
-    fn apply_gradients(&self, s: &Scope, grads_and_vars: &[(Option<Tensor>, Variable)], global_step: Option<Variable>) -> Result<Operation> {
+    fn apply_gradients(
+        &self,
+        s: &Scope,
+        grads_and_vars: &[(Option<Tensor>, Variable)],
+        global_step: Option<Variable>,
+    ) -> Result<Operation> {
         let g = s.graph().clone();
         let mut pairs: Vec<(Tensor, Variable)> = Vec::with_capacity(grads_and_vars.len());
         for (grad, var) in grads_and_vars {
@@ -388,7 +411,8 @@ pub trait Optimizer {
                 let update = group(&scope.with_name("update"), &done)?;
                 let after = scope.with_control_dependencies(&[update]);
                 let one = constant(&after.with_name("value"), Value::from(1i64).cast(step.dtype()))?;
-                let assign = Assign { kind: AssignKind::Add, validate_shape: true, var_shape: g.spec(step.value())?.shape };
+                let assign =
+                    Assign { kind: AssignKind::Add, validate_shape: true, var_shape: g.spec(step.value())?.shape };
                 after.add_op_exact(assign, &[step.value(), one], &full)?
             }
         };
@@ -402,7 +426,13 @@ pub trait Optimizer {
     /// # Errors
     /// As [`Optimizer::compute_gradients`] and [`Optimizer::apply_gradients`]; when no
     /// variable gets a gradient, an `Error::Training` naming the loss and the variables.
-    fn minimize(&self, s: &Scope, loss: Tensor, var_list: Option<&[Variable]>, global_step: Option<Variable>) -> Result<Operation> {
+    fn minimize(
+        &self,
+        s: &Scope,
+        loss: Tensor,
+        var_list: Option<&[Variable]>,
+        global_step: Option<Variable>,
+    ) -> Result<Operation> {
         let gv = self.compute_gradients(s, loss, var_list)?;
         if gv.iter().all(|(grad, _)| grad.is_none()) {
             let names: Vec<String> = gv.iter().map(|(_, v)| v.name()).collect();
@@ -481,7 +511,11 @@ pub(crate) fn scalar_input<T: Real>(cx: &KernelCtx<'_>, i: usize, what: &str) ->
 /// inputs `refs` is initialized and holds a `T` value of `shape` (the gradient's). An apply
 /// op updates several variables (the variable and its slots): validating them all first is
 /// what keeps a failing step from updating some of them.
-pub(crate) fn check_refs<T: Real>(cx: &KernelCtx<'_>, refs: impl IntoIterator<Item = usize>, shape: &[usize]) -> Result<()> {
+pub(crate) fn check_refs<T: Real>(
+    cx: &KernelCtx<'_>,
+    refs: impl IntoIterator<Item = usize>,
+    shape: &[usize],
+) -> Result<()> {
     for i in refs {
         let var = cx.input_handle(i)?.op();
         let cur = cx.runtime().read_variable(var).map_err(|e| cx.wrap(e))?;
@@ -531,15 +565,25 @@ const CHUNK: usize = 1 << 13;
 /// `out[i] = f([a[i], b[i], …])` element-wise over arrays of one shape: flat slice loops when
 /// all are contiguous (so they vectorize), split over threads for large arrays; a copy to
 /// standard layout otherwise. An input of another shape is an error (nothing is written).
-pub(crate) fn map_into<T: Real, const N: usize>(mut out: ArrayViewMutD<'_, T>, ins: [&ArrayViewD<'_, T>; N], f: impl Fn([T; N]) -> T + Sync) -> Result<()> {
+pub(crate) fn map_into<T: Real, const N: usize>(
+    mut out: ArrayViewMutD<'_, T>,
+    ins: [&ArrayViewD<'_, T>; N],
+    f: impl Fn([T; N]) -> T + Sync,
+) -> Result<()> {
     if let Some(a) = ins.iter().find(|a| a.shape() != out.shape()) {
-        return Err(Error::invalid(format!("an update input has shape {:?} but the variable has shape {:?}", a.shape(), out.shape())));
+        return Err(Error::invalid(format!(
+            "an update input has shape {:?} but the variable has shape {:?}",
+            a.shape(),
+            out.shape()
+        )));
     }
     // Contiguous inputs are borrowed, others copied once; no allocation otherwise.
     let standard: [ndarray::CowArray<'_, T, ndarray::IxDyn>; N] = std::array::from_fn(|k| ins[k].as_standard_layout());
     let slices: [&[T]; N] = std::array::from_fn(|k| standard[k].as_slice().unwrap_or_default());
     match out.as_slice_mut() {
-        Some(o) if o.len() >= PAR_MIN && rayon::current_num_threads() > 1 => o.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| run_map(o, &slices, c * CHUNK, &f)),
+        Some(o) if o.len() >= PAR_MIN && rayon::current_num_threads() > 1 => {
+            o.par_chunks_mut(CHUNK).enumerate().for_each(|(c, o)| run_map(o, &slices, c * CHUNK, &f))
+        }
         Some(o) => run_map(o, &slices, 0, &f),
         None => {
             let mut fresh = ndarray::ArrayD::<T>::zeros(out.raw_dim());

@@ -1,6 +1,9 @@
 //! `MomentumOptimizer` (optionally Nesterov) and its fused kernel `ApplyMomentum`.
 
-use super::{check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{
+    check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer,
+    OptimizerCore, Real,
+};
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
@@ -27,7 +30,11 @@ pub struct MomentumOptimizer {
 impl MomentumOptimizer {
     /// An optimizer with this learning rate (literal or tensor) and momentum.
     pub fn new<L: IntoInput + Clone + fmt::Debug + Send + Sync + 'static>(learning_rate: L, momentum: f64) -> Self {
-        MomentumOptimizer { core: OptimizerCore::new("Momentum", LearningRate::new(learning_rate)), momentum, use_nesterov: false }
+        MomentumOptimizer {
+            core: OptimizerCore::new("Momentum", LearningRate::new(learning_rate)),
+            momentum,
+            use_nesterov: false,
+        }
     }
 
     /// Nesterov momentum (TF1 `use_nesterov`, default `false`).

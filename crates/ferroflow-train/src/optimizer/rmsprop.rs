@@ -1,6 +1,9 @@
 //! `RMSPropOptimizer` and its fused kernels `ApplyRMSProp` / `ApplyCenteredRMSProp`.
 
-use super::{check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer, OptimizerCore, Real};
+use super::{
+    check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer,
+    OptimizerCore, Real,
+};
 use ferroflow_core::typetag;
 use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
 use ferroflow_ops::input::IntoInput;
@@ -85,7 +88,8 @@ impl Optimizer for RMSPropOptimizer {
     }
     fn apply_dense(&self, s: &Scope, grad: Tensor, var: Variable, lr: Tensor) -> Result<Operation> {
         let (ms, mom) = (self.core.slot(var, "rms")?, self.core.slot(var, "momentum")?);
-        let op = ApplyRMSProp { decay: self.decay, momentum: self.momentum, epsilon: self.epsilon, centered: self.centered };
+        let op =
+            ApplyRMSProp { decay: self.decay, momentum: self.momentum, epsilon: self.epsilon, centered: self.centered };
         let inputs = if self.centered {
             let mg = self.core.slot(var, "mg")?;
             vec![var.value(), mg.value(), ms.value(), mom.value(), lr, grad]
@@ -136,16 +140,23 @@ impl ApplyRMSProp {
         let shape = g.shape();
         let (ms_i, mom_i) = (r - 2, r - 1);
         check_refs::<T>(cx, 0..=mom_i, shape)?;
-        let ms = update_ref::<T>(cx, ms_i, shape, |o, ms| map_into(o, [&ms, &g], |[ms, g]| ms + (g * g - ms) * (one - rho)))?;
+        let ms = update_ref::<T>(cx, ms_i, shape, |o, ms| {
+            map_into(o, [&ms, &g], |[ms, g]| ms + (g * g - ms) * (one - rho))
+        })?;
         let ms = ms.view::<T>().map_err(|e| cx.wrap(e))?;
         let mom = if self.centered {
-            let mg = update_ref::<T>(cx, 1, shape, |o, mg| map_into(o, [&mg, &g], |[mg, g]| mg + (g - mg) * (one - rho)))?;
+            let mg =
+                update_ref::<T>(cx, 1, shape, |o, mg| map_into(o, [&mg, &g], |[mg, g]| mg + (g - mg) * (one - rho)))?;
             let mg = mg.view::<T>().map_err(|e| cx.wrap(e))?;
             update_ref::<T>(cx, mom_i, shape, |o, mom| {
-                map_into(o, [&mom, &g, &ms, &mg], |[mom, g, ms, mg]| mom * momentum + (g * lr) / ((ms - mg * mg) + eps).sqrt())
+                map_into(o, [&mom, &g, &ms, &mg], |[mom, g, ms, mg]| {
+                    mom * momentum + (g * lr) / ((ms - mg * mg) + eps).sqrt()
+                })
             })?
         } else {
-            update_ref::<T>(cx, mom_i, shape, |o, mom| map_into(o, [&mom, &g, &ms], |[mom, g, ms]| mom * momentum + (g * lr) / (ms + eps).sqrt()))?
+            update_ref::<T>(cx, mom_i, shape, |o, mom| {
+                map_into(o, [&mom, &g, &ms], |[mom, g, ms]| mom * momentum + (g * lr) / (ms + eps).sqrt())
+            })?
         };
         let mom = mom.view::<T>().map_err(|e| cx.wrap(e))?;
         let out = update_ref::<T>(cx, 0, shape, |o, w| map_into(o, [&w, &mom], |[w, m]| w - m))?;

@@ -117,20 +117,39 @@ pub(crate) fn open_envelope<'a>(kind: FileKind, bytes: &'a [u8], path: &Path) ->
     let head = bytes.get(..8).unwrap_or(bytes);
     if head != &magic[..head.len()] || bytes.is_empty() {
         if bytes.is_empty() {
-            return Err(Error::format(path, format!("the file is empty, not a ferroflow {what} (a crash or a full disk can leave such a file)")));
+            return Err(Error::format(
+                path,
+                format!("the file is empty, not a ferroflow {what} (a crash or a full disk can leave such a file)"),
+            ));
         }
         let other = kind.other().magic();
         if head == &other[..head.len()] && head.len() == 8 {
             let hint = match kind {
-                FileKind::Checkpoint => "pass the checkpoint path (without `.meta`) to restore, and the `.meta` file to import_meta_graph",
-                FileKind::MetaGraph => "pass the `.meta` file to import_meta_graph, and the checkpoint path to Saver::restore",
+                FileKind::Checkpoint => {
+                    "pass the checkpoint path (without `.meta`) to restore, and the `.meta` file to import_meta_graph"
+                }
+                FileKind::MetaGraph => {
+                    "pass the `.meta` file to import_meta_graph, and the checkpoint path to Saver::restore"
+                }
             };
-            return Err(Error::format(path, format!("this is a ferroflow {}, not a {what}; {hint}", kind.other().what())));
+            return Err(Error::format(
+                path,
+                format!("this is a ferroflow {}, not a {what}; {hint}", kind.other().what()),
+            ));
         }
-        return Err(Error::format(path, format!("not a ferroflow {what}: the file does not start with the ferroflow {what} magic bytes")));
+        return Err(Error::format(
+            path,
+            format!("not a ferroflow {what}: the file does not start with the ferroflow {what} magic bytes"),
+        ));
     }
     if bytes.len() < PREFIX_LEN {
-        return Err(Error::format(path, format!("truncated ferroflow {what}: only {} bytes, fewer than its fixed {PREFIX_LEN}-byte prefix", bytes.len())));
+        return Err(Error::format(
+            path,
+            format!(
+                "truncated ferroflow {what}: only {} bytes, fewer than its fixed {PREFIX_LEN}-byte prefix",
+                bytes.len()
+            ),
+        ));
     }
     let version = le_u32(bytes, 8).unwrap_or(0);
     if version > FORMAT_VERSION {
@@ -147,18 +166,28 @@ pub(crate) fn open_envelope<'a>(kind: FileKind, bytes: &'a [u8], path: &Path) ->
     }
     let h_len = le_u32(bytes, 12).unwrap_or(0) as usize;
     if h_len > MAX_HEADER_LEN {
-        return Err(Error::format(path, format!("damaged {what} header: it announces {h_len} header bytes (at most {MAX_HEADER_LEN} are valid)")));
+        return Err(Error::format(
+            path,
+            format!("damaged {what} header: it announces {h_len} header bytes (at most {MAX_HEADER_LEN} are valid)"),
+        ));
     }
     let h_end = PREFIX_LEN + h_len;
     let Some(stored_hcrc) = le_u32(bytes, h_end) else {
         return Err(Error::format(
             path,
-            format!("truncated {what}: the file ends inside its header ({} bytes, the header needs {})", bytes.len(), h_end + 4),
+            format!(
+                "truncated {what}: the file ends inside its header ({} bytes, the header needs {})",
+                bytes.len(),
+                h_end + 4
+            ),
         ));
     };
     let h_bytes = bytes.get(..h_end).unwrap_or_default();
     if crc32fast::hash(h_bytes) != stored_hcrc {
-        return Err(Error::format(path, format!("damaged {what} header: its checksum does not match (the file was modified or corrupted)")));
+        return Err(Error::format(
+            path,
+            format!("damaged {what} header: its checksum does not match (the file was modified or corrupted)"),
+        ));
     }
     let header: Header = decode(bytes.get(PREFIX_LEN..h_end).unwrap_or_default())
         .map_err(|m| Error::format(path, format!("damaged {what} header: {m}")))?;
@@ -177,7 +206,11 @@ pub(crate) fn open_envelope<'a>(kind: FileKind, bytes: &'a [u8], path: &Path) ->
     if available > header.payload_len {
         return Err(Error::format(
             path,
-            format!("damaged {what}: {} unexpected bytes after the {}-byte payload", available - header.payload_len, header.payload_len),
+            format!(
+                "damaged {what}: {} unexpected bytes after the {}-byte payload",
+                available - header.payload_len,
+                header.payload_len
+            ),
         ));
     }
     let payload = bytes.get(start..).unwrap_or_default();
@@ -202,7 +235,8 @@ fn future_writer(bytes: &[u8]) -> Option<String> {
 
 /// Encodes with the format's bincode configuration.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|e| Error::invalid(format!("encoding failed: {e}")))
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| Error::invalid(format!("encoding failed: {e}")))
 }
 
 fn decode_limited<T: DeserializeOwned, const LIMIT: usize>(bytes: &[u8]) -> std::result::Result<T, String> {
@@ -372,14 +406,20 @@ fn value_bytes(v: &Value) -> Vec<u8> {
 }
 
 fn bytes_value(dtype: DType, dims: &[usize], data: &[u8]) -> std::result::Result<Value, String> {
-    let n = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or("its shape has more elements than memory can hold")?;
+    let n = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or("its shape has more elements than memory can hold")?;
     let want = n.checked_mul(dtype_size(dtype)).ok_or("its shape has more elements than memory can hold")?;
     if data.len() != want {
         return Err(format!("its shape {dims:?} needs {want} bytes of {dtype} data but {} are stored", data.len()));
     }
     macro_rules! num {
         ($t:ty, $k:expr) => {
-            Value::from_shape_vec(dims, data.chunks_exact($k).map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; $k]))).collect())
+            Value::from_shape_vec(
+                dims,
+                data.chunks_exact($k).map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; $k]))).collect(),
+            )
         };
     }
     let v = match dtype {
@@ -406,7 +446,9 @@ pub fn encode_checkpoint(tensors: &[(String, Value)]) -> Result<(Vec<u8>, Vec<u8
     let mut records = Vec::with_capacity(tensors.len());
     for (name, v) in tensors {
         if !seen.insert(name.as_str()) {
-            return Err(Error::invalid(format!("two variables would be saved under the same checkpoint name '{name}'")));
+            return Err(Error::invalid(format!(
+                "two variables would be saved under the same checkpoint name '{name}'"
+            )));
         }
         records.push(TensorRecord {
             name: name.clone(),
@@ -432,18 +474,18 @@ pub fn decode_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
 /// Decodes a checkpoint payload whose envelope was already checked (fuzzing entry point).
 #[doc(hidden)]
 pub fn decode_checkpoint_payload(info: FileInfo, payload: &[u8], path: &Path) -> Result<Checkpoint> {
-    let p: CheckpointPayload = decode(payload).map_err(|m| Error::format(path, format!("damaged checkpoint payload: {m}")))?;
+    let p: CheckpointPayload =
+        decode(payload).map_err(|m| Error::format(path, format!("damaged checkpoint payload: {m}")))?;
     let mut tensors = BTreeMap::new();
     for r in p.tensors {
         let dtype = dtype_from_name(&r.dtype)
             .ok_or_else(|| Error::format(path, format!("tensor '{}' has the unknown dtype '{}'", r.name, r.dtype)))?;
-        let dims: Vec<usize> = r
-            .shape
-            .iter()
-            .map(|&d| usize::try_from(d))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| Error::format(path, format!("tensor '{}' has a dimension too large for this machine", r.name)))?;
-        let v = bytes_value(dtype, &dims, &r.data.0).map_err(|m| Error::format(path, format!("tensor '{}': {m}", r.name)))?;
+        let dims: Vec<usize> =
+            r.shape.iter().map(|&d| usize::try_from(d)).collect::<std::result::Result<_, _>>().map_err(|_| {
+                Error::format(path, format!("tensor '{}' has a dimension too large for this machine", r.name))
+            })?;
+        let v = bytes_value(dtype, &dims, &r.data.0)
+            .map_err(|m| Error::format(path, format!("tensor '{}': {m}", r.name)))?;
         if tensors.insert(r.name.clone(), v).is_some() {
             return Err(Error::format(path, format!("the name '{}' appears twice", r.name)));
         }
@@ -470,7 +512,11 @@ pub(crate) fn read_file(path: &Path, kind: FileKind) -> Result<Vec<u8>> {
         return Err(Error::format(path, format!("is a directory, not a {}; {hint}", kind.what())));
     }
     fs::read(path).map_err(|e| {
-        let msg = if e.kind() == io::ErrorKind::NotFound { format!("no such {} file ({e})", kind.what()) } else { e.to_string() };
+        let msg = if e.kind() == io::ErrorKind::NotFound {
+            format!("no such {} file ({e})", kind.what())
+        } else {
+            e.to_string()
+        };
         Error::io(path, io::Error::new(e.kind(), msg))
     })
 }
@@ -708,7 +754,10 @@ pub(crate) fn write_atomic(path: &Path, parts: &[&[u8]], target: FaultTarget, fa
         _ => PathBuf::from("."),
     };
     sync_dir(&dir).map_err(|e| {
-        let msg = format!("{} was written, but the directory could not be synced ({e}); the file may not survive a power loss", path.display());
+        let msg = format!(
+            "{} was written, but the directory could not be synced ({e}); the file may not survive a power loss",
+            path.display()
+        );
         Error::io(&dir, io::Error::new(e.kind(), msg))
     })
 }
@@ -769,7 +818,17 @@ mod tests {
         assert_eq!(temp_target(&temp_name("model-10.meta", 1, 0)), Some("model-10.meta"));
         assert_eq!(temp_target(&temp_name("checkpoint", 9, 12)), Some("checkpoint"));
         assert_eq!(temp_target(&temp_name("a.tmp-1-2", 3, 4)), Some("a.tmp-1-2"));
-        for bad in ["model-1000", ".model-1000", ".model.tmp-", ".model.tmp-1", ".model.tmp-1-", ".model.tmp-x-1", ".model.tmp-1-2x", "..tmp-1-2", "model.tmp-1-2"] {
+        for bad in [
+            "model-1000",
+            ".model-1000",
+            ".model.tmp-",
+            ".model.tmp-1",
+            ".model.tmp-1-",
+            ".model.tmp-x-1",
+            ".model.tmp-1-2x",
+            "..tmp-1-2",
+            "model.tmp-1-2",
+        ] {
             assert_eq!(temp_target(bad), None, "{bad}");
         }
     }
@@ -789,7 +848,8 @@ mod tests {
         // A left-behind (crashed) temporary file is unlocked and removed.
         let fault = WriteFault { target: FaultTarget::Checkpoint, after_bytes: Some(1), leave_temp: true };
         assert!(stage(&path, &[b"xyz"], FaultTarget::Checkpoint, Some(fault)).is_err());
-        let left: Vec<PathBuf> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p != &path).collect();
+        let left: Vec<PathBuf> =
+            fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p != &path).collect();
         assert_eq!(left.len(), 1, "{left:?}");
         assert!(remove_if_stale(&left[0]).unwrap());
         assert!(!left[0].exists());

@@ -10,8 +10,8 @@
 use super::format::{self, open_envelope, write_atomic, Bytes, FaultTarget, FileInfo, FileKind, WriteFault};
 use super::Saver;
 use ferroflow_core::{
-    CollectionItem, CollectionKey, CondBranch, CondCtxId, DType, Error, Graph, Op, Operation, Result, Shape, Tensor, TensorSpec,
-    Variable,
+    CollectionItem, CollectionKey, CondBranch, CondCtxId, DType, Error, Graph, Op, Operation, Result, Shape, Tensor,
+    TensorSpec, Variable,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -107,7 +107,8 @@ fn idx(n: usize) -> Result<u32> {
 }
 
 fn encode_op(name: &str, op: &dyn Op) -> Result<Vec<u8>> {
-    let bytes = format::encode(op).map_err(|e| Error::build(name, op.type_name(), format!("cannot serialize this op for a meta graph: {e}")))?;
+    let bytes = format::encode(op)
+        .map_err(|e| Error::build(name, op.type_name(), format!("cannot serialize this op for a meta graph: {e}")))?;
     // Check the op reads back to the same bytes now, rather than fail in the serving program.
     let back: std::result::Result<Box<dyn Op>, String> = format::decode(&bytes);
     let same = back.ok().and_then(|b| format::encode(&*b).ok()).is_some_and(|again| again == bytes);
@@ -152,7 +153,11 @@ impl MetaGraph {
                 name: n.name.clone(),
                 op_type: n.op.type_name().to_string(),
                 op: Bytes(bytes),
-                inputs: n.inputs.iter().map(|t| Ok((idx(t.op().node_index())?, idx(t.index())?))).collect::<Result<_>>()?,
+                inputs: n
+                    .inputs
+                    .iter()
+                    .map(|t| Ok((idx(t.op().node_index())?, idx(t.index())?)))
+                    .collect::<Result<_>>()?,
                 control_inputs: n.control_inputs.iter().map(|c| idx(c.node_index())).collect::<Result<_>>()?,
                 cond_ctx: n.cond_ctx.map(|c| c.0),
                 outputs: n.outputs.iter().map(spec_record).collect(),
@@ -202,7 +207,11 @@ impl MetaGraph {
                 graph.check_graph(s.graph().id(), || "the Saver".to_string())?;
                 let (max_to_keep, keep, write_meta) = s.settings();
                 Some(SaverRecord {
-                    var_list: s.var_list().iter().map(|(n, v)| Ok((n.clone(), idx(v.op().node_index())?))).collect::<Result<_>>()?,
+                    var_list: s
+                        .var_list()
+                        .iter()
+                        .map(|(n, v)| Ok((n.clone(), idx(v.op().node_index())?)))
+                        .collect::<Result<_>>()?,
                     max_to_keep: max_to_keep as u64,
                     keep_checkpoint_every_n_hours: keep,
                     write_meta_graph: write_meta,
@@ -220,7 +229,10 @@ impl MetaGraph {
             saver,
         };
         Ok(MetaGraph {
-            info: FileInfo { format_version: format::FORMAT_VERSION, ferroflow_version: format::FERROFLOW_VERSION.to_string() },
+            info: FileInfo {
+                format_version: format::FORMAT_VERSION,
+                ferroflow_version: format::FERROFLOW_VERSION.to_string(),
+            },
             payload,
             ops,
         })
@@ -255,7 +267,8 @@ impl MetaGraph {
     /// Decodes a payload whose envelope was already checked (fuzzing entry point).
     #[doc(hidden)]
     pub fn from_payload(info: FileInfo, payload: &[u8], path: &Path) -> Result<MetaGraph> {
-        let payload: MetaGraphPayload = format::decode(payload).map_err(|m| Error::format(path, format!("damaged meta graph payload: {m}")))?;
+        let payload: MetaGraphPayload =
+            format::decode(payload).map_err(|m| Error::format(path, format!("damaged meta graph payload: {m}")))?;
         let mut ops = Vec::with_capacity(payload.nodes.len());
         for n in &payload.nodes {
             let op: Box<dyn Op> = format::decode(&n.op.0).map_err(|m| {
@@ -310,11 +323,22 @@ impl MetaGraph {
         let mut next_ctx = 0usize;
         let make_ctx = |k: usize, limit: usize, next_ctx: &mut usize| -> Result<()> {
             while *next_ctx < limit {
-                let c = p.cond_contexts.get(*next_ctx).ok_or_else(|| bad(format!("cond context #{next_ctx} is missing")))?;
+                let c = p
+                    .cond_contexts
+                    .get(*next_ctx)
+                    .ok_or_else(|| bad(format!("cond context #{next_ctx} is missing")))?;
                 if c.pred.0 as usize >= k {
-                    return Err(bad(format!("cond context '{}' uses a predicate that is created after its first node", c.name)));
+                    return Err(bad(format!(
+                        "cond context '{}' uses a predicate that is created after its first node",
+                        c.name
+                    )));
                 }
-                let branch = CondBranch { pred: tensor(c.pred), branch: c.branch, parent: c.parent.map(CondCtxId), name: c.name.clone() };
+                let branch = CondBranch {
+                    pred: tensor(c.pred),
+                    branch: c.branch,
+                    parent: c.parent.map(CondCtxId),
+                    name: c.name.clone(),
+                };
                 g.import_cond_branch(branch).map_err(|e| bad(format!("cond context '{}': {e}", c.name)))?;
                 *next_ctx += 1;
             }
@@ -324,7 +348,10 @@ impl MetaGraph {
             if let Some(c) = n.cond_ctx {
                 let c = c as usize;
                 if c >= p.cond_contexts.len() {
-                    return Err(bad(format!("node '{}' is in cond context #{c}, which the file does not define", n.name)));
+                    return Err(bad(format!(
+                        "node '{}' is in cond context #{c}, which the file does not define",
+                        n.name
+                    )));
                 }
                 make_ctx(k, c + 1, &mut next_ctx)?;
             }
@@ -352,9 +379,15 @@ impl MetaGraph {
         let mut by_op: HashMap<u32, Variable> = HashMap::new();
         for v in &p.variables {
             let var_op = Operation::from_raw(gid, v.op);
-            let node = g.node(var_op).map_err(|_| bad(format!("variable record points at node #{}, which does not exist", v.op)))?;
+            let node = g
+                .node(var_op)
+                .map_err(|_| bad(format!("variable record points at node #{}, which does not exist", v.op)))?;
             if !node.op.is_variable() {
-                return Err(bad(format!("variable record points at '{}', which is a {} op, not a variable", node.name, node.op.type_name())));
+                return Err(bad(format!(
+                    "variable record points at '{}', which is a {} op, not a variable",
+                    node.name,
+                    node.op.type_name()
+                )));
             }
             let init = Operation::from_raw(gid, v.initializer);
             let iv = tensor(v.initial_value);
@@ -374,29 +407,36 @@ impl MetaGraph {
                 let item = match *it {
                     ItemRecord::Tensor(n, i) => {
                         let t = tensor((n, i));
-                        g.spec(t).map_err(|_| bad(format!("collection '{key}' holds tensor #{n}:{i}, which does not exist")))?;
+                        g.spec(t).map_err(|_| {
+                            bad(format!("collection '{key}' holds tensor #{n}:{i}, which does not exist"))
+                        })?;
                         CollectionItem::Tensor(t)
                     }
                     ItemRecord::Operation(n) => {
                         let o = Operation::from_raw(gid, n);
-                        g.node(o).map_err(|_| bad(format!("collection '{key}' holds operation #{n}, which does not exist")))?;
+                        g.node(o).map_err(|_| {
+                            bad(format!("collection '{key}' holds operation #{n}, which does not exist"))
+                        })?;
                         CollectionItem::Operation(o)
                     }
-                    ItemRecord::Variable(n) => CollectionItem::Variable(
-                        *by_op.get(&n).ok_or_else(|| bad(format!("collection '{key}' holds variable #{n}, which is not a recorded variable")))?,
-                    ),
+                    ItemRecord::Variable(n) => CollectionItem::Variable(*by_op.get(&n).ok_or_else(|| {
+                        bad(format!("collection '{key}' holds variable #{n}, which is not a recorded variable"))
+                    })?),
                 };
                 g.add_to_collection(&key, item);
             }
         }
-        let counters: Vec<(String, usize)> = p.name_counters.iter().map(|(k, n)| (k.clone(), usize::try_from(*n).unwrap_or(usize::MAX))).collect();
+        let counters: Vec<(String, usize)> =
+            p.name_counters.iter().map(|(k, n)| (k.clone(), usize::try_from(*n).unwrap_or(usize::MAX))).collect();
         g.reserve_names(&counters);
 
         let saver = match &p.saver {
             Some(s) => {
                 let mut vars = Vec::with_capacity(s.var_list.len());
                 for (name, n) in &s.var_list {
-                    let v = by_op.get(n).ok_or_else(|| bad(format!("the saver's variable '{name}' (node #{n}) is not a recorded variable")))?;
+                    let v = by_op.get(n).ok_or_else(|| {
+                        bad(format!("the saver's variable '{name}' (node #{n}) is not a recorded variable"))
+                    })?;
                     vars.push((name.clone(), *v));
                 }
                 let max_to_keep = usize::try_from(s.max_to_keep).unwrap_or(usize::MAX);
@@ -419,7 +459,9 @@ fn show_specs(specs: &[SpecRecord]) -> String {
     let parts: Vec<String> = specs
         .iter()
         .map(|s| {
-            let dtype = [DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool].into_iter().find(|d| d.tf_name() == s.dtype);
+            let dtype = [DType::F32, DType::F64, DType::I32, DType::I64, DType::Bool]
+                .into_iter()
+                .find(|d| d.tf_name() == s.dtype);
             let shape = match &s.dims {
                 None => Shape::unknown(),
                 Some(d) => Shape::from_dims(d.iter().map(|x| x.and_then(|n| usize::try_from(n).ok())).collect()),
@@ -532,7 +574,10 @@ mod tests {
         let k = node_index(&mg, "x");
         mg.payload.nodes[k].outputs[0].dims = Some(vec![Some(7)]);
         let e = import_err(&mg);
-        assert!(e.contains("node 'x'") && e.contains("[7]") && e.contains("[?]") && e.contains("shape rule changed"), "{e}");
+        assert!(
+            e.contains("node 'x'") && e.contains("[7]") && e.contains("[?]") && e.contains("shape rule changed"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -43,7 +43,9 @@ pub use state::{latest_checkpoint, read_state, CheckpointState, STATE_FILE, STAT
 use ferroflow_core::{Error, Graph, Operation, Result, Value, Variable};
 use ferroflow_session::Session;
 use format::{encode_checkpoint, read_file, stage, sync_dir, Staged};
-use state::{canonical_entry, canonical_set, checkpoint_files, dir_of, orphans, remove_stale_temps, resolve, stage_state, Prefix};
+use state::{
+    canonical_entry, canonical_set, checkpoint_files, dir_of, orphans, remove_stale_temps, resolve, stage_state, Prefix,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -440,7 +442,12 @@ impl Saver {
     /// # Errors
     /// A session of another graph, an uninitialized variable (named), a non-integer step
     /// variable, or an IO error naming the file (the save then changed nothing).
-    pub fn save(&self, sess: &Session, prefix: impl AsRef<Path>, global_step: impl Into<GlobalStep>) -> Result<PathBuf> {
+    pub fn save(
+        &self,
+        sess: &Session,
+        prefix: impl AsRef<Path>,
+        global_step: impl Into<GlobalStep>,
+    ) -> Result<PathBuf> {
         self.check_session(sess)?;
         self.check_completeness();
         let prefix = prefix.as_ref();
@@ -510,19 +517,30 @@ impl Saver {
             }
         };
         // Entries of other prefixes (other Savers sharing the directory) stay in the file.
-        let managed: HashSet<PathBuf> = list.iter().map(|(p, _)| p).chain(&preserved).chain(&delete).filter_map(|p| canonical_entry(p)).collect();
+        let managed: HashSet<PathBuf> =
+            list.iter().map(|(p, _)| p).chain(&preserved).chain(&delete).filter_map(|p| canonical_entry(p)).collect();
         let (other_kept, other_preserved) = other_entries(&dir, own.as_ref(), &managed);
         let state = CheckpointState {
             model_checkpoint_path: rel(&path),
-            all_model_checkpoint_paths: other_kept.iter().map(|(p, _)| p.clone()).chain(list.iter().map(|(p, _)| rel(p))).collect(),
-            all_model_checkpoint_timestamps: other_kept.iter().map(|(_, t)| *t).chain(list.iter().map(|(_, t)| *t)).collect(),
+            all_model_checkpoint_paths: other_kept
+                .iter()
+                .map(|(p, _)| p.clone())
+                .chain(list.iter().map(|(p, _)| rel(p)))
+                .collect(),
+            all_model_checkpoint_timestamps: other_kept
+                .iter()
+                .map(|(_, t)| *t)
+                .chain(list.iter().map(|(_, t)| *t))
+                .collect(),
             last_preserved_timestamp: last_preserved,
             preserved_checkpoint_paths: other_preserved.into_iter().chain(preserved.iter().map(|p| rel(p))).collect(),
             state_version: STATE_VERSION,
         };
 
         // 1. Everything to temporary files, fsynced. A failure here leaves no trace.
-        let crash = fault.is_some_and(|f| f.leave_temp && matches!(f.target, FaultTarget::Checkpoint | FaultTarget::MetaGraph | FaultTarget::State));
+        let crash = fault.is_some_and(|f| {
+            f.leave_temp && matches!(f.target, FaultTarget::Checkpoint | FaultTarget::MetaGraph | FaultTarget::State)
+        });
         let mut txn = SaveTxn { staged: Vec::with_capacity(3), created: Vec::new(), crash, done: false };
         txn.staged.push(stage(&path, &[&head, &payload], FaultTarget::Checkpoint, fault)?);
         drop(payload);
@@ -616,7 +634,10 @@ impl Saver {
 
     fn warn_cleanup(&self, issues: &[(PathBuf, io::Error)]) {
         for (f, e) in issues {
-            self.warn(format!("ferroflow warning: could not delete {} (an old checkpoint or what a crashed save left): {e}", f.display()));
+            self.warn(format!(
+                "ferroflow warning: could not delete {} (an old checkpoint or what a crashed save left): {e}",
+                f.display()
+            ));
         }
     }
 
@@ -640,7 +661,9 @@ impl Saver {
         let st = match read_state(dir) {
             Ok(st) => st,
             Err(e) => {
-                self.warn(format!("ferroflow warning: ignoring the damaged checkpoint state file; it will be rewritten: {e}"));
+                self.warn(format!(
+                    "ferroflow warning: ignoring the damaged checkpoint state file; it will be rewritten: {e}"
+                ));
                 None
             }
         };
@@ -676,7 +699,8 @@ impl Saver {
             return;
         }
         let named = canonical_set(dir, st.iter().flat_map(|s| s.named()));
-        let ours: HashSet<PathBuf> = kept.checkpoints.iter().map(|(p, _)| p).chain(&kept.preserved).filter_map(|p| canonical_entry(p)).collect();
+        let ours: HashSet<PathBuf> =
+            kept.checkpoints.iter().map(|(p, _)| p).chain(&kept.preserved).filter_map(|p| canonical_entry(p)).collect();
         let found = match checkpoint_files(dir, own) {
             Ok(found) => found,
             Err(e) => {
@@ -735,7 +759,12 @@ impl Saver {
         if let Some((name, var)) = missing.first() {
             let also = if missing.len() > 1 {
                 let rest: Vec<&str> = missing.iter().skip(1).take(8).map(|(n, _)| n.as_str()).collect();
-                format!(" ({} more are missing too: {}{})", missing.len() - 1, rest.join(", "), if missing.len() > 9 { ", …" } else { "" })
+                format!(
+                    " ({} more are missing too: {}{})",
+                    missing.len() - 1,
+                    rest.join(", "),
+                    if missing.len() > 9 { ", …" } else { "" }
+                )
             } else {
                 String::new()
             };
@@ -788,7 +817,8 @@ impl Saver {
     /// After a restore of a partial var list: name the graph's global variables that are still
     /// uninitialized (the next run reading them would fail), and say how to initialize them.
     fn warn_uninitialized_rest(&self, sess: &Session) {
-        let rest: Vec<String> = self.graph.global_variables().into_iter().filter(|v| !sess.is_initialized(*v)).map(|v| v.name()).collect();
+        let rest: Vec<String> =
+            self.graph.global_variables().into_iter().filter(|v| !sess.is_initialized(*v)).map(|v| v.name()).collect();
         if rest.is_empty() {
             return;
         }
@@ -835,7 +865,8 @@ fn other_entries(dir: &Path, own: Option<&Prefix>, managed: &HashSet<PathBuf>) -
     let (Some(own), Ok(Some(st))) = (own, read_state(dir)) else { return Default::default() };
     let theirs = |e: &String| {
         let p = resolve(dir, e);
-        !p.file_name().and_then(|f| f.to_str()).is_some_and(|n| own.names(n)) && !canonical_entry(&p).is_some_and(|c| managed.contains(&c))
+        !p.file_name().and_then(|f| f.to_str()).is_some_and(|n| own.names(n))
+            && !canonical_entry(&p).is_some_and(|c| managed.contains(&c))
     };
     let kept = st
         .all_model_checkpoint_paths
@@ -864,7 +895,11 @@ fn step_value(sess: &Session, v: Variable) -> Result<i64> {
     let val = sess.variable_value(v)?;
     let bad = || Error::Variable {
         name: v.name(),
-        message: format!("cannot be used as the global step: it is {} {:?}, not an integer scalar", val.dtype(), val.shape()),
+        message: format!(
+            "cannot be used as the global step: it is {} {:?}, not an integer scalar",
+            val.dtype(),
+            val.shape()
+        ),
     };
     match &val {
         Value::I64(_) => val.scalar::<i64>().map_err(|_| bad()),

@@ -92,7 +92,9 @@ impl CheckpointState {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = |what: &str| Error::format(path, format!("damaged checkpoint state file, line {}: {what}: `{line}`", i + 1));
+            let bad = |what: &str| {
+                Error::format(path, format!("damaged checkpoint state file, line {}: {what}: `{line}`", i + 1))
+            };
             let (key, value) = line.split_once(':').ok_or_else(|| bad("expected `key: value`"))?;
             let value = value.trim();
             let string = || -> Result<String> {
@@ -102,19 +104,26 @@ impl CheckpointState {
                 }
                 Ok(s)
             };
-            let number = || -> Result<f64> { value.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| bad("expected a number")) };
+            let number = || -> Result<f64> {
+                value.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| bad("expected a number"))
+            };
             match key.trim() {
                 "model_checkpoint_path" => latest = Some(string()?),
                 "all_model_checkpoint_paths" => st.all_model_checkpoint_paths.push(string()?),
                 "all_model_checkpoint_timestamps" => st.all_model_checkpoint_timestamps.push(number()?),
                 "last_preserved_timestamp" => st.last_preserved_timestamp = number()?,
                 "preserved_checkpoint_paths" => st.preserved_checkpoint_paths.push(string()?),
-                "state_version" => st.state_version = value.parse::<u32>().map_err(|_| bad("expected a version number"))?,
+                "state_version" => {
+                    st.state_version = value.parse::<u32>().map_err(|_| bad("expected a version number"))?
+                }
                 _ => {}
             }
         }
-        st.model_checkpoint_path = latest.ok_or_else(|| Error::format(path, "damaged checkpoint state file: it names no model_checkpoint_path"))?;
-        if !st.all_model_checkpoint_timestamps.is_empty() && st.all_model_checkpoint_timestamps.len() != st.all_model_checkpoint_paths.len() {
+        st.model_checkpoint_path = latest
+            .ok_or_else(|| Error::format(path, "damaged checkpoint state file: it names no model_checkpoint_path"))?;
+        if !st.all_model_checkpoint_timestamps.is_empty()
+            && st.all_model_checkpoint_timestamps.len() != st.all_model_checkpoint_paths.len()
+        {
             return Err(Error::format(
                 path,
                 format!(
@@ -167,7 +176,8 @@ pub fn read_state(dir: impl AsRef<Path>) -> Result<Option<CheckpointState>> {
     let path = dir.as_ref().join(STATE_FILE);
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let text = String::from_utf8(bytes).map_err(|_| Error::format(&path, "damaged checkpoint state file: not UTF-8 text"))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Error::format(&path, "damaged checkpoint state file: not UTF-8 text"))?;
             CheckpointState::parse(&text, &path).map(Some)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -343,7 +353,17 @@ mod tests {
         for yes in ["model", "model-0", "model-12", "model--3", "model-9223372036854775807"] {
             assert!(p.names(yes), "{yes}");
         }
-        for no in ["model-", "model-01", "model-+1", "model-1-2", "model-1.meta", "model_1", "modelx-1", "other-1", "model-99999999999999999999"] {
+        for no in [
+            "model-",
+            "model-01",
+            "model-+1",
+            "model-1-2",
+            "model-1.meta",
+            "model_1",
+            "modelx-1",
+            "other-1",
+            "model-99999999999999999999",
+        ] {
             assert!(!p.names(no), "{no}");
         }
         assert_eq!(p.stepped_checkpoint("model-5.meta"), Some("model-5"));
@@ -351,9 +371,13 @@ mod tests {
         assert_eq!(p.stepped_checkpoint("model"), None);
         assert_eq!(p.stepped_checkpoint("model.meta"), None);
         assert_eq!(p.stepped_checkpoint("model-5.meta.meta"), None);
-        assert!(p.owns_temp(".model-5.tmp-12-0") && p.owns_temp(".model-5.meta.tmp-12-3") && p.owns_temp(".model.tmp-1-1"));
+        assert!(
+            p.owns_temp(".model-5.tmp-12-0") && p.owns_temp(".model-5.meta.tmp-12-3") && p.owns_temp(".model.tmp-1-1")
+        );
         assert!(p.owns_temp(".checkpoint.tmp-7-2"));
-        assert!(!p.owns_temp(".other-5.tmp-12-0") && !p.owns_temp("model-5.tmp-12-0") && !p.owns_temp(".model-5.tmp-x"));
+        assert!(
+            !p.owns_temp(".other-5.tmp-12-0") && !p.owns_temp("model-5.tmp-12-0") && !p.owns_temp(".model-5.tmp-x")
+        );
         // A different prefix in the same directory owns none of these.
         let q = Prefix::of_save(Path::new("ckpt/model-best")).unwrap();
         assert!(!q.names("model-5") && q.names("model-best-5") && !p.names("model-best-5"));
