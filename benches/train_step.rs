@@ -22,6 +22,7 @@ use common::Model;
 use ferroflow::nn::Padding;
 use ferroflow::prelude::*;
 use ferroflow::tflearn::DNN;
+use ferroflow::train::optimize_for_inference;
 use ndarray::{ArrayD, IxDyn};
 use std::time::Instant;
 
@@ -266,7 +267,8 @@ fn bench_ops(o: &Opts, rows: &mut Vec<Row>) {
 /// rows.
 fn bench_batch1(o: &Opts, rows: &mut Vec<Row>) {
     let (run_row, call_row, big_row) = ("infer/w1_batch1_run", "infer/w1_batch1", "infer/w1_batch1000");
-    if ![run_row, call_row, big_row].iter().any(|r| selected(o, r)) {
+    let rows_here = [run_row, call_row, big_row, "infer/w1_batch1_optimized", "infer/w1_batch1000_optimized"];
+    if !rows_here.iter().any(|r| selected(o, r)) {
         return;
     }
     let g = Graph::new();
@@ -313,6 +315,33 @@ fn bench_batch1(o: &Opts, rows: &mut Vec<Row>) {
         rows.push(Row {
             name: big_row.into(),
             detail: format!("Callable::call, 1,000 images: {:.0} images/s", 1e6 / ms),
+            ms,
+        });
+    }
+    // The same two rows through `optimize_for_inference` (frozen, training branch pruned, BN
+    // folded into the convs), as a user serving the model would run it.
+    let served = optimize_for_inference(&sess, &[m.inputs], &[m.logits], &feed_dict![m.is_training => false]).unwrap();
+    let served_sess = Session::new(&served.graph);
+    let f = served_sess.make_callable(&served.inputs, served.outputs.clone()).unwrap();
+    let one = [vals[0].clone()];
+    if selected(o, "infer/w1_batch1_optimized") {
+        let (p50, p99) = time(&mut || {
+            f.call(&one).unwrap();
+        });
+        rows.push(Row {
+            name: "infer/w1_batch1_optimized".into(),
+            detail: format!("optimize_for_inference + Callable, p50 (p99 {p99:.3} ms)"),
+            ms: p50,
+        });
+    }
+    if selected(o, "infer/w1_batch1000_optimized") {
+        let big = [Value::from(Rng(8).images(&[1000, 28, 28, 1]))];
+        let ms = time_ms(o, || {
+            f.call(&big).unwrap();
+        });
+        rows.push(Row {
+            name: "infer/w1_batch1000_optimized".into(),
+            detail: format!("optimize_for_inference + Callable, 1,000 images: {:.0} images/s", 1e6 / ms),
             ms,
         });
     }

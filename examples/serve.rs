@@ -1,5 +1,6 @@
 //! Serving: a program that did not build the graph imports the meta graph and the latest
-//! checkpoint of a trained model and classifies test images.
+//! checkpoint of a trained model, freezes it with `optimize_for_inference` and classifies test
+//! images.
 //!
 //! ```sh
 //! cargo run --release --example checkpoint_resume -- --dir /tmp/ff-ckpt
@@ -11,7 +12,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use ferroflow::data::{read_idx_images, DataOptions, Datasets};
 use ferroflow::prelude::*;
-use ferroflow::train::{import_meta_graph, latest_checkpoint};
+use ferroflow::train::{import_meta_graph, latest_checkpoint, optimize_for_inference};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -36,6 +37,15 @@ fn main() -> anyhow::Result<()> {
     let inputs = graph.tensor_by_name("inputs:0")?;
     let is_training = graph.tensor_by_name("is_training:0")?;
     let logits = graph.tensor_by_name("logits:0")?;
+    // Serve a frozen copy: variables as constants, the training branch and its assigns pruned,
+    // batch norm folded into the convolutions (docs/serving.md).
+    let served = optimize_for_inference(&sess, &[inputs], &[logits], &feed_dict![is_training => false])?;
+    let st = &served.stats;
+    println!(
+        "optimize_for_inference: {} nodes -> {} ({} batch norms folded, {} conds pruned)",
+        st.nodes_before, st.nodes_after, st.folded_batch_norms, st.pruned_conds
+    );
+    let serving = Session::new(&served.graph);
 
     let (pixels, count) = match &args.images {
         Some(path) => {
@@ -58,7 +68,7 @@ fn main() -> anyhow::Result<()> {
         batch.extend_from_slice(&pixels[i * 784..(i + 1) * 784]);
     }
     let x = Value::from_shape_vec(&[args.indices.len(), 28, 28, 1], batch)?;
-    let out = sess.run([logits], &feed_dict![inputs => x, is_training => false])?;
+    let out = serving.run([served.outputs[0]], &feed_dict![served.inputs[0] => x])?;
     let scores = out[0].to_array::<f32>()?;
     for (row, &i) in args.indices.iter().enumerate() {
         let r = scores.index_axis(ndarray::Axis(0), row);

@@ -83,6 +83,7 @@ fn checkpoint_resume_then_serve() {
     assert!(out.contains("resumed training matches uninterrupted training: true"), "{out}");
     let out = run("serve", &["--model", dir.to_str().unwrap(), "--indices", "0,1,2"]);
     assert_eq!(out.lines().filter(|l| l.contains("predicted label")).count(), 3, "{out}");
+    assert!(out.contains("optimize_for_inference:") && out.contains("batch norms folded"), "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -9,12 +9,14 @@
 
 pub mod global_step;
 pub mod gradients;
+pub mod inference;
 pub mod optimizer;
 pub mod saver;
 pub mod schedules;
 
 pub use global_step::{get_global_step, get_or_create_global_step};
 pub use gradients::gradients;
+pub use inference::{optimize_for_inference, InferenceGraph, InferenceStats};
 pub use optimizer::{
     AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer, RMSPropOptimizer,
 };
