@@ -1,13 +1,11 @@
 //! `AdagradOptimizer` and its fused kernel `ApplyAdagrad`.
 
 use super::{
-    check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer,
-    OptimizerCore, Real,
+    check_refs, impl_apply_op, map_into, scalar_input, update_ref, ApplyRule, LearningRate, Optimizer, OptimizerCore,
+    Real,
 };
 use ferroflow_core::typetag;
-use ferroflow_core::{
-    Error, GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable,
-};
+use ferroflow_core::{Error, KernelCtx, Operation, Result, Scope, Tensor, Value, Variable};
 use ferroflow_ops::input::IntoInput;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -75,8 +73,17 @@ impl Optimizer for AdagradOptimizer {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ApplyAdagrad;
 
-impl ApplyAdagrad {
-    fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Vec<Value>> {
+impl ApplyRule for ApplyAdagrad {
+    fn op_type(&self) -> &'static str {
+        "ApplyAdagrad"
+    }
+    fn refs(&self) -> &'static [&'static str] {
+        &["var", "accum"]
+    }
+    fn scalars(&self) -> &'static [&'static str] {
+        &["lr"]
+    }
+    fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Value> {
         let lr: T = scalar_input(cx, 2, "lr")?;
         let g = cx.view::<T>(3)?;
         let shape = g.shape();
@@ -85,32 +92,11 @@ impl ApplyAdagrad {
         let a = accum.view::<T>().map_err(|e| cx.wrap(e))?;
         let out =
             update_ref::<T>(cx, 0, shape, |o, w| map_into(o, [&w, &g, &a], |[w, g, a]| w - g * lr * a.sqrt().recip()))?;
-        Ok(vec![out])
+        Ok(out)
     }
 }
 
-#[typetag::serde]
-impl Op for ApplyAdagrad {
-    fn type_name(&self) -> &'static str {
-        "ApplyAdagrad"
-    }
-    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
-        infer_apply(cx, &["var", "accum"], &["lr"])
-    }
-    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
-        let cx: &KernelCtx<'_> = cx;
-        dispatch_float!(self, cx, 3, run)
-    }
-    fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None; 4])
-    }
-    fn is_ref_input(&self, i: usize) -> bool {
-        i < 2
-    }
-    fn is_stateful(&self) -> bool {
-        true
-    }
-}
+impl_apply_op!(ApplyAdagrad);
 
 /// Adds the Adagrad update of `var` and its accumulator, returning the updated value. TF1:
 /// `tf.raw_ops.ApplyAdagrad(var, accum, lr, grad)`.

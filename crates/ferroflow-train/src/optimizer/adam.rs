@@ -1,11 +1,11 @@
 //! `AdamOptimizer` and its fused kernel `ApplyAdam`.
 
 use super::{
-    check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer,
-    OptimizerCore, Real,
+    check_refs, impl_apply_op, map_into, scalar_input, update_ref, ApplyRule, LearningRate, Optimizer, OptimizerCore,
+    Real,
 };
 use ferroflow_core::typetag;
-use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
+use ferroflow_core::{KernelCtx, Operation, Result, Scope, Tensor, Value, Variable};
 use ferroflow_ops::input::IntoInput;
 use ferroflow_ops::math::mul;
 use ferroflow_ops::state::assign;
@@ -142,8 +142,20 @@ pub struct ApplyAdam {
     pub epsilon: f64,
 }
 
-impl ApplyAdam {
-    fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Vec<Value>> {
+impl ApplyRule for ApplyAdam {
+    fn op_type(&self) -> &'static str {
+        "ApplyAdam"
+    }
+    fn refs(&self) -> &'static [&'static str] {
+        &["var", "m", "v"]
+    }
+    fn scalars(&self) -> &'static [&'static str] {
+        &["beta1_power", "beta2_power", "lr"]
+    }
+    fn attrs(&self) -> String {
+        format!("beta1={} beta2={} epsilon={}", self.beta1, self.beta2, self.epsilon)
+    }
+    fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Value> {
         let b1p: T = scalar_input(cx, 3, "beta1_power")?;
         let b2p: T = scalar_input(cx, 4, "beta2_power")?;
         let lr: T = scalar_input(cx, 5, "lr")?;
@@ -158,35 +170,11 @@ impl ApplyAdam {
         let out = update_ref::<T>(cx, 0, shape, |o, w| {
             map_into(o, [&w, &m, &v], |[w, m, v]| w - (m * alpha) / (v.sqrt() + eps))
         })?;
-        Ok(vec![out])
+        Ok(out)
     }
 }
 
-#[typetag::serde]
-impl Op for ApplyAdam {
-    fn type_name(&self) -> &'static str {
-        "ApplyAdam"
-    }
-    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
-        infer_apply(cx, &["var", "m", "v"], &["beta1_power", "beta2_power", "lr"])
-    }
-    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
-        let cx: &KernelCtx<'_> = cx;
-        dispatch_float!(self, cx, 6, run)
-    }
-    fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None; 7])
-    }
-    fn is_ref_input(&self, i: usize) -> bool {
-        i < 3
-    }
-    fn is_stateful(&self) -> bool {
-        true
-    }
-    fn describe(&self) -> String {
-        format!("beta1={} beta2={} epsilon={}", self.beta1, self.beta2, self.epsilon)
-    }
-}
+impl_apply_op!(ApplyAdam);
 
 /// Adds the Adam update of `var` and its moments `m`, `v`, returning the updated value. TF1:
 /// `tf.raw_ops.ApplyAdam(var, m, v, beta1_power, beta2_power, lr, beta1, beta2, epsilon, grad)`.

@@ -1,11 +1,11 @@
 //! `GradientDescentOptimizer` and its fused kernel `ApplyGradientDescent`.
 
 use super::{
-    check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer,
-    OptimizerCore, Real,
+    check_refs, impl_apply_op, map_into, scalar_input, update_ref, ApplyRule, LearningRate, Optimizer, OptimizerCore,
+    Real,
 };
 use ferroflow_core::typetag;
-use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
+use ferroflow_core::{KernelCtx, Operation, Result, Scope, Tensor, Value, Variable};
 use ferroflow_ops::input::IntoInput;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -54,38 +54,26 @@ impl Optimizer for GradientDescentOptimizer {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ApplyGradientDescent;
 
-impl ApplyGradientDescent {
-    fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Vec<Value>> {
+impl ApplyRule for ApplyGradientDescent {
+    fn op_type(&self) -> &'static str {
+        "ApplyGradientDescent"
+    }
+    fn refs(&self) -> &'static [&'static str] {
+        &["var"]
+    }
+    fn scalars(&self) -> &'static [&'static str] {
+        &["alpha"]
+    }
+    fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Value> {
         let lr: T = scalar_input(cx, 1, "alpha")?;
         let g = cx.view::<T>(2)?;
         check_refs::<T>(cx, [0], g.shape())?;
         let out = update_ref::<T>(cx, 0, g.shape(), |o, w| map_into(o, [&w, &g], |[w, g]| w - g * lr))?;
-        Ok(vec![out])
+        Ok(out)
     }
 }
 
-#[typetag::serde]
-impl Op for ApplyGradientDescent {
-    fn type_name(&self) -> &'static str {
-        "ApplyGradientDescent"
-    }
-    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
-        infer_apply(cx, &["var"], &["alpha"])
-    }
-    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
-        let cx: &KernelCtx<'_> = cx;
-        dispatch_float!(self, cx, 2, run)
-    }
-    fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None; 3])
-    }
-    fn is_ref_input(&self, i: usize) -> bool {
-        i == 0
-    }
-    fn is_stateful(&self) -> bool {
-        true
-    }
-}
+impl_apply_op!(ApplyGradientDescent);
 
 /// Adds `var -= alpha * delta`, returning the updated value. TF1:
 /// `tf.raw_ops.ApplyGradientDescent(var, alpha, delta)`.

@@ -609,14 +609,71 @@ fn run_map<T: Real, const N: usize>(out: &mut [T], ins: &[&[T]; N], offset: usiz
     }
 }
 
-/// Runs `$run::<f32>` or `$run::<f64>` by the dtype of input `$grad` (the gradient).
-macro_rules! dispatch_float {
-    ($self:ident, $cx:ident, $grad:expr, $run:ident) => {
-        match $cx.input($grad)?.dtype() {
-            ferroflow_core::DType::F32 => $self.$run::<f32>($cx),
-            ferroflow_core::DType::F64 => $self.$run::<f64>($cx),
-            d => Err($cx.error(format!("the gradient must be float32 or float64, got {d}"))),
+/// An optimizer's update rule: what its apply op reads and how it computes. [`impl_apply_op!`]
+/// turns a rule into the op (shape rule, dtype dispatch, no gradient, stateful, reference
+/// inputs), so each apply op's file holds only its formulas.
+pub(crate) trait ApplyRule {
+    /// The TF1 op type (`"ApplyAdam"`).
+    fn op_type(&self) -> &'static str;
+    /// Names of the reference inputs: the variable, then its slots.
+    fn refs(&self) -> &'static [&'static str];
+    /// Names of the scalar hyperparameter inputs after them (the gradient comes last).
+    fn scalars(&self) -> &'static [&'static str];
+    /// The update for element type `T`; returns the variable's new value. Must call
+    /// [`check_refs`] before its first [`update_ref`].
+    fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Value>;
+    /// Attributes for graph dumps (`Op::describe`).
+    fn attrs(&self) -> String {
+        String::new()
+    }
+}
+
+/// Implements `Op` for an [`ApplyRule`]: `infer` by [`infer_apply`], `compute` dispatching on
+/// the gradient's dtype (f32/f64), no gradient, stateful, the refs as reference inputs. The
+/// caller has `use ferroflow_core::typetag;` in scope.
+macro_rules! impl_apply_op {
+    ($ty:ty) => {
+        #[typetag::serde]
+        impl ferroflow_core::Op for $ty {
+            fn type_name(&self) -> &'static str {
+                $crate::optimizer::ApplyRule::op_type(self)
+            }
+            fn infer(
+                &self,
+                cx: &ferroflow_core::InferCtx<'_>,
+            ) -> ferroflow_core::Result<Vec<ferroflow_core::TensorSpec>> {
+                $crate::optimizer::infer_apply(cx, self.refs(), self.scalars())
+            }
+            fn compute(
+                &self,
+                cx: &mut ferroflow_core::KernelCtx<'_>,
+            ) -> ferroflow_core::Result<Vec<ferroflow_core::Value>> {
+                let cx: &ferroflow_core::KernelCtx<'_> = cx;
+                let grad = self.refs().len() + self.scalars().len();
+                let out = match cx.input(grad)?.dtype() {
+                    ferroflow_core::DType::F32 => self.run::<f32>(cx)?,
+                    ferroflow_core::DType::F64 => self.run::<f64>(cx)?,
+                    d => return Err(cx.error(format!("the gradient must be float32 or float64, got {d}"))),
+                };
+                Ok(vec![out])
+            }
+            fn gradient(
+                &self,
+                _: &ferroflow_core::Scope,
+                _: &ferroflow_core::GradCtx<'_>,
+            ) -> ferroflow_core::Result<Vec<Option<ferroflow_core::Tensor>>> {
+                Ok(vec![None; self.refs().len() + self.scalars().len() + 1])
+            }
+            fn is_ref_input(&self, i: usize) -> bool {
+                i < self.refs().len()
+            }
+            fn is_stateful(&self) -> bool {
+                true
+            }
+            fn describe(&self) -> String {
+                self.attrs()
+            }
         }
     };
 }
-pub(crate) use dispatch_float;
+pub(crate) use impl_apply_op;

@@ -1,11 +1,11 @@
 //! `MomentumOptimizer` (optionally Nesterov) and its fused kernel `ApplyMomentum`.
 
 use super::{
-    check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer,
-    OptimizerCore, Real,
+    check_refs, impl_apply_op, map_into, scalar_input, update_ref, ApplyRule, LearningRate, Optimizer, OptimizerCore,
+    Real,
 };
 use ferroflow_core::typetag;
-use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
+use ferroflow_core::{KernelCtx, Operation, Result, Scope, Tensor, Value, Variable};
 use ferroflow_ops::input::IntoInput;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -76,8 +76,20 @@ pub struct ApplyMomentum {
     pub use_nesterov: bool,
 }
 
-impl ApplyMomentum {
-    fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Vec<Value>> {
+impl ApplyRule for ApplyMomentum {
+    fn op_type(&self) -> &'static str {
+        "ApplyMomentum"
+    }
+    fn refs(&self) -> &'static [&'static str] {
+        &["var", "accum"]
+    }
+    fn scalars(&self) -> &'static [&'static str] {
+        &["lr"]
+    }
+    fn attrs(&self) -> String {
+        format!("momentum={} use_nesterov={}", self.momentum, self.use_nesterov)
+    }
+    fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Value> {
         let lr: T = scalar_input(cx, 2, "lr")?;
         let mom = T::of(self.momentum);
         let g = cx.view::<T>(3)?;
@@ -92,35 +104,11 @@ impl ApplyMomentum {
                 map_into(o, [&w, &a], |[w, a]| w - a * lr)
             }
         })?;
-        Ok(vec![out])
+        Ok(out)
     }
 }
 
-#[typetag::serde]
-impl Op for ApplyMomentum {
-    fn type_name(&self) -> &'static str {
-        "ApplyMomentum"
-    }
-    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
-        infer_apply(cx, &["var", "accum"], &["lr"])
-    }
-    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
-        let cx: &KernelCtx<'_> = cx;
-        dispatch_float!(self, cx, 3, run)
-    }
-    fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None; 4])
-    }
-    fn is_ref_input(&self, i: usize) -> bool {
-        i < 2
-    }
-    fn is_stateful(&self) -> bool {
-        true
-    }
-    fn describe(&self) -> String {
-        format!("momentum={} use_nesterov={}", self.momentum, self.use_nesterov)
-    }
-}
+impl_apply_op!(ApplyMomentum);
 
 /// Adds the momentum update of `var` and its accumulator, returning the updated value. TF1:
 /// `tf.raw_ops.ApplyMomentum(var, accum, lr, grad, momentum, use_nesterov)`.

@@ -1,11 +1,11 @@
 //! `RMSPropOptimizer` and its fused kernels `ApplyRMSProp` / `ApplyCenteredRMSProp`.
 
 use super::{
-    check_refs, dispatch_float, infer_apply, map_into, scalar_input, update_ref, LearningRate, Optimizer,
-    OptimizerCore, Real,
+    check_refs, impl_apply_op, map_into, scalar_input, update_ref, ApplyRule, LearningRate, Optimizer, OptimizerCore,
+    Real,
 };
 use ferroflow_core::typetag;
-use ferroflow_core::{GradCtx, InferCtx, KernelCtx, Op, Operation, Result, Scope, Tensor, TensorSpec, Value, Variable};
+use ferroflow_core::{KernelCtx, Operation, Result, Scope, Tensor, Value, Variable};
 use ferroflow_ops::input::IntoInput;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -125,14 +125,28 @@ pub struct ApplyRMSProp {
 
 impl ApplyRMSProp {
     fn num_refs(&self) -> usize {
+        self.refs().len()
+    }
+}
+
+impl ApplyRule for ApplyRMSProp {
+    fn op_type(&self) -> &'static str {
+        op_type(self.centered)
+    }
+    fn refs(&self) -> &'static [&'static str] {
         if self.centered {
-            4
+            &["var", "mg", "ms", "mom"]
         } else {
-            3
+            &["var", "ms", "mom"]
         }
     }
-
-    fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Vec<Value>> {
+    fn scalars(&self) -> &'static [&'static str] {
+        &["lr"]
+    }
+    fn attrs(&self) -> String {
+        format!("decay={} momentum={} epsilon={} centered={}", self.decay, self.momentum, self.epsilon, self.centered)
+    }
+    fn run<T: Real>(&self, cx: &KernelCtx<'_>) -> Result<Value> {
         let r = self.num_refs();
         let lr: T = scalar_input(cx, r, "lr")?;
         let (one, rho, momentum, eps) = (T::one(), T::of(self.decay), T::of(self.momentum), T::of(self.epsilon));
@@ -160,39 +174,11 @@ impl ApplyRMSProp {
         };
         let mom = mom.view::<T>().map_err(|e| cx.wrap(e))?;
         let out = update_ref::<T>(cx, 0, shape, |o, w| map_into(o, [&w, &mom], |[w, m]| w - m))?;
-        Ok(vec![out])
+        Ok(out)
     }
 }
 
-#[typetag::serde]
-impl Op for ApplyRMSProp {
-    fn type_name(&self) -> &'static str {
-        op_type(self.centered)
-    }
-    fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
-        if self.centered {
-            infer_apply(cx, &["var", "mg", "ms", "mom"], &["lr"])
-        } else {
-            infer_apply(cx, &["var", "ms", "mom"], &["lr"])
-        }
-    }
-    fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
-        let cx: &KernelCtx<'_> = cx;
-        dispatch_float!(self, cx, self.num_refs() + 1, run)
-    }
-    fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![None; self.num_refs() + 2])
-    }
-    fn is_ref_input(&self, i: usize) -> bool {
-        i < self.num_refs()
-    }
-    fn is_stateful(&self) -> bool {
-        true
-    }
-    fn describe(&self) -> String {
-        format!("decay={} momentum={} epsilon={} centered={}", self.decay, self.momentum, self.epsilon, self.centered)
-    }
-}
+impl_apply_op!(ApplyRMSProp);
 
 /// Adds the (non-centered) RMSProp update of `var`, `ms`, `mom`, returning the updated value.
 /// TF1: `tf.raw_ops.ApplyRMSProp(var, ms, mom, lr, rho, momentum, epsilon, grad)`.
