@@ -11,7 +11,7 @@ pub mod norm;
 pub mod pool;
 pub mod softmax;
 
-pub use crate::math::unary::{relu, sigmoid, softplus, tanh};
+pub use crate::math::unary::{relu, relu6, sigmoid, softplus, tanh};
 pub use conv::{bias_add, conv2d, Padding};
 pub use dropout::dropout;
 pub use loss::{
