@@ -317,7 +317,7 @@ fn nn_batch_normalization_takes_variables_as_tf1() {
     let beta = variable(&s.with_name("beta"), vec![1.0f32, -1.0], VariableOptions::default()).unwrap();
     let gamma = variable(&s.with_name("gamma"), vec![2.0f32, 3.0], VariableOptions::default()).unwrap();
     let y = ferroflow_ops::nn::batch_normalization(&s, x, m, v, beta, gamma, 0.0).unwrap();
-    let y_ref = ferroflow_ops::nn::batch_normalization(&s, x, m, v, &beta, Some(gamma.value()), 0.0).unwrap();
+    let y_ref = ferroflow_ops::nn::batch_normalization(&s, x, m, v, beta.value(), Some(gamma.value()), 0.0).unwrap();
     let sess = Session::new(&g);
     sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
     let xv = Value::from(ndarray::arr2(&[[1.0f32, 2.0], [3.0, 6.0]]));
