@@ -61,6 +61,17 @@ fn batchnorm_mlp_runs_and_learns() {
 }
 
 #[test]
+fn batchnorm_mlp_as_written_scores_lower_without_batch_norm() {
+    // The founding note's program as written scores validation without its batch-norm layers:
+    // the same weights do clearly worse than through the batch-norm model.
+    let out = run("batchnorm_mlp_as_written", &["--steps", "100"]);
+    let without = value(&out, "Final validation accuracy: ");
+    let with = value(&out, "Validation accuracy with batch norm: ");
+    assert!(without > 0.3 && with > without + 0.05, "{out}");
+    assert!((0.0..=1.0).contains(&value(&out, "Final test accuracy: ")), "{out}");
+}
+
+#[test]
 fn readme_program_runs() {
     run("readme", &[]);
 }

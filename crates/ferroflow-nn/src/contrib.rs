@@ -19,8 +19,10 @@ pub struct ContribBatchNormOptions {
     /// `Some(key)`: updates go to that collection (default `UPDATE_OPS`); `None`: they run with
     /// the output ("update in place").
     pub updates_collections: Option<ferroflow_core::CollectionKey>,
-    /// Use the fused kernel (default: on 4-D input).
+    /// Use the fused kernel (TF1 default `None`: fused on 4-D input).
     pub fused: Option<bool>,
+    /// Variable scope (TF1 `scope=`); default `BatchNorm`, made unique.
+    pub scope: Option<String>,
 }
 
 impl Default for ContribBatchNormOptions {
@@ -32,13 +34,74 @@ impl Default for ContribBatchNormOptions {
             epsilon: 1e-3,
             updates_collections: Some(UPDATE_OPS),
             fused: None,
+            scope: None,
         }
     }
 }
 
+impl ContribBatchNormOptions {
+    /// Sets the moving-average decay (TF1 `decay=`, default 0.999).
+    pub fn decay(mut self, d: f64) -> Self {
+        self.decay = d;
+        self
+    }
+    /// Sets `center` (learn `beta`; TF1 default true).
+    pub fn center(mut self, c: bool) -> Self {
+        self.center = c;
+        self
+    }
+    /// Sets `scale` (learn `gamma`; TF1 default false).
+    pub fn scale(mut self, c: bool) -> Self {
+        self.scale = c;
+        self
+    }
+    /// Sets epsilon (TF1 default 1e-3).
+    pub fn epsilon(mut self, e: f64) -> Self {
+        self.epsilon = e;
+        self
+    }
+    /// Sets where the moving-average updates go. `Some(key)`: that collection (TF1 default
+    /// `UPDATE_OPS`); `None`: in place, as TF1's `updates_collections=None` — the two assigns
+    /// become control dependencies of the output, so every run that computes the output in
+    /// training also updates the statistics.
+    pub fn updates_collections(mut self, c: Option<ferroflow_core::CollectionKey>) -> Self {
+        self.updates_collections = c;
+        self
+    }
+    /// Forces the fused (true) or composite (false) path.
+    pub fn fused(mut self, f: bool) -> Self {
+        self.fused = Some(f);
+        self
+    }
+    /// Sets the variable scope (used as given, as TF1's `scope=`).
+    pub fn scope(mut self, name: impl Into<String>) -> Self {
+        self.scope = Some(name.into());
+        self
+    }
+}
+
 /// Batch normalization, `tf.contrib.layers.batch_norm(x, is_training=…)` flavour: scope
-/// `BatchNorm`, variables `BatchNorm/beta`, (`BatchNorm/gamma` if `scale`),
+/// `BatchNorm` (or `opts.scope`), variables `BatchNorm/beta`, (`BatchNorm/gamma` if `scale`),
 /// `BatchNorm/moving_mean`, `BatchNorm/moving_variance`.
+///
+/// TF1's `is_training` defaults to `True`; here it is always given (a bool tensor, or a fixed
+/// bool: `true` reproduces TF1's default and is announced with a graph warning).
+///
+/// ```
+/// use ferroflow_core::{shape, DType, Graph};
+/// use ferroflow_nn::contrib::{self, ContribBatchNormOptions};
+/// use ferroflow_ops::state::placeholder;
+/// # fn main() -> ferroflow_core::Result<()> {
+/// let g = Graph::new();
+/// let s = g.root();
+/// let x = placeholder(&s, DType::F32, shape![None, 4])?;
+/// let is_training = placeholder(&s, DType::Bool, shape![])?;
+/// // TF1: batch_norm(x, decay=0.9, scale=True, updates_collections=None, is_training=…, scope="bn1")
+/// let opts = ContribBatchNormOptions::default().decay(0.9).scale(true).updates_collections(None).scope("bn1");
+/// contrib::batch_norm(&s, x, is_training, opts)?;
+/// assert!(g.variable_by_name("bn1/gamma").is_some());
+/// # Ok(()) }
+/// ```
 pub fn batch_norm(
     s: &Scope,
     x: Tensor,
@@ -56,7 +119,7 @@ pub fn batch_norm(
             Some(k) => UpdateMode::Collection(k),
             None => UpdateMode::InPlace,
         },
-        name: None,
+        name: opts.scope,
     };
     batch_norm_impl(
         s,

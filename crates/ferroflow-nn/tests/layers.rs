@@ -217,3 +217,112 @@ fn contrib_fully_connected_default_is_relu_and_none_is_linear() {
     assert_eq!(v[1], -2.0, "activation_fn(None) must be linear");
     assert!((v[2] - (-2.0f32).tanh()).abs() < 1e-6);
 }
+
+/// A weights initializer with fixed values (so a layer's output sign is known).
+fn fixed(v: ndarray::ArrayD<f32>) -> Initializer {
+    Initializer::Value(v.into())
+}
+
+#[test]
+fn layers_dense_and_conv2d_default_to_linear_as_tf1() {
+    // TF1: tf.layers.dense / tf.layers.conv2d have activation=None (linear) by default, unlike
+    // tf.contrib.layers.fully_connected: a negative pre-activation must come out negative.
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 2]).unwrap();
+    let w = fixed(ndarray::arr2(&[[1.0f32], [-1.0]]).into_dyn());
+    let dense = layers::dense(&s, x, 1, DenseOptions::default().kernel_initializer(w.clone())).unwrap();
+    let relu =
+        layers::dense(&s, x, 1, DenseOptions::default().kernel_initializer(w).activation(Activation::Relu)).unwrap();
+    let img = placeholder(&s.with_name("img"), DType::F32, shape![None, 1, 1, 1]).unwrap();
+    let k = fixed(ndarray::Array4::from_elem((1, 1, 1, 1), -1.0f32).into_dyn());
+    let conv =
+        layers::conv2d(&s, img, 1, (1, 1), layers::Conv2dOptions::default().kernel_initializer(k).name("c1")).unwrap();
+    assert!(names(g.global_variables()).contains(&"c1/kernel".to_string()), "Conv2dOptions::name sets the scope");
+    let sess = Session::new(&g);
+    sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
+    let out = sess
+        .run(
+            [dense, relu, conv],
+            &feed_dict![x => ndarray::arr2(&[[0.0f32, 2.0]]), img => ndarray::Array4::from_elem((1, 1, 1, 1), 3.0f32)],
+        )
+        .unwrap();
+    let v: Vec<f32> = out.iter().map(|o| o.to_vec::<f32>().unwrap()[0]).collect();
+    assert_eq!(v, vec![-2.0, 0.0, -3.0]);
+}
+
+#[test]
+fn contrib_batch_norm_setters_scope_and_in_place_updates() {
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 2]).unwrap();
+    let t = placeholder(&s.with_name("is_training"), DType::Bool, shape![]).unwrap();
+    let opts = ContribBatchNormOptions::default().decay(0.9).scale(true).epsilon(0.0).updates_collections(None);
+    let y = contrib::batch_norm(&s, x, t, opts.scope("bn1")).unwrap();
+    assert_eq!(
+        names(g.global_variables()),
+        vec!["bn1/beta", "bn1/gamma", "bn1/moving_mean", "bn1/moving_variance"],
+        "scope(...) names the variables; scale(true) adds gamma"
+    );
+    assert!(g.collection_ops(&UPDATE_OPS).is_empty(), "updates_collections(None) leaves UPDATE_OPS empty");
+    let sess = Session::new(&g);
+    sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
+    let xv = Value::from(ndarray::arr2(&[[1.0f32, 2.0], [3.0, 6.0]]));
+    let out = sess.run([y], &feed_dict![x => xv.clone(), t => true]).unwrap();
+    // epsilon 0: each column normalizes to [-1, 1].
+    assert_close(&out[0], &Value::from(ndarray::arr2(&[[-1.0f32, -1.0], [1.0, 1.0]])), 1e-5, 1e-6);
+    let mm = g.variable_by_name("bn1/moving_mean").unwrap();
+    // decay 0.9, in place: moving = 0.1 * batch mean after the one run that fetched only y.
+    let m = sess.run([mm], &[]).unwrap()[0].to_vec::<f32>().unwrap();
+    assert!((m[0] - 0.2).abs() < 1e-6 && (m[1] - 0.4).abs() < 1e-6, "{m:?}");
+    // Not training: the in-place updates are no-ops.
+    sess.run([y], &feed_dict![x => xv, t => false]).unwrap();
+    let m = sess.run([mm], &[]).unwrap()[0].to_vec::<f32>().unwrap();
+    assert!((m[0] - 0.2).abs() < 1e-6 && (m[1] - 0.4).abs() < 1e-6, "{m:?}");
+}
+
+#[test]
+fn is_training_of_unknown_shape_fed_a_vector_names_the_cond_and_predicate() {
+    // The founding bug report: an is_training placeholder of unknown shape fed a non-scalar
+    // must be reported against the cond and its predicate, not an op inside a branch.
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 2]).unwrap();
+    let t = placeholder(&s.with_name("is_training"), DType::Bool, ferroflow_core::Shape::unknown()).unwrap();
+    let y = contrib::batch_norm(&s, x, t, ContribBatchNormOptions::default()).unwrap();
+    let sess = Session::new(&g);
+    sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
+    let xv = Value::from(ndarray::arr2(&[[1.0f32, 2.0], [3.0, 6.0]]));
+    let e = sess.run([y], &feed_dict![x => xv, t => vec![true, false]]).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, ferroflow_core::Error::CondPredicate { .. }), "{msg}");
+    assert!(msg.starts_with("cond 'BatchNorm/cond"), "{msg}");
+    assert!(msg.contains("'is_training:0'") && msg.contains("bool [2]"), "{msg}");
+    // A known non-scalar shape is rejected when the layer is built, naming cond and predicate.
+    let v = placeholder(&s.with_name("flags"), DType::Bool, shape![2]).unwrap();
+    let e = contrib::batch_norm(&s, x, v, ContribBatchNormOptions::default()).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("BatchNorm_1/cond") && msg.contains("'flags:0'") && msg.contains("bool [2]"), "{msg}");
+}
+
+#[test]
+fn nn_batch_normalization_takes_variables_as_tf1() {
+    // The docs/tf1-users.md row: tf.nn.batch_normalization(x, m, v, beta, gamma, 1e-3) with
+    // beta and gamma variables.
+    use ferroflow_ops::state::{variable, VariableOptions};
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 2]).unwrap();
+    let (m, v) = ferroflow_ops::nn::moments(&s, x, &[0], false).unwrap();
+    let beta = variable(&s.with_name("beta"), vec![1.0f32, -1.0], VariableOptions::default()).unwrap();
+    let gamma = variable(&s.with_name("gamma"), vec![2.0f32, 3.0], VariableOptions::default()).unwrap();
+    let y = ferroflow_ops::nn::batch_normalization(&s, x, m, v, beta, gamma, 0.0).unwrap();
+    let y_ref = ferroflow_ops::nn::batch_normalization(&s, x, m, v, beta.value(), Some(gamma.value()), 0.0).unwrap();
+    let sess = Session::new(&g);
+    sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
+    let xv = Value::from(ndarray::arr2(&[[1.0f32, 2.0], [3.0, 6.0]]));
+    let out = sess.run([y, y_ref], &feed_dict![x => xv]).unwrap();
+    let want = Value::from(ndarray::arr2(&[[-1.0f32, -4.0], [3.0, 2.0]]));
+    assert_close(&out[0], &want, 1e-5, 1e-6);
+    assert_close(&out[1], &want, 1e-5, 1e-6);
+}

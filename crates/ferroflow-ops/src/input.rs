@@ -90,3 +90,25 @@ pub fn pair(s: &Scope, a: impl IntoInput, b: impl IntoInput) -> Result<(Tensor, 
     let tb = b.into_tensor(s, hint_a.or(Some(ta.dtype())))?;
     Ok((ta, tb))
 }
+
+/// An optional builder input (the `offset`/`scale` of `nn::batch_normalization`): `None`, a
+/// `Some(tensor)`, or any [`IntoInput`] given directly — a `Tensor`, a `Variable` (`beta`, as TF1
+/// takes `tf.Variable`s), or a literal.
+///
+/// `Some(variable)` is not accepted: a second `Option` impl would make a bare `None` ambiguous
+/// (Rust would ask for `None::<Tensor>`); pass the variable itself instead.
+pub trait OptionalInput {
+    /// Resolves the input, if any; literals become constants of dtype `hint` when given.
+    fn into_opt_tensor(self, s: &Scope, hint: Option<DType>) -> Result<Option<Tensor>>;
+}
+
+impl OptionalInput for Option<Tensor> {
+    fn into_opt_tensor(self, _: &Scope, _: Option<DType>) -> Result<Option<Tensor>> {
+        Ok(self)
+    }
+}
+impl<T: IntoInput> OptionalInput for T {
+    fn into_opt_tensor(self, s: &Scope, hint: Option<DType>) -> Result<Option<Tensor>> {
+        self.into_tensor(s, hint).map(Some)
+    }
+}

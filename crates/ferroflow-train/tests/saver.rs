@@ -1070,3 +1070,44 @@ fn partial_checkpoint_names_what_is_missing_and_the_ways_out() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn partial_checkpoint_restore_changes_no_variable() {
+    // A checkpoint of the trainable variable only, restored by a full Saver into a session whose
+    // variables already hold values: it fails up front (TF's NotFoundError) and changes none
+    // of them, including the one the checkpoint does hold.
+    let dir = TempDir::new("partial-unchanged");
+    let g = Graph::new();
+    let s = g.root();
+    let w = var(&s, "w", vec![1.0f32, 2.0]);
+    let _m = non_trainable(&s, "moving_mean", vec![0.0f32; 2]);
+    let sess = Session::new(&g);
+    init(&g, &sess);
+    let path = Saver::new(&g, vec![w]).unwrap().save(&sess, dir.join("model"), GlobalStep::None).unwrap();
+
+    let g2 = Graph::new();
+    let s2 = g2.root();
+    let w2 = var(&s2, "w", vec![5.0f32, 6.0]);
+    let m2 = non_trainable(&s2, "moving_mean", vec![7.0f32, 8.0]);
+    let extra = non_trainable(&s2, "global_step", 3i64);
+    let sess2 = Session::new(&g2);
+    init(&g2, &sess2);
+    let e = Saver::new(&g2, VarList::All).unwrap().restore(&sess2, &path).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Variable { .. }), "{msg}");
+    assert!(msg.starts_with("variable 'global_step'") || msg.starts_with("variable 'moving_mean'"), "{msg}");
+    assert!(msg.contains("global_step") && msg.contains("moving_mean") && msg.contains("1 more"), "{msg}");
+    assert!(msg.contains("var_list") && msg.contains("variables_initializer"), "{msg}");
+    assert_eq!(sess2.variable_value(w2).unwrap().to_vec::<f32>().unwrap(), vec![5.0, 6.0]);
+    assert_eq!(sess2.variable_value(m2).unwrap().to_vec::<f32>().unwrap(), vec![7.0, 8.0]);
+    assert_eq!(sess2.variable_value(extra).unwrap().to_vec::<i64>().unwrap(), vec![3]);
+
+    // The converse — the checkpoint holds variables this Saver does not cover — is no error
+    // in TF1 (the Saver restores its var_list and ignores the rest), nor here.
+    let full = Saver::new(&g2, VarList::All).unwrap().save(&sess2, dir.join("full"), GlobalStep::None).unwrap();
+    let g3 = Graph::new();
+    let w3 = var(&g3.root(), "w", vec![0.0f32, 0.0]);
+    let sess3 = Session::new(&g3);
+    Saver::new(&g3, VarList::All).unwrap().restore(&sess3, &full).unwrap();
+    assert_eq!(sess3.variable_value(w3).unwrap().to_vec::<f32>().unwrap(), vec![5.0, 6.0]);
+}

@@ -73,6 +73,16 @@ impl Conv2dOptions {
         self.kernel_regularizer = Some(r);
         self
     }
+    /// Sets the bias initializer.
+    pub fn bias_initializer(mut self, i: Initializer) -> Self {
+        self.bias_initializer = i;
+        self
+    }
+    /// Sets the scope name (TF1 `name=`; used as given).
+    pub fn name(mut self, n: &str) -> Self {
+        self.name = Some(n.to_string());
+        self
+    }
 }
 
 /// A 2-D convolution layer on NHWC input. TF1: `tf.layers.conv2d(x, filters, kernel_size, …)`.

@@ -3,7 +3,7 @@
 //! op (`FusedBatchNormV3`) with a fused backward kernel (`FusedBatchNormGradV3`).
 
 use crate::control::stop_gradient;
-use crate::input::IntoInput;
+use crate::input::{IntoInput, OptionalInput};
 use crate::math::binary::{add, mul, squared_difference, sub};
 use crate::math::reduce::{contiguous, Real};
 use crate::math::unary::{neg, rsqrt};
@@ -83,6 +83,11 @@ pub fn moments(s: &Scope, x: impl IntoInput, axes: &[i64], keep_dims: bool) -> R
 /// `y = x · inv + (offset - mean · inv)` (`-mean · inv` without offset; `scale` 1 when `None`).
 /// Gradients flow to every input (a composite of element-wise ops).
 ///
+/// Every input may be a `Tensor`, a `Variable` or a literal ([`IntoInput`]); `offset` and
+/// `scale` may also be `None` or `Some(tensor)` ([`OptionalInput`]), so the TF1 call
+/// `tf.nn.batch_normalization(x, m, v, beta, gamma, 1e-3)` with `beta`/`gamma` variables reads
+/// `nn::batch_normalization(&s, x, m, v, beta, gamma, 1e-3)?`.
+///
 /// # Shapes
 /// NumPy broadcasting: `x` `[?, 5]` with `[5]` statistics gives `[?, 5]`.
 ///
@@ -91,6 +96,7 @@ pub fn moments(s: &Scope, x: impl IntoInput, axes: &[i64], keep_dims: bool) -> R
 ///
 /// ```
 /// use ferroflow_core::Graph;
+/// use ferroflow_ops::state::{global_variables_initializer, variable, VariableOptions};
 /// use ferroflow_ops::{constant, nn};
 /// use ferroflow_session::Session;
 /// # fn main() -> ferroflow_core::Result<()> {
@@ -99,6 +105,13 @@ pub fn moments(s: &Scope, x: impl IntoInput, axes: &[i64], keep_dims: bool) -> R
 /// let x = constant(&s, vec![1.0f64, 3.0])?;
 /// let y = nn::batch_normalization(&s, x, 2.0f64, 1.0f64, None, None, 0.0)?;
 /// assert_eq!(Session::new(&g).run([y], &[])?[0].to_vec::<f64>()?, vec![-1.0, 1.0]);
+/// // beta and gamma as variables, passed as TF1 passes them.
+/// let beta = variable(&s.with_name("beta"), vec![10.0f64, 10.0], VariableOptions::default())?;
+/// let gamma = variable(&s.with_name("gamma"), vec![2.0f64, 2.0], VariableOptions::default())?;
+/// let z = nn::batch_normalization(&s, x, 2.0f64, 1.0f64, beta, gamma, 0.0)?;
+/// let sess = Session::new(&g);
+/// sess.run_ops(&[global_variables_initializer(&s)?], &[])?;
+/// assert_eq!(sess.run([z], &[])?[0].to_vec::<f64>()?, vec![8.0, 12.0]);
 /// # Ok(()) }
 /// ```
 pub fn batch_normalization(
@@ -106,8 +119,8 @@ pub fn batch_normalization(
     x: impl IntoInput,
     mean: impl IntoInput,
     variance: impl IntoInput,
-    offset: Option<Tensor>,
-    scale: Option<Tensor>,
+    offset: impl OptionalInput,
+    scale: impl OptionalInput,
     epsilon: f64,
 ) -> Result<Tensor> {
     s.op_scope("batchnorm", |s| {
@@ -115,6 +128,8 @@ pub fn batch_normalization(
         let dt = Some(x.dtype());
         let mean = mean.into_tensor(s, dt)?;
         let variance = variance.into_tensor(s, dt)?;
+        let offset = offset.into_opt_tensor(s, dt)?;
+        let scale = scale.into_opt_tensor(s, dt)?;
         let start = s.graph().num_nodes();
         let mut inv = rsqrt(s, add(s, variance, epsilon)?)?;
         if let Some(sc) = scale {
