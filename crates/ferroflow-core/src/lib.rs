@@ -11,6 +11,7 @@
 
 pub mod collection;
 pub mod composite;
+mod convert;
 mod dot;
 pub mod dtype;
 pub mod error;
