@@ -53,7 +53,7 @@ pub use ndarray;
 /// version ferroflow uses, so `ndarray::arr2(…)` needs no dependency of your own).
 ///
 /// Operator sugar comes with the handles: `pop_mean * decay + batch_mean * (1.0 - decay)` is an
-/// [`Expr`](crate::core::Expr) that any builder takes (its ops land in the builder's scope,
+/// [`Expr`] that any builder takes (its ops land in the builder's scope,
 /// cond branch and control dependencies included); [`convert_to_tensor`](prelude::convert_to_tensor)
 /// makes it a tensor.
 pub mod prelude {
