@@ -15,9 +15,9 @@ mod common;
 use anyhow::{bail, Context};
 use clap::Parser;
 use ferroflow::data::{DataOptions, Datasets};
+use ferroflow::ndarray::{Array2, Axis};
 use ferroflow::prelude::*;
 use ferroflow::train::Saver;
-use ndarray::{Array2, Axis};
 use std::path::PathBuf;
 
 #[derive(Parser)]

@@ -20,8 +20,9 @@ fn main() -> ferroflow::Result<()> {
         |s| {
             // Ops created here run only when is_training is true.
             let (mean, var) = nn::moments(s, x, &[0], false)?;
-            let a = assign(s, pop_mean, math::add(s, math::mul(s, pop_mean, 0.99f32)?, math::mul(s, mean, 0.01f32)?)?)?;
-            let b = assign(s, pop_var, math::add(s, math::mul(s, pop_var, 0.99f32)?, math::mul(s, var, 0.01f32)?)?)?;
+            // `+` and `*` build ops in the scope that `assign` is given: inside this branch.
+            let a = assign(s, pop_mean, pop_mean * 0.99 + mean * 0.01)?;
+            let b = assign(s, pop_var, pop_var * 0.99 + var * 0.01)?;
             s.control_dependencies(&[a.op(), b.op()], |s| {
                 nn::batch_normalization(s, x, mean, var, Some(beta.value()), Some(gamma.value()), 1e-3)
             })
@@ -43,7 +44,7 @@ fn main() -> ferroflow::Result<()> {
     sess.run_ops(&[global_variables_initializer(&s)?], &[])?;
     let batch = ndarray::Array2::from_shape_fn((4, 5), |(i, j)| (i * 5 + j) as f32);
     sess.run([y], &feed_dict![x => batch.clone(), is_training => true])?; // updates pop stats
-    let out = sess.run([y], &feed_dict![x => batch, is_training => false])?; // uses them
-    println!("{:?}", out[0]);
+    let out: ndarray::Array2<f32> = sess.fetch(y, &feed_dict![x => batch, is_training => false])?; // uses them
+    println!("{out:?}");
     Ok(())
 }

@@ -11,6 +11,7 @@ mod common;
 
 use common::models::tflearn_convnet;
 use common::Defaults;
+use ferroflow::ndarray;
 use ferroflow::tflearn::{FitOptions, DNN};
 
 fn main() -> anyhow::Result<()> {

@@ -27,9 +27,9 @@
 
 pub use ferroflow_core as core;
 pub use ferroflow_core::{
-    shape, CollectionKey, DType, Error, Graph, Operation, Result, Scope, Shape, Tensor, Value, Variable, GLOBAL_STEP,
-    GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES, REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, TRAIN_OP,
-    UPDATE_OPS,
+    shape, CollectionKey, DType, Element, Error, Expr, Graph, Operation, Result, Scope, Shape, Tensor, Value, Variable,
+    GLOBAL_STEP, GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES, REGULARIZATION_LOSSES, TRAINABLE_VARIABLES,
+    TRAIN_OP, UPDATE_OPS,
 };
 pub use ferroflow_data as data;
 /// Data-parallel training the Horovod way (`hvd::init`, `DistributedOptimizer`, collective
@@ -39,21 +39,31 @@ pub use ferroflow_distributed as distributed;
 pub use ferroflow_nn::{contrib, layers, tflearn, Training};
 pub use ferroflow_ops::{array, control, math, nn, random, state};
 pub use ferroflow_session::{
-    feed_dict, Callable, Fetch, NodeTrace, OpTypeStats, RunMetadata, RunOptions, Session, SessionOptions, TraceLevel,
+    feed_dict, Callable, Fetch, Fetches, FromFetch, NodeTrace, OpTypeStats, RunMetadata, RunOptions, Session,
+    SessionOptions, TraceLevel,
 };
 pub use ferroflow_train as train;
 /// The `ndarray` version ferroflow's `Value` converts from and to: use `ferroflow::ndarray`
 /// instead of a direct dependency, so the versions always match.
 pub use ndarray;
 
-/// Everything a TF1-style program usually needs.
+/// Everything a TF1-style program usually needs: graph and session types, every op module
+/// (`math`, `nn`, `array`, `state`, `control`), layers and their option builders, optimizers,
+/// `Saver`, `Padding`, `Training`, the collection keys, typed fetches, and `ndarray` (the
+/// version ferroflow uses, so `ndarray::arr2(…)` needs no dependency of your own).
+///
+/// Operator sugar comes with the handles: `pop_mean * decay + batch_mean * (1.0 - decay)` is an
+/// [`Expr`] that any builder takes (its ops land in the builder's scope,
+/// cond branch and control dependencies included); [`convert_to_tensor`](prelude::convert_to_tensor)
+/// makes it a tensor.
 pub mod prelude {
+    pub use crate::ndarray;
     pub use crate::{
         array, contrib, control, feed_dict, layers, math, nn, shape, state, train, CollectionKey, DType, Error, Fetch,
         Graph, Operation, Result, Scope, Session, SessionOptions, Shape, Tensor, Training, Value, Variable,
         GLOBAL_VARIABLES, LOSSES, REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, UPDATE_OPS,
     };
-    pub use ferroflow_core::{GLOBAL_STEP, MOVING_AVERAGE_VARIABLES, TRAIN_OP};
+    pub use ferroflow_core::{Element, Expr, GLOBAL_STEP, MOVING_AVERAGE_VARIABLES, TRAIN_OP};
     pub use ferroflow_nn::contrib::{ContribBatchNormOptions, FullyConnectedOptions};
     pub use ferroflow_nn::layers::{
         Activation, BatchNormOptions, Conv2dOptions, DenseOptions, Regularizer, UpdateMode,
@@ -65,7 +75,8 @@ pub mod prelude {
         assign, assign_add, assign_any_shape, assign_sub, constant, get_variable, global_variables_initializer,
         placeholder, placeholder_with_default, variable, variables_initializer, VariableOptions,
     };
-    pub use ferroflow_session::{Callable, RunMetadata, RunOptions, TraceLevel};
+    pub use ferroflow_ops::{convert_to_tensor, IntoInput};
+    pub use ferroflow_session::{Callable, Fetches, FromFetch, RunMetadata, RunOptions, TraceLevel};
     pub use ferroflow_train::{
         gradients, latest_checkpoint, AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer,
         Optimizer, RMSPropOptimizer, Saver,

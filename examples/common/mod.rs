@@ -7,8 +7,8 @@ pub mod models;
 
 use clap::Parser;
 use ferroflow::data::{DataOptions, Datasets};
+use ferroflow::ndarray::{Array2, Array4, Axis};
 use ferroflow::prelude::*;
-use ndarray::{Array2, Array4, Axis};
 use std::path::PathBuf;
 
 /// Flags every example takes. Defaults are per example (`Defaults`).

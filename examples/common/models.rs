@@ -29,16 +29,9 @@ fn batch_norm(s: &Scope, layer: Tensor, axes: &[i64], is_training: Tensor) -> Re
         |s| {
             let (batch_mean, batch_variance) = nn::moments(s, layer, axes, false)?;
             let decay = 0.99f32;
-            let train_mean = assign(
-                s,
-                pop_mean,
-                math::add(s, math::mul(s, pop_mean, decay)?, math::mul(s, batch_mean, 1.0 - decay)?)?,
-            )?;
-            let train_variance = assign(
-                s,
-                pop_variance,
-                math::add(s, math::mul(s, pop_variance, decay)?, math::mul(s, batch_variance, 1.0 - decay)?)?,
-            )?;
+            // Operator sugar: the ops land in this branch (the scope `assign` is given).
+            let train_mean = assign(s, pop_mean, pop_mean * decay + batch_mean * (1.0 - decay))?;
+            let train_variance = assign(s, pop_variance, pop_variance * decay + batch_variance * (1.0 - decay))?;
             s.control_dependencies(&[train_mean.op(), train_variance.op()], |s| {
                 nn::batch_normalization(
                     s,
@@ -179,7 +172,7 @@ pub fn batchnorm_mlp(s: &Scope, lr: f64) -> Result<Model> {
         .map(|v| nn::l2_loss(s, v.value()))
         .collect::<Result<_>>()?;
     let l2 = math::add_n(s, &weights)?;
-    let loss = math::add(s, xent, math::mul(s, l2, beta)?)?;
+    let loss = convert_to_tensor(s, xent + l2 * beta)?;
     let update_ops = s.graph().collection_ops(&UPDATE_OPS);
     let train_op = s.control_dependencies(&update_ops, |s| {
         train::GradientDescentOptimizer::new(lr).minimize(s, loss, None, None)

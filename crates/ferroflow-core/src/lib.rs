@@ -11,9 +11,11 @@
 
 pub mod collection;
 pub mod composite;
+mod convert;
 mod dot;
 pub mod dtype;
 pub mod error;
+pub mod expr;
 pub mod graph;
 pub mod handles;
 mod import;
@@ -29,6 +31,7 @@ pub use collection::{
 pub use composite::Composite;
 pub use dtype::DType;
 pub use error::{Error, Result};
+pub use expr::{BinaryOp, Expr};
 pub use graph::{CondBranch, CondCtxId, EdgeKind, Graph, GraphState, NodeData};
 pub use handles::{Operation, Tensor, Variable};
 pub use op::{GradCtx, InferCtx, KernelCtx, Op, Runtime, TensorSpec};

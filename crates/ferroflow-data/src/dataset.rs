@@ -2,7 +2,7 @@
 
 use crate::idx::{read_idx_images, read_idx_images_from_bytes, read_idx_labels, read_idx_labels_from_bytes, IdxImages};
 use ferroflow_core::{Error, Result};
-use ndarray::{Array1, Array2, ArrayView4, Axis};
+use ndarray::{Array1, Array2, Array4, ArrayView4, Axis};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
@@ -200,6 +200,30 @@ impl DataSet {
             self.gather_labels(&idx).mapv(f32::from).insert_axis(Axis(1))
         };
         (self.images.select(Axis(0), &idx), labels)
+    }
+
+    /// Like [`next_batch`](Self::next_batch) but with the images as NHWC `(batch_size, rows,
+    /// cols, 1)`, ready for `conv2d` (TF1: `mnist.train.next_batch(b)` then
+    /// `np.reshape(x, [-1, 28, 28, 1])`). Draws the same batches as `next_batch` would.
+    ///
+    /// ```
+    /// use ferroflow_data::{DataOptions, Datasets};
+    /// # fn main() -> ferroflow_core::Result<()> {
+    /// let mut data = Datasets::embedded_mnist(DataOptions::default())?;
+    /// let (x, y) = data.train.next_batch_nhwc(8)?;
+    /// assert_eq!((x.dim(), y.dim()), ((8, 28, 28, 1), (8, 10)));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// None in practice: a batch always has `rows * cols` values per image.
+    pub fn next_batch_nhwc(&mut self, batch_size: usize) -> Result<(Array4<f32>, Array2<f32>)> {
+        let (images, labels) = self.next_batch(batch_size);
+        let n = images.nrows();
+        let images = images
+            .into_shape_with_order((n, self.rows, self.cols, 1))
+            .map_err(|e| Error::invalid(format!("DataSet::next_batch_nhwc: {e}")))?;
+        Ok((images, labels))
     }
 
     /// Like [`next_batch`](Self::next_batch) but with the labels as class ids, for sparse losses.
@@ -492,6 +516,22 @@ mod tests {
 
     fn ids(batch: &Array2<f32>) -> Vec<usize> {
         batch.column(0).iter().map(|&x| x as usize).collect()
+    }
+
+    #[test]
+    fn nhwc_batches_are_the_flat_batches_reshaped() {
+        let images = Array2::from_shape_fn((5, 6), |(i, j)| (i * 6 + j) as f32);
+        let labels: Vec<u8> = (0..5).collect();
+        let mut flat = DataSet::new(images.clone(), labels.clone(), (2, 3), 7).unwrap();
+        let mut nhwc = DataSet::new(images, labels, (2, 3), 7).unwrap();
+        for _ in 0..3 {
+            let (xf, yf) = flat.next_batch(3);
+            let (xn, yn) = nhwc.next_batch_nhwc(3).unwrap();
+            assert_eq!(xn.dim(), (3, 2, 3, 1));
+            assert_eq!(xn.iter().copied().collect::<Vec<_>>(), xf.iter().copied().collect::<Vec<_>>());
+            assert_eq!(xn[[1, 1, 2, 0]], xf[[1, 5]]);
+            assert_eq!(yn, yf);
+        }
     }
 
     #[test]

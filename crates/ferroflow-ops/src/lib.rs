@@ -20,5 +20,5 @@ pub mod state;
 pub(crate) mod util;
 
 pub use control::{cond, group, identity, no_op, stop_gradient};
-pub use input::{IntoInput, OptionalInput};
+pub use input::{convert_to_tensor, IntoInput, OptionalInput};
 pub use state::{constant, placeholder, variable};

@@ -28,7 +28,7 @@ pub struct Callable<'s> {
 impl Session {
     /// Validates, prunes and plans `fetches` given `feeds` once, returning a [`Callable`]
     /// whose [`call`](Callable::call) takes one value per feed, in the order of `feeds`, and
-    /// returns one value per tensor fetch, as [`Session::run`] does. TF1:
+    /// returns one value per fetch (op fetches included), as [`Session::run`] does. TF1:
     /// `sess.make_callable(fetches, feed_list)`.
     ///
     /// ```

@@ -10,12 +10,14 @@
 #![warn(missing_docs)]
 
 mod callable;
+mod fetch;
 mod plan;
 mod session;
 mod trace;
 mod variables;
 
 pub use callable::Callable;
+pub use fetch::{Fetches, FromFetch};
 pub use plan::Plan;
 pub use session::{Fetch, Session, SessionOptions};
 pub use trace::{NodeTrace, OpTypeStats, RunMetadata, RunOptions, TraceLevel};

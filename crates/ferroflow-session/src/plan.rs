@@ -47,8 +47,8 @@ pub struct Plan {
     pub(crate) num_slots: usize,
     /// Slot of each feed, in the caller's sorted feed order.
     pub(crate) feed_slots: Vec<(Tensor, usize)>,
-    /// Slot of each tensor fetch, in fetch order.
-    pub(crate) fetch_slots: Vec<(Tensor, usize)>,
+    /// Slot of each tensor fetch, in fetch order; `None` at an op fetch's position.
+    pub(crate) fetch_slots: Vec<Option<(Tensor, usize)>>,
     pub(crate) nodes: Vec<Operation>,
     /// True when some step writes a variable (an op with a reference input, e.g. `Assign`
     /// or an optimizer's apply op): such runs hold the variable store's gate shared.
@@ -211,10 +211,13 @@ impl Plan {
         let mut fetch_slots = Vec::new();
         let mut fetched = vec![false; slot_of.len()];
         for f in fetches {
-            if let Fetch::Tensor(t) = f {
-                let s = slot(t)?;
-                fetched[s] = true;
-                fetch_slots.push((*t, s));
+            match f {
+                Fetch::Tensor(t) => {
+                    let s = slot(t)?;
+                    fetched[s] = true;
+                    fetch_slots.push(Some((*t, s)));
+                }
+                Fetch::Operation(_) => fetch_slots.push(None),
             }
         }
         // Buffer lifetimes: free each slot after its last reader; let that reader move it.

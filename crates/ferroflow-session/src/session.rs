@@ -135,7 +135,11 @@ impl Session {
     }
 
     /// Runs the subgraph needed for `fetches`, with `feeds` replacing tensors' values.
-    /// Returns one value per *tensor* fetch, in fetch order; op fetches return nothing.
+    /// Returns one value per fetch, in fetch order. An op fetch (run for its effect, TF1
+    /// returns `None` for it) holds an empty `f32` value of shape `[0]`, so it never shifts
+    /// the positions of the fetches after it: `sess.run([Fetch::from(train_op), loss.into()],
+    /// feeds)?[1]` is the loss. For typed results (`(f32, f32)`, arrays, `()` for ops) see
+    /// [`Session::fetch`].
     ///
     /// Each node runs at most once per call. A fed tensor is not computed. Ops created inside
     /// a cond branch run only when it is taken.
@@ -471,7 +475,11 @@ impl Session {
             }
         }
         let mut out = Vec::with_capacity(plan.fetch_slots.len());
-        for (t, s) in &plan.fetch_slots {
+        for fetch in &plan.fetch_slots {
+            let Some((t, s)) = fetch else {
+                out.push(op_fetch_value());
+                continue;
+            };
             match read(&slots[*s])? {
                 Some(v) => out.push(v),
                 None => return Err(Error::DeadFetch { name: t.name() }),
@@ -525,6 +533,12 @@ impl Session {
         self.variables.set_all(values.into_iter().map(|(v, val)| (v.op(), val)).collect());
         Ok(())
     }
+}
+
+/// What an op fetch's position holds in [`Session::run`]'s result: an empty `f32` value of
+/// shape `[0]` (TF1 returns `None` there). It keeps the positions of the later fetches.
+pub(crate) fn op_fetch_value() -> Value {
+    Value::from(Vec::<f32>::new())
 }
 
 /// Bytes of a value's elements.

@@ -77,9 +77,11 @@ fn each_node_runs_once_per_run_and_fetch_order_kept() {
     let sess = Session::new(&g);
     sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
     let out = sess.run([Fetch::from(b), inc.op().into(), a.into()], &[]).unwrap();
-    assert_eq!(out.len(), 2);
+    // One value per fetch, op fetches included: an op fetch never shifts the positions after it.
+    assert_eq!(out.len(), 3);
     assert_eq!(scalar(&out[0]), 2.0);
-    assert_eq!(scalar(&out[1]), 1.0);
+    assert!(out[1].is_empty(), "an op fetch holds an empty value, got {:?}", out[1].shape());
+    assert_eq!(scalar(&out[2]), 1.0);
     assert_eq!(scalar(&sess.run([v], &[]).unwrap()[0]), 1.0);
     assert_eq!(sess.num_cached_plans(), 3);
 }
