@@ -323,7 +323,7 @@ impl Op for Unary {
             }
             Value::I32(a) => Value::I32(a.mapv(|x| k.fi(x as i64) as i32).into_shared()),
             Value::I64(a) => Value::I64(a.mapv(|x| k.fi(x)).into_shared()),
-            Value::Bool(_) => return Err(cx.error("not defined for bool")),
+            v @ (Value::Bool(_) | Value::String(_)) => return Err(cx.error(format!("not defined for {}", v.dtype()))),
         }])
     }
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
