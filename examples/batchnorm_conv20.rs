@@ -9,6 +9,10 @@
 //! ```sh
 //! cargo run --release --example batchnorm_conv20 -- --steps 800 --batch-size 64 --lr 0.002
 //! ```
+//!
+//! `--logdir runs/conv20` writes TensorBoard summaries: training/validation loss and accuracy,
+//! histograms of every layer's `pop_mean`/`pop_variance`, 3 input images, and the graph
+//! (`tensorboard --logdir runs`).
 
 mod common;
 

@@ -118,7 +118,13 @@ fn body(hvd: &Hvd) -> anyhow::Result<()> {
         lr: args.common.lr.unwrap_or(d.lr),
         seed: args.common.seed,
         log_every: args.common.log_every.max(1),
+        logdir: None,
     };
+    if args.common.logdir.is_some() {
+        anyhow::bail!(
+            "--logdir is not supported by distributed_conv20 (its loop writes no summaries); use batchnorm_conv20"
+        );
+    }
     // Every rank loads the data (an error here, e.g. a missing --data, aborts the whole job)
     // and keeps its shard of the training split.
     let mut data = common::load(&settings)?.shard(hvd.rank(), hvd.size())?;

@@ -6,6 +6,9 @@
 //! ```sh
 //! cargo run --release --example tflearn_convnet -- --steps 500 --batch-size 64
 //! ```
+//!
+//! `--logdir DIR` writes the graph, 3 input images and the final loss/accuracies for
+//! TensorBoard.
 
 mod common;
 
@@ -20,7 +23,7 @@ fn main() -> anyhow::Result<()> {
 
     // conv 32 → pool → LRN → conv 64 → pool → LRN → fc 128 → dropout → fc 256 → dropout →
     // fc 10 softmax, Adam: built in `common/models.rs`, shared with the benchmark.
-    let (net, _input, head) = tflearn_convnet(settings.seed, settings.lr)?;
+    let (net, input, head) = tflearn_convnet(settings.seed, settings.lr)?;
     let model = DNN::new(net, head)?;
 
     let images = |a: &ndarray::Array2<f32>| -> anyhow::Result<ndarray::ArrayD<f32>> { Ok(common::nhwc(a)?.into_dyn()) };
@@ -37,8 +40,18 @@ fn main() -> anyhow::Result<()> {
     };
     let report = model.fit(&tx, &ty, Some((&vx, &vy)), &opts)?;
     println!("Trained {} steps, last batch loss {:.5}", report.steps, report.last_loss);
-    println!("Final validation accuracy: {:>3.5}", model.evaluate(&vx, &vy, 500)?);
+    let val_acc = model.evaluate(&vx, &vy, 500)?;
+    println!("Final validation accuracy: {:>3.5}", val_acc);
     let (sx, sy) = (images(data.test.images())?, data.test.one_hot().clone().into_dyn());
-    println!("Final test accuracy: {:>3.5}", model.evaluate(&sx, &sy, 500)?);
+    let test_acc = model.evaluate(&sx, &sy, 500)?;
+    println!("Final test accuracy: {:>3.5}", test_acc);
+    if let Some(dir) = &settings.logdir {
+        // `fit` runs its own loop, so TensorBoard gets the final numbers at the last step.
+        let pixels =
+            vx.as_slice().and_then(|p| p.get(..3 * 784)).ok_or_else(|| anyhow::anyhow!("fewer than 3 images"))?;
+        let first = ndarray::Array::from_shape_vec((3, 28, 28, 1), pixels.to_vec())?;
+        let scalars = [("train/loss", report.last_loss), ("validation/accuracy", val_acc), ("test/accuracy", test_acc)];
+        common::write_summaries(model.session(), dir, input, first.into(), &scalars, report.steps as i64)?;
+    }
     Ok(())
 }

@@ -42,6 +42,9 @@ pub use ferroflow_session::{
     feed_dict, Callable, Fetch, Fetches, FromFetch, NodeTrace, OpTypeStats, RunMetadata, RunOptions, Session,
     SessionOptions, TraceLevel,
 };
+/// TensorBoard (TF1 `tf.summary`): summary ops, `FileWriter`, `GraphDef` export. See
+/// `docs/tensorboard.md`.
+pub use ferroflow_summary as summary;
 pub use ferroflow_train as train;
 /// The `ndarray` version ferroflow's `Value` converts from and to: use `ferroflow::ndarray`
 /// instead of a direct dependency, so the versions always match.

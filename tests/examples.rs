@@ -41,10 +41,32 @@ fn check_founding_output(stdout: &str, steps: usize) {
     assert!(stdout.contains("Single-image predictions match batch predictions: true"), "{stdout}");
 }
 
+/// The bytes of the one event file `--logdir dir` wrote (tests/tensorboard.rs checks the format
+/// with TensorBoard's reader; here: it exists and holds the expected tags).
+fn event_file(dir: &std::path::Path) -> Vec<u8> {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].file_name().unwrap().to_string_lossy().starts_with("events.out.tfevents."), "{files:?}");
+    std::fs::read(&files[0]).unwrap()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
 #[test]
 fn batchnorm_conv20_runs() {
-    let out = run("batchnorm_conv20", &["--steps", "30", "--batch-size", "32"]);
+    let dir = std::env::temp_dir().join(format!("ff-examples-conv20-logdir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = run("batchnorm_conv20", &["--steps", "30", "--batch-size", "32", "--logdir", dir.to_str().unwrap()]);
     check_founding_output(&out, 30);
+    let ev = event_file(&dir);
+    for tag in
+        ["brain.Event:2", "summaries/train/loss", "summaries/validation/accuracy", "pop_variance", "input/image/2"]
+    {
+        assert!(contains(&ev, tag), "no '{tag}' in the event file");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -78,9 +100,16 @@ fn readme_program_runs() {
 
 #[test]
 fn tflearn_convnet_runs() {
-    let out = run("tflearn_convnet", &["--steps", "20", "--batch-size", "32"]);
+    let dir = std::env::temp_dir().join(format!("ff-examples-tflearn-logdir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = run("tflearn_convnet", &["--steps", "20", "--batch-size", "32", "--logdir", dir.to_str().unwrap()]);
     let t = value(&out, "Final test accuracy: ");
     assert!((0.0..=1.0).contains(&t), "{out}");
+    let ev = event_file(&dir);
+    for tag in ["summaries/train/loss", "summaries/test/accuracy", "summaries/input/image/0"] {
+        assert!(contains(&ev, tag), "no '{tag}' in the event file");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

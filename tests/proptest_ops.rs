@@ -83,6 +83,7 @@ impl Val {
             DType::I32 => Value::from_shape_vec(&self.dims, (0..n).map(|i| INTS[pick(i)] as i32).collect()),
             DType::I64 => Value::from_shape_vec(&self.dims, (0..n).map(|i| INTS[pick(i)]).collect()),
             DType::Bool => Value::from_shape_vec(&self.dims, (0..n).map(|i| pick(i) % 2 == 1).collect()),
+            DType::String => Value::strings(&self.dims, (0..n).map(|i| vec![b'a'; pick(i)]).collect()),
         };
         r.expect("generated value")
     }
@@ -227,7 +228,7 @@ struct Case {
 }
 
 fn dtype() -> impl Strategy<Value = DType> {
-    prop_oneof![4 => Just(DType::F32), 2 => Just(DType::F64), 2 => Just(DType::I32), 1 => Just(DType::I64), 2 => Just(DType::Bool)]
+    prop_oneof![4 => Just(DType::F32), 2 => Just(DType::F64), 2 => Just(DType::I32), 1 => Just(DType::I64), 2 => Just(DType::Bool), 1 => Just(DType::String)]
 }
 
 /// An input's dtype: mostly the case's, sometimes an index type, sometimes anything.

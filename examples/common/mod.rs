@@ -32,6 +32,9 @@ pub struct Flags {
     /// Print a line every this many steps (the founding programs use 25/100).
     #[arg(long, default_value_t = 25)]
     pub log_every: usize,
+    /// Write TensorBoard summaries and the graph here (`tensorboard --logdir DIR`'s parent).
+    #[arg(long)]
+    pub logdir: Option<PathBuf>,
 }
 
 /// Per-example defaults (the founding programs' values).
@@ -49,6 +52,7 @@ pub struct Settings {
     pub lr: f64,
     pub seed: u64,
     pub log_every: usize,
+    pub logdir: Option<PathBuf>,
 }
 
 pub fn settings(d: Defaults) -> Settings {
@@ -60,6 +64,7 @@ pub fn settings(d: Defaults) -> Settings {
         lr: f.lr.unwrap_or(d.lr),
         seed: f.seed,
         log_every: f.log_every.max(1),
+        logdir: f.logdir,
     }
 }
 
@@ -100,12 +105,86 @@ fn as_input(m: &Model, images: &Array2<f32>) -> anyhow::Result<Value> {
     Ok(if m.image_input { Value::from(nhwc(images)?) } else { Value::from(images.clone()) })
 }
 
+/// TensorBoard summaries of a founding program (`--logdir`): training loss/accuracy, 3 input
+/// images and histograms of every batch-norm population mean/variance (`…/pop_mean`,
+/// `…/pop_variance`) at each training report; validation loss/accuracy at each validation
+/// report; the graph.
+struct Board {
+    writer: ferroflow::summary::FileWriter,
+    train: Tensor,
+    validation: Tensor,
+}
+
+impl Board {
+    fn new(sess: &Session, m: &Model, dir: &std::path::Path) -> anyhow::Result<Board> {
+        use ferroflow::summary;
+        let g = sess.graph();
+        let s = g.root();
+        let (train, validation) = s.name_scope("summaries", |s| {
+            let mut t = s.name_scope("train", |s| {
+                Ok(vec![summary::scalar(s, "loss", m.loss)?, summary::scalar(s, "accuracy", m.accuracy)?])
+            })?;
+            if m.image_input {
+                t.push(summary::image(s, "input", m.inputs, 3)?);
+            }
+            for v in g.global_variables() {
+                let name = v.name();
+                if name.ends_with("pop_mean") || name.ends_with("pop_variance") {
+                    t.push(summary::histogram(s, &name, v.value())?);
+                }
+            }
+            let v = s.name_scope("validation", |s| {
+                Ok(vec![summary::scalar(s, "loss", m.loss)?, summary::scalar(s, "accuracy", m.accuracy)?])
+            })?;
+            Ok((summary::merge(s, &t)?, summary::merge(s, &v)?))
+        })?;
+        let writer = summary::FileWriter::new(dir, Some(g))?;
+        eprintln!(
+            "TensorBoard: writing {} (open with: tensorboard --logdir {})",
+            writer.path().display(),
+            dir.display()
+        );
+        Ok(Board { writer, train, validation })
+    }
+}
+
+/// TensorBoard output of a program whose training loop is not ours (tflearn-style `fit`): the
+/// graph, the first 3 of `images` through `input`, and `scalars` (tag, value) at `step`.
+pub fn write_summaries(
+    sess: &Session,
+    dir: &std::path::Path,
+    input: Tensor,
+    images: Value,
+    scalars: &[(&str, f32)],
+    step: i64,
+) -> anyhow::Result<()> {
+    use ferroflow::summary;
+    let g = sess.graph();
+    let s = g.root().sub_scope("summaries");
+    let img = summary::image(&s, "input", input, 3)?;
+    let mut feeds = vec![(input, images)];
+    let mut sums = vec![img];
+    for (tag, v) in scalars {
+        let p = placeholder(&s, DType::F32, shape![])?;
+        sums.push(summary::scalar(&s, tag, p)?);
+        feeds.push((p, Value::from(*v)));
+    }
+    let merged = summary::merge(&s, &sums)?;
+    let mut writer = summary::FileWriter::new(dir, Some(g))?;
+    let out = sess.run([merged], &feeds)?;
+    writer.add_summary(out[0].scalar_bytes()?, step)?;
+    writer.close()?;
+    eprintln!("TensorBoard: wrote {} (open with: tensorboard --logdir {})", writer.path().display(), dir.display());
+    Ok(())
+}
+
 /// The founding programs' loop and report: a line every 25 batches (training loss/accuracy on
 /// the batch) and every 100 (validation), then final validation and test accuracy and the first
 /// 100 test images scored one at a time with `is_training = false`.
 pub fn train_and_report(sess: &Session, m: &Model, ds: &mut Datasets, s: &Settings) -> anyhow::Result<f32> {
     let val_x = as_input(m, ds.validation.images())?;
     let val_y = Value::from(ds.validation.one_hot().clone());
+    let mut board = s.logdir.as_deref().map(|d| Board::new(sess, m, d)).transpose()?;
     for batch_i in 0..s.steps {
         let (bx, by) = ds.train.next_batch(s.batch_size);
         let (bx, by) = (as_input(m, &bx)?, Value::from(by));
@@ -115,13 +194,26 @@ pub fn train_and_report(sess: &Session, m: &Model, ds: &mut Datasets, s: &Settin
                 [m.loss, m.accuracy],
                 &feed_dict![m.inputs => val_x.clone(), m.labels => val_y.clone(), m.is_training => false],
             )?;
+            if let Some(b) = board.as_mut() {
+                let feeds = feed_dict![m.inputs => val_x.clone(), m.labels => val_y.clone(), m.is_training => false];
+                let v = sess.run([b.validation], &feeds)?;
+                b.writer.add_summary(v[0].scalar_bytes()?, batch_i as i64)?;
+            }
             println!(
                 "Batch: {:>2}: Validation loss: {:>3.5}, Validation accuracy: {:>3.5}",
                 batch_i,
                 r[0].scalar::<f32>()?,
                 r[1].scalar::<f32>()?
             );
-        } else if batch_i % s.log_every == 0 {
+        }
+        if batch_i % s.log_every == 0 {
+            if let Some(b) = board.as_mut() {
+                let feeds = feed_dict![m.inputs => bx.clone(), m.labels => by.clone(), m.is_training => false];
+                let v = sess.run([b.train], &feeds)?;
+                b.writer.add_summary(v[0].scalar_bytes()?, batch_i as i64)?;
+            }
+        }
+        if batch_i % (4 * s.log_every) != 0 && batch_i % s.log_every == 0 {
             let r =
                 sess.run([m.loss, m.accuracy], &feed_dict![m.inputs => bx, m.labels => by, m.is_training => false])?;
             println!(
@@ -134,6 +226,9 @@ pub fn train_and_report(sess: &Session, m: &Model, ds: &mut Datasets, s: &Settin
     }
     let acc = sess.run([m.accuracy], &feed_dict![m.inputs => val_x, m.labels => val_y, m.is_training => false])?;
     println!("Final validation accuracy: {:>3.5}", acc[0].scalar::<f32>()?);
+    if let Some(mut b) = board.take() {
+        b.writer.close()?;
+    }
     let test_x = as_input(m, ds.test.images())?;
     let test_y = Value::from(ds.test.one_hot().clone());
     let acc = sess.run([m.accuracy], &feed_dict![m.inputs => test_x, m.labels => test_y, m.is_training => false])?;

@@ -40,6 +40,8 @@ pub const REGULARIZATION_LOSSES: CollectionKey = CollectionKey(Cow::Borrowed("re
 pub const MOVING_AVERAGE_VARIABLES: CollectionKey = CollectionKey(Cow::Borrowed("moving_average_variables"));
 /// The global step variable (`tf.GraphKeys.GLOBAL_STEP`).
 pub const GLOBAL_STEP: CollectionKey = CollectionKey(Cow::Borrowed("global_step"));
+/// Summary ops, gathered by `summary::merge_all` (`tf.GraphKeys.SUMMARIES`).
+pub const SUMMARIES: CollectionKey = CollectionKey(Cow::Borrowed("summaries"));
 /// Train ops (`tf.GraphKeys.TRAIN_OP`).
 pub const TRAIN_OP: CollectionKey = CollectionKey(Cow::Borrowed("train_op"));
 

@@ -16,6 +16,9 @@ pub enum DType {
     I64,
     /// Boolean (`tf.bool`), predicates such as `is_training`.
     Bool,
+    /// Byte string (`tf.string`): each element is an arbitrary byte sequence. Summary ops output
+    /// serialized `Summary` protobufs as scalar strings. No arithmetic, no gradient.
+    String,
 }
 
 impl DType {
@@ -24,9 +27,9 @@ impl DType {
         matches!(self, DType::F32 | DType::F64)
     }
 
-    /// True for every type that supports arithmetic (all but `Bool`).
+    /// True for every type that supports arithmetic (all but `Bool` and `String`).
     pub fn is_numeric(self) -> bool {
-        !matches!(self, DType::Bool)
+        !matches!(self, DType::Bool | DType::String)
     }
 
     /// The TF1 spelling (`float32`, `int64`, `bool`).
@@ -37,6 +40,7 @@ impl DType {
             DType::I32 => "int32",
             DType::I64 => "int64",
             DType::Bool => "bool",
+            DType::String => "string",
         }
     }
 }

@@ -26,7 +26,7 @@ pub mod value;
 
 pub use collection::{
     CollectionItem, CollectionKey, GLOBAL_STEP, GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES,
-    REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, TRAIN_OP, UPDATE_OPS,
+    REGULARIZATION_LOSSES, SUMMARIES, TRAINABLE_VARIABLES, TRAIN_OP, UPDATE_OPS,
 };
 pub use composite::Composite;
 pub use dtype::DType;

@@ -21,6 +21,10 @@ pub enum Value {
     I64(ArcArray<i64, IxDyn>),
     /// `bool` data.
     Bool(ArcArray<bool, IxDyn>),
+    /// `string` data (TF's `tf.string`): each element is a byte string. Build one with
+    /// [`Value::from_bytes`] or [`Value::strings`], read it with [`Value::as_bytes`] or
+    /// [`Value::scalar_bytes`]. Numeric kernels reject it with an error naming the node.
+    String(ArcArray<Vec<u8>, IxDyn>),
 }
 
 /// A Rust scalar type that is a ferroflow dtype (`f32`, `f64`, `i32`, `i64`, `bool`).
@@ -96,7 +100,12 @@ element!(i32, I32);
 element!(i64, I64);
 element!(bool, Bool);
 
-/// Runs `$body` with `$a` bound to the inner array whatever the dtype.
+/// Runs `$body` with `$a` bound to the inner array whatever the (non-string) dtype.
+///
+/// The body is generic over [`Element`] (it may copy elements). A `string` value makes the
+/// enclosing function return an `InvalidArgument` error (the session turns it into a kernel
+/// error naming the node), so the macro can only be used in functions returning
+/// [`Result`](crate::Result).
 #[macro_export]
 macro_rules! with_value {
     ($v:expr, $a:ident => $body:expr) => {
@@ -106,15 +115,60 @@ macro_rules! with_value {
             $crate::Value::I32($a) => $body,
             $crate::Value::I64($a) => $body,
             $crate::Value::Bool($a) => $body,
+            $crate::Value::String(a) => {
+                return Err($crate::Error::invalid(format!(
+                    "this op does not support string tensors, got a string value of shape {:?}",
+                    a.shape()
+                )))
+            }
         }
     };
+}
+
+/// Like `with_value!` but for bodies that only need `Clone` elements (shape, len, reshape),
+/// so strings are included.
+macro_rules! with_any_value {
+    ($v:expr, $a:ident => $body:expr) => {
+        match $v {
+            Value::F32($a) => $body,
+            Value::F64($a) => $body,
+            Value::I32($a) => $body,
+            Value::I64($a) => $body,
+            Value::Bool($a) => $body,
+            Value::String($a) => $body,
+        }
+    };
+}
+
+impl From<&str> for Value {
+    /// A scalar `string` value holding the UTF-8 bytes of `s`.
+    fn from(s: &str) -> Value {
+        Value::from_bytes(s.as_bytes())
+    }
+}
+impl From<String> for Value {
+    /// A scalar `string` value holding the UTF-8 bytes of `s`.
+    fn from(s: String) -> Value {
+        Value::from_bytes(s.into_bytes())
+    }
+}
+impl<D: Dimension> From<Array<Vec<u8>, D>> for Value {
+    fn from(a: Array<Vec<u8>, D>) -> Value {
+        Value::String(a.into_dyn().into_shared())
+    }
+}
+impl<D: Dimension> From<ArcArray<Vec<u8>, D>> for Value {
+    fn from(a: ArcArray<Vec<u8>, D>) -> Value {
+        Value::String(a.into_dyn())
+    }
 }
 
 /// The one conversion table of `tf.cast` (floats truncate toward zero into ints, nonzero is
 /// true): runs `$conv!(array, element_fn)` for the source dtype; `$conv` builds the output.
 macro_rules! cast_by_source {
-    ($v:expr, $conv:ident) => {
+    ($v:expr, $conv:ident, $string:expr) => {
         match $v {
+            Value::String(_) => $string,
             Value::F32(a) => $conv!(a, |x: f32, z| CastTo::cast_from_f64(x as f64, z)),
             Value::F64(a) => $conv!(a, |x: f64, z| CastTo::cast_from_f64(x, z)),
             Value::I32(a) => $conv!(a, |x: i32, z| CastTo::cast_from_i64(x as i64, z)),
@@ -133,17 +187,18 @@ impl Value {
             Value::I32(_) => DType::I32,
             Value::I64(_) => DType::I64,
             Value::Bool(_) => DType::Bool,
+            Value::String(_) => DType::String,
         }
     }
 
     /// The concrete shape.
     pub fn shape(&self) -> &[usize] {
-        with_value!(self, a => a.shape())
+        with_any_value!(self, a => a.shape())
     }
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        with_value!(self, a => a.len())
+        with_any_value!(self, a => a.len())
     }
 
     /// True when the value has no elements.
@@ -169,6 +224,7 @@ impl Value {
             DType::I32 => Value::filled(dims, 0i32),
             DType::I64 => Value::filled(dims, 0i64),
             DType::Bool => Value::filled(dims, false),
+            DType::String => Value::String(ArcArray::from_elem(IxDyn(dims), Vec::new())),
         }
     }
 
@@ -190,6 +246,14 @@ impl Value {
             DType::I32 => Value::try_filled(dims, 0i32),
             DType::I64 => Value::try_filled(dims, 0i64),
             DType::Bool => Value::try_filled(dims, false),
+            DType::String => {
+                let n = checked_len(dims).ok_or_else(|| Error::allocation(DType::String, dims, None))?;
+                let mut data: Vec<Vec<u8>> = Vec::new();
+                data.try_reserve_exact(n)
+                    .map_err(|_| Error::allocation(DType::String, dims, checked_bytes(DType::String, dims)))?;
+                data.resize(n, Vec::new());
+                Value::strings(dims, data)
+            }
         }
     }
 
@@ -208,6 +272,37 @@ impl Value {
         Array::from_shape_vec(IxDyn(dims), data)
             .map(|a| T::into_value(a.into_shared()))
             .map_err(|_| Error::invalid(format!("cannot build a value of shape {dims:?} from {n} elements")))
+    }
+
+    /// A scalar `string` value (TF's `tf.string`) holding `bytes`.
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Value {
+        Value::String(ArcArray::from_elem(IxDyn(&[]), bytes.into()))
+    }
+
+    /// A `string` value of shape `dims` from its byte strings in row-major order; errors on a
+    /// length mismatch.
+    pub fn strings(dims: &[usize], data: Vec<Vec<u8>>) -> Result<Value> {
+        let n = data.len();
+        Array::from_shape_vec(IxDyn(dims), data)
+            .map(|a| Value::String(a.into_shared()))
+            .map_err(|_| Error::invalid(format!("cannot build a string value of shape {dims:?} from {n} elements")))
+    }
+
+    /// Borrows a `string` value's byte strings; errors naming the dtype when it is not a string.
+    pub fn as_bytes(&self) -> Result<ArrayViewD<'_, Vec<u8>>> {
+        match self {
+            Value::String(a) => Ok(a.view()),
+            _ => Err(self.dtype_error(DType::String)),
+        }
+    }
+
+    /// The bytes of a scalar (or one-element) `string` value, e.g. a fetched summary.
+    pub fn scalar_bytes(&self) -> Result<&[u8]> {
+        let Value::String(a) = self else { return Err(self.dtype_error(DType::String)) };
+        if a.len() != 1 {
+            return Err(Error::invalid(format!("expected a scalar string, got a value of shape {:?}", a.shape())));
+        }
+        a.iter().next().map(Vec::as_slice).ok_or_else(|| Error::invalid("empty value"))
     }
 
     /// Borrows the data as an array of `T`; errors when the dtype differs.
@@ -246,6 +341,10 @@ impl Value {
     }
 
     /// Converts to another dtype (as `tf.cast`: floats truncate toward zero into ints, nonzero is true).
+    ///
+    /// `string` does not convert (TF's `tf.cast` rejects it too, and the `Cast` op refuses it at
+    /// build time): a cast from or to `string` returns the value unchanged. Use
+    /// [`Value::try_cast`] to get an error instead.
     pub fn cast(&self, to: DType) -> Value {
         macro_rules! conv {
             ($a:expr, $f:expr) => {{
@@ -255,19 +354,22 @@ impl Value {
                     DType::I32 => Value::I32($a.mapv(|x| $f(x, 0i32)).into_shared()),
                     DType::I64 => Value::I64($a.mapv(|x| $f(x, 0i64)).into_shared()),
                     DType::Bool => Value::Bool($a.mapv(|x| $f(x, false)).into_shared()),
+                    DType::String => self.clone(),
                 }
             }};
         }
         if self.dtype() == to {
             return self.clone();
         }
-        cast_by_source!(self, conv)
+        cast_by_source!(self, conv, self.clone())
     }
 
     /// [`Value::cast`] into a buffer allocated through [`try_alloc_vec`], for kernels: a cast
     /// to a wider dtype (`bool` → `float64` takes 8× the bytes) is an [`Error::Allocation`]
     /// when the memory cannot be had, not an abort.
     pub fn try_cast(&self, to: DType) -> Result<Value> {
+        let string_cast =
+            || Error::invalid(format!("cannot cast {} to {to}: string tensors do not convert", self.dtype()));
         macro_rules! conv {
             ($a:expr, $f:expr) => {{
                 let dims = $a.shape();
@@ -277,13 +379,14 @@ impl Value {
                     DType::I32 => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, 0i32))),
                     DType::I64 => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, 0i64))),
                     DType::Bool => Value::try_from_iter(dims, $a.iter().map(|&x| $f(x, false))),
+                    DType::String => Err(string_cast()),
                 }
             }};
         }
         if self.dtype() == to {
             return Ok(self.clone());
         }
-        cast_by_source!(self, conv)
+        cast_by_source!(self, conv, Err(string_cast()))
     }
 
     /// A copy with a new shape of the same element count.
@@ -301,7 +404,7 @@ impl Value {
                 self.len()
             )));
         }
-        Ok(with_value!(self, a => {
+        Ok(with_any_value!(self, a => {
             let a = if a.is_standard_layout() { a.clone() } else { a.as_standard_layout().into_owned().into_shared() };
             a.into_shape_with_order(IxDyn(dims))
                 .map(Into::into)
@@ -314,12 +417,14 @@ impl Value {
     }
 }
 
-/// Bytes one element of `dtype` takes (`bool`: 1).
+/// Bytes one element of `dtype` takes (`bool`: 1; `string`: the size of one element's
+/// header, not counting its bytes).
 pub fn dtype_size(dtype: DType) -> usize {
     match dtype {
         DType::F32 | DType::I32 => 4,
         DType::F64 | DType::I64 => 8,
         DType::Bool => 1,
+        DType::String => std::mem::size_of::<Vec<u8>>(),
     }
 }
 
@@ -392,6 +497,7 @@ enum ValueRepr {
     I32(Vec<usize>, Vec<i32>),
     I64(Vec<usize>, Vec<i64>),
     Bool(Vec<usize>, Vec<bool>),
+    String(Vec<usize>, Vec<Vec<u8>>),
 }
 
 impl serde::Serialize for Value {
@@ -403,6 +509,7 @@ impl serde::Serialize for Value {
             Value::I32(a) => ValueRepr::I32(dims, a.iter().copied().collect()),
             Value::I64(a) => ValueRepr::I64(dims, a.iter().copied().collect()),
             Value::Bool(a) => ValueRepr::Bool(dims, a.iter().copied().collect()),
+            Value::String(a) => ValueRepr::String(dims, a.iter().cloned().collect()),
         };
         repr.serialize(ser)
     }
@@ -417,6 +524,7 @@ impl<'de> serde::Deserialize<'de> for Value {
             ValueRepr::I32(d, v) => Value::from_shape_vec(&d, v),
             ValueRepr::I64(d, v) => Value::from_shape_vec(&d, v),
             ValueRepr::Bool(d, v) => Value::from_shape_vec(&d, v),
+            ValueRepr::String(d, v) => Value::strings(&d, v),
         };
         r.map_err(D::Error::custom)
     }
@@ -424,7 +532,21 @@ impl<'de> serde::Deserialize<'de> for Value {
 
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        with_value!(self, a => write!(f, "Value({}, {:?}) {a}", self.dtype(), a.shape()))
+        match self {
+            Value::F32(a) => write!(f, "Value(float32, {:?}) {a}", a.shape()),
+            Value::F64(a) => write!(f, "Value(float64, {:?}) {a}", a.shape()),
+            Value::I32(a) => write!(f, "Value(int32, {:?}) {a}", a.shape()),
+            Value::I64(a) => write!(f, "Value(int64, {:?}) {a}", a.shape()),
+            Value::Bool(a) => write!(f, "Value(bool, {:?}) {a}", a.shape()),
+            Value::String(a) => {
+                write!(f, "Value(string, {:?}) [", a.shape())?;
+                for (i, b) in a.iter().enumerate().take(8) {
+                    let sep = if i > 0 { ", " } else { "" };
+                    write!(f, "{sep}{:?}", String::from_utf8_lossy(&b[..b.len().min(64)]))?;
+                }
+                f.write_str(if a.len() > 8 { ", …]" } else { "]" })
+            }
+        }
     }
 }
 
@@ -442,6 +564,26 @@ mod tests {
         assert_eq!(v.to_vec::<f32>().unwrap_or_default(), vec![1.0, 2.0, 3.0, 4.0]);
         assert!(v.view::<i32>().is_err());
         assert_eq!(Value::from(true).scalar::<bool>().ok(), Some(true));
+    }
+
+    #[test]
+    fn string_values() {
+        let v = Value::from("hello");
+        assert_eq!(v.dtype(), DType::String);
+        assert_eq!(v.shape(), &[] as &[usize]);
+        assert_eq!(v.scalar_bytes().unwrap(), b"hello");
+        assert!(v.view::<f32>().is_err());
+        assert!(Value::from(1.0f32).scalar_bytes().unwrap_err().to_string().contains("expected a string value"));
+        let a = Value::strings(&[2], vec![b"a".to_vec(), b"bc".to_vec()]).unwrap();
+        assert_eq!(a.as_bytes().unwrap().iter().map(|b| b.len()).collect::<Vec<_>>(), vec![1, 2]);
+        assert!(a.scalar_bytes().is_err());
+        assert!(Value::strings(&[3], vec![]).is_err());
+        assert_eq!(a.reshape(&[1, 2]).unwrap().shape(), &[1, 2]);
+        assert!(a.try_cast(DType::F32).unwrap_err().to_string().contains("string tensors do not convert"));
+        assert!(Value::from(1i32).try_cast(DType::String).is_err());
+        assert_eq!(Value::try_zeros(DType::String, &[2, 2]).unwrap(), Value::zeros(DType::String, &[2, 2]));
+        let json = format!("{a:?}");
+        assert!(json.contains("\"bc\""), "{json}");
     }
 
     #[test]

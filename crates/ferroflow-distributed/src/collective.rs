@@ -165,6 +165,7 @@ fn dtype_code(d: DType) -> i64 {
         DType::I32 => 3,
         DType::I64 => 4,
         DType::Bool => 5,
+        DType::String => 6,
     }
 }
 
@@ -175,6 +176,7 @@ fn dtype_of_code(c: i64) -> String {
         3 => "int32".into(),
         4 => "int64".into(),
         5 => "bool".into(),
+        6 => "string".into(),
         other => format!("dtype#{other}"),
     }
 }
@@ -333,6 +335,7 @@ macro_rules! with_numeric {
                 $body
             }
             DType::Bool => return Err(bool_error($what)),
+            DType::String => return Err(Error::InvalidArgument(format!("{} does not support string tensors", $what))),
         }
     };
 }

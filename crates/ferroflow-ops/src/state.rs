@@ -307,7 +307,7 @@ fn accumulate(out: &mut Value, cur: &Value, delta: &Value, sign: f64) -> Result<
         DType::F64 => acc!(f64),
         DType::I32 => acc!(i32),
         DType::I64 => acc!(i64),
-        DType::Bool => return Err(Error::invalid("cannot add to a bool variable")),
+        d @ (DType::Bool | DType::String) => return Err(Error::invalid(format!("cannot add to a {d} variable"))),
     }
     Ok(())
 }

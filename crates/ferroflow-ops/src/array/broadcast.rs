@@ -31,7 +31,9 @@ impl Op for SumToLike {
             Value::F64(a) => Value::from(sum_to_shape(a.into_owned(), &target).map_err(|e| cx.wrap(e))?),
             Value::I32(a) => Value::from(sum_to_shape(a.into_owned(), &target).map_err(|e| cx.wrap(e))?),
             Value::I64(a) => Value::from(sum_to_shape(a.into_owned(), &target).map_err(|e| cx.wrap(e))?),
-            Value::Bool(_) => return Err(cx.error("cannot sum bools")),
+            v @ (Value::Bool(_) | Value::String(_)) => {
+                return Err(cx.error(format!("cannot sum {} tensors", v.dtype())))
+            }
         };
         Ok(vec![out])
     }

@@ -22,7 +22,11 @@ impl Op for Cast {
         "Cast"
     }
     fn infer(&self, cx: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
-        Ok(vec![TensorSpec::new(self.to, cx.input(0)?.shape.clone())])
+        let x = cx.input(0)?;
+        if (x.dtype == DType::String) != (self.to == DType::String) {
+            return Err(cx.error(format!("cannot cast {} to {}: string tensors do not convert", x.dtype, self.to)));
+        }
+        Ok(vec![TensorSpec::new(self.to, x.shape.clone())])
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
         let x = cx.take_input(0)?;
@@ -50,6 +54,9 @@ impl Op for Cast {
 /// # Shapes
 /// Same as `x`.
 ///
+/// # Errors
+/// A cast from or to `string` (build time; TF's `tf.cast` refuses it too).
+///
 /// ```
 /// use ferroflow_core::{DType, Graph};
 /// use ferroflow_ops::{array, constant};
@@ -67,4 +74,25 @@ pub fn cast(s: &Scope, x: impl IntoInput, dtype: DType) -> Result<Tensor> {
         return Ok(x);
     }
     s.add_op1(Cast { to: dtype }, &[x], "Cast")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::constant;
+    use ferroflow_core::Graph;
+
+    #[test]
+    fn strings_do_not_cast() {
+        let g = Graph::new();
+        let s = g.root();
+        let t = constant(&s, Value::from("7")).unwrap();
+        let e = cast(&s.with_name("to_num"), t, DType::F32).unwrap_err().to_string();
+        assert!(e.contains("to_num") && e.contains("cannot cast string to float32"), "{e}");
+        let x = constant(&s, 1.0f32).unwrap();
+        let e = cast(&s.with_name("to_str"), x, DType::String).unwrap_err().to_string();
+        assert!(e.contains("to_str") && e.contains("cannot cast float32 to string"), "{e}");
+        assert_eq!(cast(&s, t, DType::String).unwrap(), t, "a no-op cast returns the input");
+    }
 }

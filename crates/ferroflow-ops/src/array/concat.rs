@@ -115,6 +115,7 @@ impl Op for Concat {
             DType::I32 => cat!(i32),
             DType::I64 => cat!(i64),
             DType::Bool => cat!(bool),
+            DType::String => return Err(cx.error("concat of string tensors is not supported")),
         }])
     }
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {

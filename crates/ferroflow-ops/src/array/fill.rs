@@ -218,6 +218,7 @@ impl Op for FillLike {
                 DType::I32 => cx.alloc_filled(&dims, 1i32)?,
                 DType::I64 => cx.alloc_filled(&dims, 1i64)?,
                 DType::Bool => cx.alloc_filled(&dims, true)?,
+                DType::String => return Err(cx.error("ones_like of a string tensor is not defined")),
             }
         } else {
             cx.alloc_zeros(dtype, &dims)?

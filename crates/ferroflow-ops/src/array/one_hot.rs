@@ -74,6 +74,7 @@ impl Op for OneHot {
             DType::I32 => fill!(on as i32, off as i32),
             DType::I64 => fill!(on as i64, off as i64),
             DType::Bool => fill!(on != 0.0, off != 0.0),
+            DType::String => return Err(cx.error("one_hot cannot produce string tensors")),
         }])
     }
     fn gradient(&self, _: &Scope, _: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {

@@ -44,7 +44,7 @@ impl Op for AddN {
                 DType::F64 => acc!(f64),
                 DType::I32 => acc!(i32),
                 DType::I64 => acc!(i64),
-                DType::Bool => return Err(cx.error("cannot add bools")),
+                d @ (DType::Bool | DType::String) => return Err(cx.error(format!("cannot add {d} tensors"))),
             }
         }
         Ok(vec![acc])

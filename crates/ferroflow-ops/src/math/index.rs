@@ -56,7 +56,7 @@ impl Op for ArgMinMax {
             Value::F64(a) => arg(a.view(), ax, max),
             Value::I32(a) => arg(a.view(), ax, max),
             Value::I64(a) => arg(a.view(), ax, max),
-            Value::Bool(_) => return Err(cx.error("not defined for bool")),
+            v @ (Value::Bool(_) | Value::String(_)) => return Err(cx.error(format!("not defined for {}", v.dtype()))),
         };
         Ok(vec![Value::from(out)])
     }

@@ -533,7 +533,9 @@ impl Op for Reduce {
             Value::F64(a) => reduce_value(&a.view(), k, axes, kd),
             Value::I32(a) => reduce_value(&a.view(), k, axes, kd),
             Value::I64(a) => reduce_value(&a.view(), k, axes, kd),
-            Value::Bool(_) => return Err(cx.error("cannot reduce a bool tensor")),
+            v @ (Value::Bool(_) | Value::String(_)) => {
+                return Err(cx.error(format!("cannot reduce a {} tensor", v.dtype())))
+            }
         };
         Ok(vec![out.map_err(|e| cx.wrap(e))?])
     }

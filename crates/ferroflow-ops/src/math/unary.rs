@@ -257,7 +257,7 @@ impl Op for Unary {
                 let fi = k.int_fn().ok_or_else(|| cx.error("not defined for int64"))?;
                 Value::I64(a.mapv(fi).into_shared())
             }
-            Value::Bool(_) => return Err(cx.error("not defined for bool")),
+            v @ (Value::Bool(_) | Value::String(_)) => return Err(cx.error(format!("not defined for {}", v.dtype()))),
         }])
     }
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {

@@ -390,6 +390,8 @@ fn dtype_size(d: DType) -> usize {
         DType::F32 | DType::I32 => 4,
         DType::F64 | DType::I64 => 8,
         DType::Bool => 1,
+        // Never stored (encode_checkpoint refuses string values); 0 makes any data a mismatch.
+        DType::String => 0,
     }
 }
 
@@ -401,6 +403,7 @@ fn value_bytes(v: &Value) -> Vec<u8> {
         Value::I32(a) => a.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         Value::I64(a) => a.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         Value::Bool(a) => a.iter().for_each(|&x| out.push(u8::from(x))),
+        Value::String(_) => {}
     }
     out
 }
@@ -433,6 +436,7 @@ fn bytes_value(dtype: DType, dims: &[usize], data: &[u8]) -> std::result::Result
             }
             Value::from_shape_vec(dims, data.iter().map(|&b| b == 1).collect())
         }
+        DType::String => return Err("checkpoints do not store string tensors".into()),
     };
     v.map_err(|e| e.to_string())
 }
@@ -448,6 +452,13 @@ pub fn encode_checkpoint(tensors: &[(String, Value)]) -> Result<(Vec<u8>, Vec<u8
         if !seen.insert(name.as_str()) {
             return Err(Error::invalid(format!(
                 "two variables would be saved under the same checkpoint name '{name}'"
+            )));
+        }
+        if v.dtype() == DType::String {
+            return Err(Error::invalid(format!(
+                "'{name}' is a string tensor {:?}; checkpoints store only numeric and bool tensors \
+                 (keep string variables out of the Saver's var_list)",
+                v.shape()
             )));
         }
         records.push(TensorRecord {
@@ -811,6 +822,13 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn string_tensors_are_refused() {
+        let e = encode_checkpoint(&[("note".into(), Value::from("hi"))]).unwrap_err().to_string();
+        assert!(e.contains("'note' is a string tensor") && e.contains("checkpoints store only"), "{e}");
+        assert!(bytes_value(DType::String, &[], b"").is_err());
+    }
 
     #[test]
     fn temp_names_parse_back() {
