@@ -21,6 +21,7 @@ pub mod op;
 pub mod scope;
 pub mod shape;
 pub mod value;
+pub mod warnings;
 
 pub use collection::{
     CollectionItem, CollectionKey, GLOBAL_STEP, GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES,
@@ -35,6 +36,7 @@ pub use op::{GradCtx, InferCtx, KernelCtx, Op, Runtime, TensorSpec};
 pub use scope::Scope;
 pub use shape::{Dim, Shape};
 pub use value::{Element, Value};
+pub use warnings::GraphWarning;
 
 /// Re-exported so op crates can register ops without naming the dependency themselves.
 pub use typetag;
