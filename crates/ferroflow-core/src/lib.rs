@@ -28,6 +28,7 @@ pub use collection::{
     REGULARIZATION_LOSSES, TRAINABLE_VARIABLES, TRAIN_OP, UPDATE_OPS,
 };
 pub use composite::Composite;
+pub use dot::{DotOptions, GradientView};
 pub use dtype::DType;
 pub use error::{Error, Result};
 pub use graph::{CondBranch, CondCtxId, EdgeKind, Graph, GraphState, NodeData};
