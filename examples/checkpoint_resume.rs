@@ -78,6 +78,7 @@ fn infer(t: &Trainer, x: &Array2<f32>) -> anyhow::Result<Vec<f32>> {
 }
 
 fn main() -> anyhow::Result<()> {
+    common::init_logging();
     let args = Args::parse();
     let dir = args.dir.clone().unwrap_or_else(|| std::env::temp_dir().join("ferroflow-checkpoint-resume"));
     let mut data = Datasets::load(args.data.as_deref(), DataOptions::default().seed(args.seed))?;

@@ -236,5 +236,6 @@ fn bench_allreduce(hvd: &Hvd, model: &Graph, n: usize, fusion_bytes: usize) -> a
 }
 
 fn main() -> ExitCode {
+    common::init_logging();
     distributed::run(body)
 }

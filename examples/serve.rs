@@ -29,6 +29,8 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Prints ferroflow's warnings (the `log` crate); `RUST_LOG=debug` for more.
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).try_init();
     let args = Args::parse();
     let ckpt = latest_checkpoint(&args.model)?.with_context(|| format!("no checkpoint in {}", args.model.display()))?;
     let (graph, saver) = import_meta_graph(format!("{}.meta", ckpt.display()))?;

@@ -11,6 +11,12 @@ use ferroflow::ndarray::{Array2, Array4, Axis};
 use ferroflow::prelude::*;
 use std::path::PathBuf;
 
+/// Installs `env_logger` so the library's `log` records (ferroflow's graph and session warnings)
+/// are printed: warnings by default, more with `RUST_LOG` (`RUST_LOG=ferroflow=debug`).
+pub fn init_logging() {
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).try_init();
+}
+
 /// Flags every example takes. Defaults are per example (`Defaults`).
 #[derive(Parser, Debug)]
 pub struct Flags {
@@ -56,6 +62,7 @@ pub struct Settings {
 }
 
 pub fn settings(d: Defaults) -> Settings {
+    init_logging();
     let f = Flags::parse();
     Settings {
         data: f.data,

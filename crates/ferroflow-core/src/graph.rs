@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::handles::{Operation, Tensor, Variable};
 use crate::op::{Op, TensorSpec};
 use crate::scope::Scope;
+use crate::warnings::GraphWarning;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -70,7 +71,7 @@ pub struct GraphState {
     pub(crate) variables: Vec<Variable>,
     pub(crate) variables_by_name: HashMap<String, Variable>,
     pub(crate) seed: Option<u64>,
-    pub(crate) warnings: Vec<String>,
+    pub(crate) warnings: Vec<GraphWarning>,
     /// Composites recorded by builders, in creation order (see [`crate::composite`]).
     pub(crate) composites: Vec<crate::composite::Composite>,
     /// Bumped by every change to an existing node (a control input added after the fact), so
@@ -82,6 +83,27 @@ pub struct GraphState {
 pub(crate) struct GraphInner {
     id: u32,
     state: RwLock<GraphState>,
+}
+
+impl Drop for GraphInner {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        log_pending(&mut state.warnings);
+    }
+}
+
+/// Logs every warning (or the layers of it) not logged yet and marks it logged.
+fn log_pending(warnings: &mut [GraphWarning]) {
+    for w in warnings.iter_mut() {
+        let done = w.subjects.len().max(1);
+        if w.logged >= done {
+            continue;
+        }
+        if let Some(m) = if w.subjects.is_empty() { Some(w.message()) } else { w.unlogged_message() } {
+            log::warn!(target: "ferroflow", "{m}");
+        }
+        w.logged = done;
+    }
 }
 
 /// A dataflow graph. TF1: `tf.Graph`.
@@ -153,20 +175,66 @@ impl Graph {
         self.write().seed = Some(seed);
     }
 
-    /// Records a build-time warning (a known TF1 trap) and prints it to stderr once.
-    /// Repeated identical messages are kept once.
+    /// Records a build-time warning (a known TF1 trap) with no layer list. Repeated identical
+    /// messages are kept once. Like every graph warning it is logged (`log::warn!`, target
+    /// `ferroflow`) once, when a session first plans a run of this graph, or when the graph is
+    /// dropped without one (see [`Graph::log_warnings`]).
     pub fn warn(&self, message: impl Into<String>) {
         let m = message.into();
         let mut s = self.write();
-        if !s.warnings.contains(&m) {
-            eprintln!("ferroflow warning: {m}");
-            s.warnings.push(m);
+        if !s.warnings.iter().any(|w| w.kind == m) {
+            s.warnings.push(GraphWarning {
+                kind: m.clone(),
+                summary: m,
+                advice: String::new(),
+                subjects: Vec::new(),
+                logged: 0,
+            });
         }
     }
 
-    /// The build-time warnings recorded so far.
+    /// Records that the trap `kind` was found in layer `subject`. The graph keeps **one**
+    /// warning per kind, listing every layer (each once): 20 batch norms built with training
+    /// fixed to true give one warning naming the 20 layers, not 20 warnings. `summary` and
+    /// `advice` come from the first call of a kind. Logged as [`Graph::warn`] says.
+    pub fn warn_about(&self, kind: &str, summary: &str, subject: impl Into<String>, advice: &str) {
+        let subject = subject.into();
+        let mut s = self.write();
+        match s.warnings.iter_mut().find(|w| w.kind == kind) {
+            Some(w) => {
+                if !w.subjects.contains(&subject) {
+                    w.subjects.push(subject);
+                }
+            }
+            None => s.warnings.push(GraphWarning {
+                kind: kind.to_string(),
+                summary: summary.to_string(),
+                advice: advice.to_string(),
+                subjects: vec![subject],
+                logged: 0,
+            }),
+        }
+    }
+
+    /// The build-time warnings recorded so far, one message per kind of trap.
     pub fn warnings(&self) -> Vec<String> {
+        self.read(|s| s.warnings.iter().map(GraphWarning::message).collect())
+    }
+
+    /// The build-time warnings recorded so far, one per kind, with their layer lists.
+    pub fn warning_list(&self) -> Vec<GraphWarning> {
         self.read(|s| s.warnings.clone())
+    }
+
+    /// Logs (`log::warn!`, target `ferroflow`) what has not been logged yet: each kind once,
+    /// and again later only for layers added since. Sessions call this when they plan a run; the
+    /// graph calls it when dropped. Cheap when there is nothing new.
+    pub fn log_warnings(&self) {
+        if self.read(|s| s.warnings.iter().all(|w| w.logged == w.subjects.len().max(1))) {
+            return;
+        }
+        let mut s = self.write();
+        log_pending(&mut s.warnings);
     }
 
     /// The graph-level seed, if set.

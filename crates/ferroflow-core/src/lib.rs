@@ -23,12 +23,14 @@ pub mod op;
 pub mod scope;
 pub mod shape;
 pub mod value;
+pub mod warnings;
 
 pub use collection::{
     CollectionItem, CollectionKey, GLOBAL_STEP, GLOBAL_VARIABLES, LOSSES, MOVING_AVERAGE_VARIABLES,
     REGULARIZATION_LOSSES, SUMMARIES, TRAINABLE_VARIABLES, TRAIN_OP, UPDATE_OPS,
 };
 pub use composite::Composite;
+pub use dot::{DotOptions, GradientView};
 pub use dtype::DType;
 pub use error::{Error, Result};
 pub use expr::{BinaryOp, Expr};
@@ -38,6 +40,7 @@ pub use op::{GradCtx, InferCtx, KernelCtx, Op, Runtime, TensorSpec};
 pub use scope::Scope;
 pub use shape::{Dim, Shape};
 pub use value::{Element, Value};
+pub use warnings::GraphWarning;
 
 /// Re-exported so op crates can register ops without naming the dependency themselves.
 pub use typetag;

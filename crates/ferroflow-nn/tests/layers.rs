@@ -98,7 +98,7 @@ fn batch_normalization_with_fixed_flags() {
     assert_eq!(updates, p.strings("update_ops"));
     // The fixed-true trap is announced.
     assert!(
-        g.warnings().iter().any(|w| w.contains("'batch_normalization' was built with training fixed to true")),
+        g.warnings().iter().any(|w| w.contains("built with training fixed to true in 1 layer: 'batch_normalization'")),
         "{:?}",
         g.warnings()
     );

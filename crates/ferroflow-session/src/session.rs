@@ -107,6 +107,8 @@ pub struct Session {
     /// Cached plans with the graph version they were built at.
     plans: RwLock<HashMap<PlanKey, (u64, Arc<Plan>)>>,
     warnings: Mutex<Vec<String>>,
+    /// Layers the UPDATE_OPS warning has named already (it names each once per session).
+    warned_update_layers: Mutex<Vec<String>>,
 }
 
 impl Session {
@@ -126,6 +128,7 @@ impl Session {
             rngs: Mutex::new(HashMap::new()),
             plans: RwLock::new(HashMap::new()),
             warnings: Mutex::new(Vec::new()),
+            warned_update_layers: Mutex::new(Vec::new()),
         }
     }
 
@@ -272,6 +275,7 @@ impl Session {
         if self.options.warn_unrun_update_ops {
             self.check_update_ops(&plan);
         }
+        self.graph.log_warnings();
         let mut plans = self.plans.write().unwrap_or_else(|e| e.into_inner());
         plans.retain(|_, (v, _)| *v == version);
         plans.insert(key, (version, plan.clone()));
@@ -290,21 +294,30 @@ impl Session {
         if missing.is_empty() {
             return;
         }
-        let mut layers: Vec<String> = missing
-            .iter()
-            .map(|n| n.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_else(|| n.clone()))
-            .collect();
-        layers.dedup();
+        let mut layers: Vec<String> = Vec::new();
+        for n in &missing {
+            let layer = n.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_else(|| n.clone());
+            if !layers.contains(&layer) {
+                layers.push(layer);
+            }
+        }
+        // Once per session: a later fetch set warns only about layers not named before.
+        let mut warned = self.warned_update_layers.lock().unwrap_or_else(|e| e.into_inner());
+        layers.retain(|l| !warned.contains(l));
+        if layers.is_empty() {
+            return;
+        }
+        warned.extend(layers.iter().cloned());
         let msg = format!(
-            "ferroflow warning: a train op runs but {} op(s) in UPDATE_OPS do not run with it, so the moving statistics of {} will never update and inference will use their initial values. Build the train op inside `s.control_dependencies(&g.collection_ops(&UPDATE_OPS), ...)` (TF1 pattern), fetch the update ops too, or turn this off with SessionOptions::warn_unrun_update_ops = false.",
-            missing.len(),
+            "ferroflow warning: a train op runs but the UPDATE_OPS of {} layer(s) do not run with it, so their moving statistics will never update and inference will use their initial values: {}. Build the train op inside `s.control_dependencies(&g.collection_ops(&UPDATE_OPS), ...)` (TF1 pattern), fetch the update ops too, or turn this off with SessionOptions::warn_unrun_update_ops = false.",
+            layers.len(),
             layers.join(", ")
         );
-        eprintln!("{msg}");
+        log::warn!(target: "ferroflow", "{msg}");
         self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
     }
 
-    /// Warnings this session has emitted (also printed to stderr).
+    /// Warnings this session has emitted (also logged with `log::warn!`, target `ferroflow`).
     pub fn warnings(&self) -> Vec<String> {
         self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
     }

@@ -165,10 +165,12 @@ pub(crate) fn batch_norm_impl(s: &Scope, x: Tensor, training: Training, spec: &B
         let moving_mean = get_variable(vs, "moving_mean", [channels], Initializer::Zeros, stat_opts.clone())?;
         let moving_var = get_variable(vs, "moving_variance", [channels], Initializer::Ones, stat_opts)?;
         if training == Training::Fixed(true) {
-            vs.graph().warn(format!(
-                "batch normalization '{}' was built with training fixed to true: it will normalize with batch statistics even when you evaluate; pass an is_training bool tensor instead",
-                vs.name_prefix()
-            ));
+            vs.graph().warn_about(
+                "batch_norm_training_fixed",
+                "batch normalization was built with training fixed to true",
+                vs.name_prefix().trim_end_matches('/'),
+                "these layers normalize with batch statistics even when you evaluate; pass an is_training bool tensor instead",
+            );
         }
         let (mm, mv) = (moving_mean.value(), moving_var.value());
         let eps = opts.epsilon;

@@ -5,7 +5,7 @@
 use crate::control::stop_gradient;
 use crate::input::{IntoInput, OptionalInput};
 use crate::math::binary::{add, mul, squared_difference, sub};
-use crate::math::reduce::{contiguous, Real};
+use crate::math::reduce::{contiguous, norm_axes, Real, Reduce};
 use crate::math::unary::{neg, rsqrt};
 use crate::math::{reduce_mean, reduce_sum};
 use ferroflow_core::typetag;
@@ -130,6 +130,7 @@ pub fn batch_normalization(
         let variance = variance.into_tensor(s, dt)?;
         let offset = offset.into_opt_tensor(s, dt)?;
         let scale = scale.into_opt_tensor(s, dt)?;
+        warn_if_moments_over_channels(s, x, mean);
         let start = s.graph().num_nodes();
         let mut inv = rsqrt(s, add(s, variance, epsilon)?)?;
         if let Some(sc) = scale {
@@ -148,6 +149,52 @@ pub fn batch_normalization(
         }
         Ok(y)
     })
+}
+
+/// The TF1 trap of `moments` over every axis of the input of a batch norm (NHWC `[0, 1, 2, 3]`
+/// instead of `[0, 1, 2]`): one mean and variance for all channels, which TF1 accepts silently.
+/// When `mean` comes from a `moments` (seen through `Identity` ops)
+/// whose axes include the last (channel) axis of `x`, the graph gets one warning naming every
+/// such moments (see `Graph::warn_about`).
+fn warn_if_moments_over_channels(s: &Scope, x: Tensor, mean: Tensor) {
+    let Some(rank) = x.shape().rank().filter(|&r| r >= 2) else { return };
+    let found = s.graph().read(|st| {
+        let mut t = mean;
+        // A few hops: Squeeze (a Sum) ← Mean, and Identity/Switch in between.
+        for _ in 0..8 {
+            let node = st.node(t.op()).ok()?;
+            if let Some(r) = node.op.downcast_ref::<Reduce>() {
+                let is_moments_mean = node.name.rsplit_once('/').is_some_and(|(scope, _)| {
+                    scope.rsplit('/').next().is_some_and(|last| last == "moments" || last.starts_with("moments_"))
+                });
+                let input = node.inputs.first()?;
+                let in_rank = st.spec(*input).ok()?.shape.rank()?;
+                if !is_moments_mean || in_rank != rank {
+                    return None;
+                }
+                if node.name.ends_with("/Squeeze") || node.name.contains("/Squeeze_") {
+                    t = *input;
+                    continue;
+                }
+                let axes = norm_axes(r.axes.as_deref(), in_rank).ok()?;
+                let scope = node.name.rsplit_once('/').map(|(sc, _)| sc.to_string())?;
+                return axes.contains(&(rank - 1)).then_some(scope);
+            }
+            match node.op.type_name() {
+                "Identity" => t = *node.inputs.first()?,
+                _ => return None,
+            }
+        }
+        None
+    });
+    if let Some(moments_scope) = found {
+        s.graph().warn_about(
+            "moments_over_channels",
+            "moments feeding a batch normalization were taken over the channel (last) axis too, so every channel is normalized with one shared mean and variance",
+            moments_scope,
+            "take moments over every axis but the last: [0, 1, 2] for NHWC input, [0] for [batch, features]",
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -836,4 +883,73 @@ pub fn fused_batch_norm(
     }
     let op = s.add_op(FusedBatchNorm { epsilon, is_training }, &inputs, "FusedBatchNormV3")?;
     Ok((op.output(0), op.output(1), op.output(2)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{cond, placeholder};
+    use ferroflow_core::{shape, Graph};
+
+    /// Builds `layers` batch norms of `x` `[?, 8, 8, 3]` (or `[?, 3]` when `dense`), each with its
+    /// own moments over `axes`, the second half inside a cond branch as the founding note does.
+    fn bn_graph(axes: &[i64], dense: bool, layers: usize) -> Graph {
+        let g = Graph::new();
+        let s = g.root();
+        let x = if dense {
+            placeholder(&s.with_name("x"), DType::F32, shape![None, 3]).unwrap()
+        } else {
+            placeholder(&s.with_name("x"), DType::F32, shape![None, 8, 8, 3]).unwrap()
+        };
+        let flag = placeholder(&s.with_name("is_training"), DType::Bool, shape![]).unwrap();
+        for i in 0..layers {
+            s.name_scope(&format!("conv{i}"), |s| {
+                if i % 2 == 0 {
+                    let (m, v) = moments(s, x, axes, false)?;
+                    batch_normalization(s, x, m, v, None, None, 1e-3)
+                } else {
+                    cond(
+                        s,
+                        flag,
+                        |s| {
+                            let (m, v) = moments(s, x, axes, false)?;
+                            batch_normalization(s, x, m, v, None, None, 1e-3)
+                        },
+                        |s| batch_normalization(s, x, 0.0f32, 1.0f32, None, None, 1e-3),
+                    )
+                }
+            })
+            .unwrap();
+        }
+        g
+    }
+
+    #[test]
+    fn moments_over_the_channel_axis_warn_once_naming_every_layer() {
+        let g = bn_graph(&[0, 1, 2, 3], false, 4);
+        let w = g.warning_list();
+        assert_eq!(w.len(), 1, "{:?}", g.warnings());
+        assert_eq!(w[0].kind, "moments_over_channels");
+        assert_eq!(w[0].subjects, ["conv0/moments", "conv1/cond/moments", "conv2/moments", "conv3/cond/moments"]);
+        assert!(g.warnings()[0].contains("[0, 1, 2]"), "the warning says what to use: {}", g.warnings()[0]);
+        // Negative axes and keep_dims are seen too.
+        let g = Graph::new();
+        let s = g.root();
+        let x = placeholder(&s, DType::F32, shape![None, 4, 4, 2]).unwrap();
+        let (m, v) = moments(&s, x, &[0, 1, 2, -1], true).unwrap();
+        batch_normalization(&s, x, m, v, None, None, 1e-3).unwrap();
+        assert_eq!(g.warning_list().len(), 1, "{:?}", g.warnings());
+    }
+
+    #[test]
+    fn moments_over_batch_and_spatial_axes_do_not_warn() {
+        let g = bn_graph(&[0, 1, 2], false, 4);
+        assert!(g.warnings().is_empty(), "{:?}", g.warnings());
+        let g = bn_graph(&[0], true, 2);
+        assert!(g.warnings().is_empty(), "{:?}", g.warnings());
+        // The dense trap ([0, 1] over [batch, features]) warns.
+        let g = bn_graph(&[0, 1], true, 2);
+        assert_eq!(g.warning_list().len(), 1, "{:?}", g.warnings());
+    }
 }

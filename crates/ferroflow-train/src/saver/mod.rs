@@ -353,7 +353,7 @@ impl Saver {
         self.kept.lock().map(|k| k.checkpoints.iter().map(|(p, _)| p.clone()).collect()).unwrap_or_default()
     }
 
-    /// Warnings this Saver has emitted (also printed to stderr), e.g. an incomplete var list.
+    /// Warnings this Saver has emitted (also logged with `log::warn!`, target `ferroflow`), e.g. an incomplete var list.
     pub fn warnings(&self) -> Vec<String> {
         self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
     }
@@ -364,7 +364,7 @@ impl Saver {
     }
 
     fn warn(&self, msg: String) {
-        eprintln!("{msg}");
+        log::warn!(target: "ferroflow", "{msg}");
         self.warnings.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
     }
 
