@@ -127,7 +127,7 @@ fn bn_mlp_is_frozen_and_pruned() {
 fn tflearn_convnet_drops_dropout() {
     let (net, x, head) = common::models::tflearn_convnet(3, 0.01).unwrap();
     let is_training = net.is_training();
-    let dnn = ferroflow::tflearn::DNN::new(net, head.clone()).unwrap();
+    let dnn = ferroflow::tflearn::DNN::new(net, head).unwrap();
     let sess = dnn.session();
     for step in 0..2 {
         let (xb, yb) = batch(16, step);
