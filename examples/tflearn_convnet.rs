@@ -37,6 +37,9 @@ fn main() -> anyhow::Result<()> {
         shuffle: true,
         seed: settings.seed,
         max_steps: Some(settings.steps),
+        // A bar on a terminal; one plain line every 50 steps (and per epoch) in a log or pipe.
+        log_every: 50,
+        ..FitOptions::default()
     };
     let report = model.fit(&tx, &ty, Some((&vx, &vy)), &opts)?;
     println!("Trained {} steps, last batch loss {:.5}", report.steps, report.last_loss);

@@ -234,7 +234,7 @@ pub struct FitOptions {
     pub n_epoch: usize,
     /// Batch size.
     pub batch_size: usize,
-    /// Show a progress bar with loss and accuracy.
+    /// Show the training accuracy beside the loss (tflearn `show_metric`).
     pub show_metric: bool,
     /// Shuffle every epoch.
     pub shuffle: bool,
@@ -242,11 +242,46 @@ pub struct FitOptions {
     pub seed: u64,
     /// Stop after this many steps in total (None: run all epochs).
     pub max_steps: Option<usize>,
+    /// Evaluate on the validation set every this many steps (tflearn `snapshot_step`).
+    pub snapshot_step: Option<usize>,
+    /// Evaluate on the validation set at the end of every epoch (tflearn `snapshot_epoch`).
+    pub snapshot_epoch: bool,
+    /// How progress is shown.
+    pub progress: Progress,
+    /// With plain lines: one line every this many steps (and at each epoch end and the end).
+    pub log_every: usize,
+}
+
+/// How [`DNN::fit`] shows progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// A progress bar (loss, accuracy, elapsed, ETA) when stdout is a terminal, else plain
+    /// lines (CI logs, `nohup`, a pipe).
+    Auto,
+    /// Always a progress bar.
+    Bar,
+    /// Always plain lines.
+    Lines,
+    /// Nothing.
+    Off,
 }
 
 impl Default for FitOptions {
+    /// tflearn's defaults (10 epochs, batch 64, `show_metric`, shuffle, validation at each
+    /// epoch end); plain lines every 100 steps when not on a terminal.
     fn default() -> Self {
-        FitOptions { n_epoch: 10, batch_size: 64, show_metric: true, shuffle: true, seed: 0, max_steps: None }
+        FitOptions {
+            n_epoch: 10,
+            batch_size: 64,
+            show_metric: true,
+            shuffle: true,
+            seed: 0,
+            max_steps: None,
+            snapshot_step: None,
+            snapshot_epoch: true,
+            progress: Progress::Auto,
+            log_every: 100,
+        }
     }
 }
 
@@ -257,8 +292,76 @@ pub struct FitReport {
     pub steps: usize,
     /// Loss of the last batch.
     pub last_loss: f32,
-    /// Validation accuracy after the last epoch, if a validation set was given.
+    /// Validation accuracy computed at the last step (fresh: after the final update), if a
+    /// validation set was given.
     pub validation_accuracy: Option<f32>,
+    /// Every progress line printed (plain-lines mode; the bar's epoch lines too).
+    pub lines: Vec<String>,
+}
+
+/// The progress output of one `fit`: a bar or plain lines on stdout, and the lines kept.
+struct FitProgress {
+    bar: Option<ProgressBar>,
+    lines_mode: bool,
+    lines: Vec<String>,
+    started: std::time::Instant,
+    total: usize,
+}
+
+impl FitProgress {
+    fn new(mode: Progress, total: usize) -> Self {
+        use std::io::IsTerminal;
+        let bar = match mode {
+            Progress::Bar => true,
+            Progress::Auto => std::io::stdout().is_terminal(),
+            Progress::Lines | Progress::Off => false,
+        };
+        let bar = bar.then(|| {
+            let b = ProgressBar::new(total as u64);
+            b.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b
+        });
+        let lines_mode = bar.is_none() && mode != Progress::Off;
+        FitProgress { bar, lines_mode, lines: Vec::new(), started: std::time::Instant::now(), total }
+    }
+
+    /// `elapsed 12.3s, 40.1 steps/s, ETA 7.2s` after `step` steps.
+    fn timing(&self, step: usize) -> String {
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = if secs > 0.0 { step as f64 / secs } else { 0.0 };
+        let eta = if rate > 0.0 { self.total.saturating_sub(step) as f64 / rate } else { 0.0 };
+        format!("elapsed {secs:.1}s, {rate:.1} steps/s, ETA {eta:.1}s")
+    }
+
+    fn step(&mut self, step: usize, msg: &str, force_line: bool, log_every: usize) {
+        if let Some(b) = &self.bar {
+            b.set_position(step as u64);
+            b.set_message(msg.to_string());
+        } else if self.lines_mode && (force_line || (log_every > 0 && step.is_multiple_of(log_every))) {
+            let line = format!("Training Step: {step}/{} | {msg} | {}", self.total, self.timing(step));
+            println!("{line}");
+            self.lines.push(line);
+        }
+    }
+
+    fn note(&mut self, line: String) {
+        match &self.bar {
+            Some(b) => b.println(&line),
+            None if self.lines_mode => println!("{line}"),
+            None => return,
+        }
+        self.lines.push(line);
+    }
+
+    fn finish(self) -> Vec<String> {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+        self.lines
+    }
 }
 
 /// A trainable model: network + regression head + session. tflearn: `tflearn.DNN(network)`.
@@ -314,15 +417,19 @@ impl DNN {
         let steps_per_epoch = n.div_ceil(opts.batch_size);
         let total =
             opts.max_steps.map(|m| m.min(steps_per_epoch * opts.n_epoch)).unwrap_or(steps_per_epoch * opts.n_epoch);
-        let bar = if opts.show_metric { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
+        let mut progress = FitProgress::new(opts.progress, total);
         let mut rng = rand::rngs::StdRng::seed_from_u64(opts.seed);
         let mut order: Vec<usize> = (0..n).collect();
         let mut step = 0;
         let mut last_loss = f32::NAN;
         let mut val_acc = None;
+        let mut validated_at = None;
+        let validate = || -> Result<Option<f32>> {
+            match validation_set {
+                Some((vx, vy)) => self.evaluate(vx, vy, opts.batch_size.max(256)).map(Some),
+                None => Ok(None),
+            }
+        };
         'epochs: for epoch in 0..opts.n_epoch {
             if opts.shuffle {
                 order.shuffle(&mut rng);
@@ -344,17 +451,42 @@ impl DNN {
                 last_loss = out[0].scalar::<f32>()?;
                 let acc = out[1].scalar::<f32>()?;
                 step += 1;
-                bar.set_position(step as u64);
-                bar.set_message(format!("epoch {:>3} | loss: {last_loss:.5} - acc: {acc:.4}", epoch + 1));
+                let mut msg = if opts.show_metric {
+                    format!("epoch {:>3} | loss: {last_loss:.5} - acc: {acc:.4}", epoch + 1)
+                } else {
+                    format!("epoch {:>3} | loss: {last_loss:.5}", epoch + 1)
+                };
+                if opts.snapshot_step.is_some_and(|k| k > 0 && step.is_multiple_of(k)) {
+                    if let Some(a) = validate()? {
+                        msg.push_str(&format!(" | val_acc: {a:.4}"));
+                        (val_acc, validated_at) = (Some(a), Some(step));
+                    }
+                    progress.step(step, &msg, true, opts.log_every);
+                } else {
+                    progress.step(step, &msg, step == total, opts.log_every);
+                }
             }
-            if let Some((vx, vy)) = validation_set {
-                let a = self.evaluate(vx, vy, opts.batch_size.max(256))?;
-                bar.println(format!("epoch {:>3}: val_acc {a:.4}", epoch + 1));
+            if opts.snapshot_epoch && validated_at != Some(step) {
+                if let Some(a) = validate()? {
+                    (val_acc, validated_at) = (Some(a), Some(step));
+                }
+            }
+            let val = val_acc.filter(|_| validated_at == Some(step)).map(|a| format!(", val_acc {a:.4}"));
+            progress.note(format!(
+                "epoch {:>3} done at step {step}: loss {last_loss:.5}{}",
+                epoch + 1,
+                val.unwrap_or_default()
+            ));
+        }
+        // Stopped inside an epoch (max_steps): report and validate at the final step too.
+        if validated_at != Some(step) {
+            if let Some(a) = validate()? {
                 val_acc = Some(a);
+                progress.note(format!("step {step} (end): loss {last_loss:.5}, val_acc {a:.4}"));
             }
         }
-        bar.finish_and_clear();
-        Ok(FitReport { steps: step, last_loss, validation_accuracy: val_acc })
+        let lines = progress.finish();
+        Ok(FitReport { steps: step, last_loss, validation_accuracy: val_acc, lines })
     }
 
     /// Accuracy on `(x, y)` in inference mode. tflearn: `model.evaluate(X, Y)`.
