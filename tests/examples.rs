@@ -30,6 +30,8 @@ fn check_founding_output(stdout: &str, steps: usize) {
     assert!(stdout.contains("Batch:  0: Validation loss: "), "{stdout}");
     if steps > 25 {
         assert!(stdout.contains("Batch: 25: Training loss: "), "{stdout}");
+        let line = stdout.lines().find(|l| l.starts_with("Batch: 25: Training loss: ")).unwrap_or_default();
+        assert!(line.contains(" steps/s, ETA "), "training lines carry the pace: {line}");
     }
     let v = value(stdout, "Final validation accuracy: ");
     let t = value(stdout, "Final test accuracy: ");

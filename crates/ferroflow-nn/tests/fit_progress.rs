@@ -82,7 +82,10 @@ fn epochs_and_snapshot_steps_validate_at_their_own_step() {
     let snapshots: Vec<&String> =
         report.lines.iter().filter(|l| l.contains("val_acc") && l.starts_with("Training")).collect();
     assert_eq!(snapshots.len(), 2, "snapshot_step 6 over 12 steps: {:#?}", report.lines);
-    assert!(report.lines.iter().filter(|l| l.starts_with("Training")).all(|l| !l.contains(" - acc: ")), "show_metric off");
+    assert!(
+        report.lines.iter().filter(|l| l.starts_with("Training")).all(|l| !l.contains(" - acc: ")),
+        "show_metric off"
+    );
     assert_eq!(report.validation_accuracy, Some(m.evaluate(&vx, &vy, 256).unwrap()));
 }
 
