@@ -184,3 +184,29 @@ fn a_cond_on_an_input_stays_a_cond() {
         assert_eq!(out[0].to_vec::<f32>().unwrap(), want, "p = {pv}");
     }
 }
+
+#[test]
+fn folding_keeps_the_rank_a_constant_broadcasts_to() {
+    // (x·W + b)·c with b [1, 3] and c [1, 1, 3]: the product is rank 3, and must stay so.
+    let g = Graph::new();
+    let s = g.root();
+    let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 2]).unwrap();
+    let w =
+        variable(&s.with_name("w"), ndarray::arr2(&[[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]]), VariableOptions::default())
+            .unwrap();
+    let b = constant(&s, ndarray::arr2(&[[0.5f32, -1.0, 2.0]]).into_dyn()).unwrap();
+    let c = constant(&s, ndarray::Array3::<f32>::from_shape_vec((1, 1, 3), vec![2.0, 3.0, -1.0]).unwrap().into_dyn())
+        .unwrap();
+    let h = math::add(&s, math::matmul(&s, x, w.value(), false, false).unwrap(), b).unwrap();
+    let y = math::mul(&s.with_name("y"), h, c).unwrap();
+    let sess = Session::new(&g);
+    sess.run_ops(&[w.initializer()], &[]).unwrap();
+    let xv = Value::from(ndarray::arr2(&[[1.0f32, -2.0], [0.5, 3.0]]).into_dyn());
+    let want = sess.run([y], &[(x, xv.clone())]).unwrap()[0].to_array::<f32>().unwrap();
+    let served = optimize_for_inference(&sess, &[x], &[y], &[]).unwrap();
+    let got = Session::new(&served.graph).run([served.outputs[0]], &[(served.inputs[0], xv)]).unwrap()[0]
+        .to_array::<f32>()
+        .unwrap();
+    assert_eq!(got.shape(), want.shape());
+    assert!(rel_diff(&want, &got) <= 1e-6);
+}

@@ -580,12 +580,16 @@ fn scale_along(w: &Value, axis: usize, c: &[f64]) -> Option<Value> {
     Value::from_shape_vec(&dims, data).ok().map(|v| v.cast(w.dtype()))
 }
 
-/// `a·c + b` element-wise for per-channel vectors (broadcasting length 1), in `dtype`.
-fn channel_affine(a: &[f64], c: &[f64], b: &[f64], dtype: ferroflow_core::DType) -> Option<Value> {
+/// `a·c + b` element-wise for per-channel vectors (broadcasting length 1), in `dtype`, with
+/// `rank` dims (`[1, …, 1, C]`), so that the folded constant broadcasts to the same rank as the
+/// constants it replaces.
+fn channel_affine(a: &[f64], c: &[f64], b: &[f64], dtype: ferroflow_core::DType, rank: usize) -> Option<Value> {
     let n = a.len().max(c.len()).max(b.len());
     let at = |v: &[f64], i: usize| if v.len() == 1 { Some(v[0]) } else { v.get(i).copied() };
     let out: Option<Vec<f64>> = (0..n).map(|i| Some(at(a, i)? * at(c, i)? + at(b, i)?)).collect();
-    Value::from_shape_vec(&[n], out?).ok().map(|v| v.cast(dtype))
+    let mut dims = vec![1; rank.max(1)];
+    *dims.last_mut()? = n;
+    Value::from_shape_vec(&dims, out?).ok().map(|v| v.cast(dtype))
 }
 
 fn binary_kind(op: &dyn Op) -> Option<BinaryKind> {
@@ -717,7 +721,12 @@ impl Ir {
         };
         let w_op = *prod.inputs.get(w_pos)?;
         let w = self.static_of(w_op)?;
-        if w.shape().len() <= axis || w.dtype() != self.static_of(c)?.dtype() {
+        // A constant of higher rank than the product would broadcast it to a new rank: keep it.
+        let out_rank = if axis == 3 { 4 } else { w.shape().len() };
+        if w.shape().len() <= axis
+            || w.dtype() != self.static_of(c)?.dtype()
+            || self.static_of(c)?.shape().len() > out_rank
+        {
             return None;
         }
         let scaled = scale_along(w, axis, &cv)?;
@@ -750,7 +759,8 @@ impl Ir {
             return false;
         };
         let Some(dtype) = self.static_of(c).map(|v| v.dtype()) else { return false };
-        let Some(bc) = channel_affine(&bv, &cv, &[0.0], dtype) else { return false };
+        let rank = [b, c].iter().filter_map(|o| self.static_of(*o)).map(|v| v.shape().len()).max().unwrap_or(1);
+        let Some(bc) = channel_affine(&bv, &cv, &[0.0], dtype, rank) else { return false };
         let name = format!("{}/scaled_bias", self.nodes[p].name);
         let bc = self.add_static(name, bc);
         // Node p becomes Mul(a, c); node i becomes Add(p, b·c).
@@ -775,7 +785,8 @@ impl Ir {
             return false;
         };
         let Some(dtype) = self.static_of(b2).map(|v| v.dtype()) else { return false };
-        let Some(sum) = channel_affine(&v1, &[1.0], &v2, dtype) else { return false };
+        let rank = [b1, b2].iter().filter_map(|o| self.static_of(*o)).map(|v| v.shape().len()).max().unwrap_or(1);
+        let Some(sum) = channel_affine(&v1, &[1.0], &v2, dtype, rank) else { return false };
         let name = format!("{}/merged_bias", self.nodes[i].name);
         let sum = self.add_static(name, sum);
         self.nodes[i].op = Arc::new(Binary { kind: BinaryKind::Add });
