@@ -34,6 +34,7 @@ struct Opts {
     tsv: Option<String>,
     /// Print a per-op-type table of one traced step after each model row.
     profile: bool,
+    profile_nodes: usize,
 }
 
 fn opts() -> Opts {
@@ -45,6 +46,7 @@ fn opts() -> Opts {
         filter: None,
         tsv: None,
         profile: false,
+        profile_nodes: 15,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -56,10 +58,14 @@ fn opts() -> Opts {
             "--filter" => o.filter = Some(val()),
             "--tsv" => o.tsv = Some(val()),
             "--profile" => o.profile = true,
+            "--profile-nodes" => {
+                o.profile = true;
+                o.profile_nodes = val().parse().expect("--profile-nodes N");
+            }
             "--bench" => {} // passed by `cargo bench`
             "-h" | "--help" => {
                 println!(
-                    "train_step [--steps N] [--warmup N] [--threads N] [--filter SUBSTR] [--tsv FILE] [--profile]"
+                    "train_step [--steps N] [--warmup N] [--threads N] [--filter SUBSTR] [--tsv FILE] [--profile] [--profile-nodes N]"
                 );
                 std::process::exit(0);
             }
@@ -172,6 +178,12 @@ fn print_profile(o: &Opts, row: &str, traced: impl FnOnce() -> RunMetadata) {
     if o.profile {
         let meta = traced();
         eprintln!("--- {row}: one traced step ---\n{}", meta.op_type_table());
+        let mut slowest: Vec<_> = meta.nodes.iter().collect();
+        slowest.sort_by(|a, b| b.duration_us().total_cmp(&a.duration_us()));
+        eprintln!("slowest nodes:");
+        for n in slowest.iter().take(o.profile_nodes) {
+            eprintln!("{:>9.3} ms  {:<24} {}", n.duration_us() / 1e3, n.op, n.name);
+        }
     }
 }
 

@@ -8,13 +8,16 @@
 //! is the NHWC output. The input gradient multiplies `dy` by the transposed filter and folds
 //! the columns back (col2im, parallel over images); the filter gradient accumulates
 //! `colsᵀ · dy` chunk by chunk. A 1×1 stride-1 convolution skips the unfolding.
-//! `docs/decisions/conv.md` records the measurements behind these choices (GEMM beat a direct
-//! kernel 2.3–5×).
+//! Narrow layers (at most 16 output channels, e.g. conv20's first four) run the register-tiled
+//! direct kernels of `kernels/direct_conv.rs` instead (f32; `direct_conv::use_direct`).
+//! `docs/decisions.md` ("Direct convolution") records the measurements behind these choices.
 
 use crate::array::alloc::KernelAlloc;
 use crate::input::IntoInput;
 use crate::kernels::copy::copy_short;
+use crate::kernels::direct_conv;
 use crate::kernels::gemm::{gemm as general_mat_mul, GemmFloat};
+use crate::kernels::window::Geom;
 use ferroflow_core::typetag;
 use ferroflow_core::value::{checked_len, try_alloc_vec};
 use ferroflow_core::{
@@ -63,13 +66,50 @@ impl fmt::Display for Padding {
 }
 
 /// Float element types the kernels of this module are generic over (`f32`, `f64`).
-pub(crate) trait NnFloat: Float + LinalgScalar + GemmFloat + Element + Send + Sync {
+pub(crate) trait NnFloat: Float + LinalgScalar + GemmFloat + DirectConv + Element + Send + Sync {
     /// Runs `f` on this thread's reusable scratch buffer of `dims`' elements (contents
     /// unspecified), so large unfolded matrices are not allocated (and page-faulted in) on
     /// every call. Falls back to a fresh buffer when the scratch is in use (re-entrant call).
     /// Every allocation is fallible: a window large enough to ask for more memory than there
     /// is gives an `Error::Allocation`.
     fn with_scratch<R>(dims: &[usize], f: impl FnOnce(&mut [Self]) -> Result<R>) -> Result<R>;
+}
+
+/// The direct convolution kernels (`kernels/direct_conv.rs`, f32 only): each returns `false`
+/// when it does not handle the layer, and the GEMM path runs.
+pub(crate) trait DirectConv: Sized {
+    /// `y = conv2d(x, f)`.
+    fn direct_forward(_x: &[Self], _f: &[Self], _g: &Geom, _y: &mut [Self]) -> bool {
+        false
+    }
+    /// `dx` of `conv2d`.
+    fn direct_backprop_input(_f: &[Self], _dy: &[Self], _g: &Geom, _dx: &mut [Self]) -> bool {
+        false
+    }
+    /// `df` of `conv2d`.
+    fn direct_backprop_filter(_x: &[Self], _dy: &[Self], _g: &Geom, _df: &mut [Self]) -> bool {
+        false
+    }
+}
+
+impl DirectConv for f64 {}
+
+impl DirectConv for f32 {
+    fn direct_forward(x: &[f32], f: &[f32], g: &Geom, y: &mut [f32]) -> bool {
+        direct_conv::use_direct(g) && {
+            direct_conv::forward(x, f, g, y);
+            true
+        }
+    }
+    fn direct_backprop_input(f: &[f32], dy: &[f32], g: &Geom, dx: &mut [f32]) -> bool {
+        direct_conv::use_direct(g) && direct_conv::backprop_input(f, dy, g, dx).is_some()
+    }
+    fn direct_backprop_filter(x: &[f32], dy: &[f32], g: &Geom, df: &mut [f32]) -> bool {
+        direct_conv::use_direct(g) && {
+            direct_conv::backprop_filter(x, dy, g, df);
+            true
+        }
+    }
 }
 
 /// A zeroed buffer of `dims`' elements, allocated fallibly.
@@ -297,64 +337,6 @@ impl ConvAttrs {
     }
 }
 
-/// Concrete sizes of one convolution.
-#[derive(Clone, Copy, Debug)]
-struct Geom {
-    n: usize,
-    h: usize,
-    w: usize,
-    c: usize,
-    kh: usize,
-    kw: usize,
-    o: usize,
-    sh: usize,
-    sw: usize,
-    dh: usize,
-    dw: usize,
-    oh: usize,
-    ow: usize,
-    pt: usize,
-    pl: usize,
-}
-
-impl Geom {
-    /// Columns of the unfolded matrix: `kh·kw·cin`.
-    fn k(&self) -> usize {
-        self.kh * self.kw * self.c
-    }
-    fn in_image(&self) -> usize {
-        self.h * self.w * self.c
-    }
-    fn out_pixels(&self) -> usize {
-        self.oh * self.ow
-    }
-    #[cfg(test)]
-    fn x_len(&self) -> usize {
-        self.n * self.in_image()
-    }
-    #[cfg(test)]
-    fn y_len(&self) -> usize {
-        self.n * self.out_pixels() * self.o
-    }
-    #[cfg(test)]
-    fn f_len(&self) -> usize {
-        self.k() * self.o
-    }
-    fn x_shape(&self) -> [usize; 4] {
-        [self.n, self.h, self.w, self.c]
-    }
-    fn y_shape(&self) -> [usize; 4] {
-        [self.n, self.oh, self.ow, self.o]
-    }
-    fn f_shape(&self) -> [usize; 4] {
-        [self.kh, self.kw, self.c, self.o]
-    }
-    /// A 1×1, stride-1 convolution: the input already is the unfolded matrix.
-    fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pt == 0 && self.pl == 0
-    }
-}
-
 fn mat<T>(rows: usize, cols: usize, s: &[T]) -> Result<ArrayView2<'_, T>> {
     ArrayView2::from_shape((rows, cols), s)
         .map_err(|e| Error::invalid(format!("internal: {rows}x{cols} view of {} elements: {e}", s.len())))
@@ -473,6 +455,14 @@ fn im2col_par<T: NnFloat>(x: &[T], g: &Geom, b0: usize, col: &mut [T]) {
 /// `y = conv2d(x, f)`, NHWC × HWIO → NHWC: per chunk, unfold (parallel over images) and one
 /// GEMM, into the zeroed `y` of `g.y_shape()`.
 fn conv_forward<T: NnFloat>(x: &[T], f: &[T], g: &Geom, y: &mut [T]) -> Result<()> {
+    if T::direct_forward(x, f, g, y) {
+        return Ok(());
+    }
+    conv_forward_gemm(x, f, g, y)
+}
+
+/// The im2col + GEMM path of [`conv_forward`].
+fn conv_forward_gemm<T: NnFloat>(x: &[T], f: &[T], g: &Geom, y: &mut [T]) -> Result<()> {
     let (k, o, pix) = (g.k(), g.o, g.out_pixels());
     if y.is_empty() || k == 0 {
         return Ok(());
@@ -501,6 +491,14 @@ fn conv_forward<T: NnFloat>(x: &[T], f: &[T], g: &Geom, y: &mut [T]) -> Result<(
 /// `dx` of `conv2d`: per chunk, `dy · fᵀ` (GEMM) folded back onto the images (parallel over
 /// images), added into the zeroed `dx` of `g.x_shape()`.
 fn conv_backprop_input<T: NnFloat>(f: &[T], dy: &[T], g: &Geom, dx: &mut [T]) -> Result<()> {
+    if T::direct_backprop_input(f, dy, g, dx) {
+        return Ok(());
+    }
+    conv_backprop_input_gemm(f, dy, g, dx)
+}
+
+/// The im2col + GEMM path of [`conv_backprop_input`].
+fn conv_backprop_input_gemm<T: NnFloat>(f: &[T], dy: &[T], g: &Geom, dx: &mut [T]) -> Result<()> {
     let (k, o, pix) = (g.k(), g.o, g.out_pixels());
     if dx.is_empty() || pix == 0 || o == 0 {
         return Ok(());
@@ -538,6 +536,14 @@ fn conv_backprop_input<T: NnFloat>(f: &[T], dy: &[T], g: &Geom, dx: &mut [T]) ->
 /// by chunk in a fixed order, so the result does not depend on the thread count; into the
 /// zeroed `df` of `g.f_shape()`.
 fn conv_backprop_filter<T: NnFloat>(x: &[T], dy: &[T], g: &Geom, df: &mut [T]) -> Result<()> {
+    if T::direct_backprop_filter(x, dy, g, df) {
+        return Ok(());
+    }
+    conv_backprop_filter_gemm(x, dy, g, df)
+}
+
+/// The im2col + GEMM path of [`conv_backprop_filter`].
+fn conv_backprop_filter_gemm<T: NnFloat>(x: &[T], dy: &[T], g: &Geom, df: &mut [T]) -> Result<()> {
     let (k, o, pix) = (g.k(), g.o, g.out_pixels());
     if df.is_empty() || g.n == 0 || pix == 0 {
         return Ok(());
@@ -1002,6 +1008,143 @@ mod tests {
             for (a, b) in got.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-9, "{xs:?} {fs:?}: {a} vs {b}");
             }
+        }
+    }
+
+    /// `dx` and `df` of the naive convolution: the adjoints of `naive` for upstream `dy`.
+    fn naive_grads(x: &[f64], f: &[f64], dy: &[f64], g: &Geom) -> (Vec<f64>, Vec<f64>) {
+        let (mut dx, mut df) = (vec![0.0; g.x_len()], vec![0.0; g.f_len()]);
+        for b in 0..g.n {
+            for i in 0..g.oh {
+                for j in 0..g.ow {
+                    for di in 0..g.kh {
+                        for dj in 0..g.kw {
+                            let iy = (i * g.sh + di * g.dh) as isize - g.pt as isize;
+                            let ix = (j * g.sw + dj * g.dw) as isize - g.pl as isize;
+                            if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                continue;
+                            }
+                            for c in 0..g.c {
+                                let xi = ((b * g.h + iy as usize) * g.w + ix as usize) * g.c + c;
+                                for o in 0..g.o {
+                                    let fi = ((di * g.kw + dj) * g.c + c) * g.o + o;
+                                    let d = dy[((b * g.oh + i) * g.ow + j) * g.o + o];
+                                    dx[xi] += d * f[fi];
+                                    df[fi] += d * x[xi];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (dx, df)
+    }
+
+    /// The f32 direct kernels (`kernels/direct_conv.rs`) and the GEMM path against the naive
+    /// loops, on shapes that exercise every tile width, channel tails, borders, strides,
+    /// dilations, windows larger than the image and more than one partial sum of `df`.
+    #[test]
+    fn direct_and_gemm_f32_kernels_match_naive_loops() {
+        let cases = [
+            ([2, 9, 8, 1], [3, 3, 1, 4], [1, 1, 1, 1], Padding::Same, [1, 1, 1, 1]),
+            ([3, 11, 13, 5], [3, 3, 5, 12], [1, 1, 1, 1], Padding::Same, [1, 1, 1, 1]),
+            ([2, 10, 9, 7], [3, 3, 7, 20], [1, 2, 2, 1], Padding::Same, [1, 1, 1, 1]),
+            ([2, 12, 12, 4], [3, 3, 4, 17], [1, 1, 1, 1], Padding::Same, [1, 2, 2, 1]),
+            ([17, 5, 6, 9], [3, 2, 9, 33], [1, 1, 1, 1], Padding::Valid, [1, 1, 1, 1]),
+            ([2, 1, 1, 6], [3, 3, 6, 8], [1, 1, 1, 1], Padding::Same, [1, 1, 1, 1]),
+            ([2, 2, 3, 3], [5, 5, 3, 3], [1, 1, 1, 1], Padding::Same, [1, 1, 1, 1]),
+            ([1, 16, 16, 3], [5, 3, 3, 64], [1, 3, 1, 1], Padding::Same, [1, 1, 1, 1]),
+            ([2, 7, 9, 2], [1, 3, 2, 5], [1, 1, 2, 1], Padding::Valid, [1, 1, 1, 1]),
+            // Rows wide enough for whole register tiles inside the image.
+            ([2, 5, 41, 3], [3, 3, 3, 20], [1, 2, 2, 1], Padding::Same, [1, 1, 1, 1]),
+            ([1, 4, 50, 2], [3, 3, 2, 12], [1, 1, 1, 1], Padding::Same, [1, 2, 2, 1]),
+            ([1, 3, 45, 4], [3, 3, 4, 7], [1, 1, 3, 1], Padding::Valid, [1, 1, 1, 1]),
+        ];
+        for (xs, fs, strides, padding, dilations) in cases {
+            let attrs = ConvAttrs { strides, padding, dilations };
+            let g = attrs.geom(&xs, &fs).unwrap();
+            let x: Vec<f64> = (0..g.x_len()).map(|i| ((i * 37 % 101) as f64 - 50.0) / 25.0).collect();
+            let f: Vec<f64> = (0..g.f_len()).map(|i| ((i * 13 % 29) as f64 - 14.0) / 10.0).collect();
+            let dy: Vec<f64> = (0..g.y_len()).map(|i| ((i * 7 % 31) as f64 - 15.0) / 8.0).collect();
+            let (want_y, (want_dx, want_df)) = (naive(&x, &f, &g), naive_grads(&x, &f, &dy, &g));
+            let (x32, f32s, dy32): (Vec<f32>, Vec<f32>, Vec<f32>) = (
+                x.iter().map(|&v| v as f32).collect(),
+                f.iter().map(|&v| v as f32).collect(),
+                dy.iter().map(|&v| v as f32).collect(),
+            );
+            let close = |what: &str, path: &str, got: &[f32], want: &[f64]| {
+                assert_eq!(got.len(), want.len());
+                for (i, (a, b)) in got.iter().zip(want).enumerate() {
+                    assert!(
+                        (*a as f64 - b).abs() < 1e-3 * (1.0 + b.abs()),
+                        "{path} {what} {xs:?} {fs:?} {strides:?} at {i}: {a} vs {b}"
+                    );
+                }
+            };
+            // Direct kernels, called directly (whatever `use_direct` picks for this shape).
+            let mut y = vec![f32::NAN; g.y_len()];
+            direct_conv::forward(&x32, &f32s, &g, &mut y);
+            close("y", "direct", &y, &want_y);
+            let mut dx = vec![0.0f32; g.x_len()];
+            if direct_conv::backprop_input(&f32s, &dy32, &g, &mut dx).is_some() {
+                close("dx", "direct", &dx, &want_dx);
+            }
+            let mut df = vec![f32::NAN; g.f_len()];
+            direct_conv::backprop_filter(&x32, &dy32, &g, &mut df);
+            close("df", "direct", &df, &want_df);
+            // The op's path (direct or GEMM, as chosen per layer).
+            let mut y = vec![0.0f32; g.y_len()];
+            conv_forward(&x32, &f32s, &g, &mut y).unwrap();
+            close("y", "op", &y, &want_y);
+            let mut dx = vec![0.0f32; g.x_len()];
+            conv_backprop_input(&f32s, &dy32, &g, &mut dx).unwrap();
+            close("dx", "op", &dx, &want_dx);
+            let mut df = vec![0.0f32; g.f_len()];
+            conv_backprop_filter(&x32, &dy32, &g, &mut df).unwrap();
+            close("df", "op", &df, &want_df);
+        }
+    }
+
+    /// Not a check: prints the direct and the GEMM kernels' times on the founding conv20
+    /// net's first layers (batch 64), the measurement behind `direct_conv::use_direct`.
+    /// `cargo test --release -p ferroflow-ops --lib direct_vs_gemm -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn direct_vs_gemm_timings() {
+        let time = |f: &mut dyn FnMut()| {
+            let t = std::time::Instant::now();
+            for _ in 0..20 {
+                f();
+            }
+            t.elapsed().as_secs_f64() / 20.0 * 1e3
+        };
+        for (h, c, o, s) in [
+            (28, 1, 4, 1),
+            (28, 4, 8, 1),
+            (28, 8, 12, 2),
+            (14, 12, 16, 1),
+            (14, 16, 20, 1),
+            (7, 24, 28, 1),
+            (7, 28, 32, 1),
+        ] {
+            let attrs = ConvAttrs { strides: [1, s, s, 1], padding: Padding::Same, dilations: [1, 1, 1, 1] };
+            let g = attrs.geom(&[64, h, h, c], &[3, 3, c, o]).unwrap();
+            let (x, f) = (vec![0.5f32; g.x_len()], vec![0.25f32; g.f_len()]);
+            let (mut y, mut df) = (vec![0.0f32; g.y_len()], vec![0.0f32; g.f_len()]);
+            let dy = vec![0.125f32; g.y_len()];
+            let df_ms = time(&mut || direct_conv::backprop_filter(&x, &dy, &g, &mut df));
+            let fwd_ms = time(&mut || direct_conv::forward(&x, &f, &g, &mut y));
+            let gemm_fwd = time(&mut || conv_forward_gemm(&x, &f, &g, &mut y).unwrap());
+            let gemm_df = time(&mut || {
+                df.fill(0.0);
+                conv_backprop_filter_gemm(&x, &dy, &g, &mut df).unwrap()
+            });
+            eprintln!(
+                "{h}x{h}x{c} -> {o} stride {s}: forward direct {fwd_ms:.3} ms, gemm {gemm_fwd:.3} ms; \
+                 filter grad direct {df_ms:.3} ms, gemm {gemm_df:.3} ms; direct chosen: {}",
+                direct_conv::use_direct(&g)
+            );
         }
     }
 }
