@@ -275,3 +275,79 @@ fn trainer_is_not_starved_by_readers() {
 mod ferroflow_bench_support {
     include!("../benches/support/train_with_readers.rs");
 }
+
+/// A two-layer net (matmul, bias add, relu, tanh, mul) under `name`, its input placeholder,
+/// its output, a train op minimizing the mean square of the output (SGD), and its variables.
+fn small_net(s: &Scope, name: &str, seed: f32) -> (Tensor, Tensor, Operation, Vec<Variable>) {
+    let s = s.with_name(name);
+    let w1 = ndarray::Array2::<f32>::from_shape_fn((8, 16), |(i, j)| ((i * 16 + j) as f32 * seed).sin() * 0.5);
+    let w2 = ndarray::Array2::<f32>::from_shape_fn((16, 4), |(i, j)| ((i * 4 + j) as f32 * seed).cos() * 0.5);
+    let w1 = variable(&s.with_name("w1"), w1, VariableOptions::default()).unwrap();
+    let b1 =
+        variable(&s.with_name("b1"), ndarray::Array1::<f32>::from_elem(16, 0.1), VariableOptions::default()).unwrap();
+    let w2 = variable(&s.with_name("w2"), w2, VariableOptions::default()).unwrap();
+    let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 8]).unwrap();
+    let h = math::add(&s, math::matmul(&s, x, w1.value(), false, false).unwrap(), b1.value()).unwrap();
+    let h = math::tanh(&s, nn::relu(&s, h).unwrap()).unwrap();
+    let y = math::mul(&s, math::matmul(&s, h, w2.value(), false, false).unwrap(), 2.0f32).unwrap();
+    let loss = math::reduce_mean(&s, math::square(&s, y).unwrap(), None, false).unwrap();
+    let train =
+        ferroflow::train::GradientDescentOptimizer::new(0.05).minimize(&s, loss, Some(&[w1, b1, w2]), None).unwrap();
+    (x, y, train, vec![w1, b1, w2])
+}
+
+fn batch(seed: usize, n: usize) -> Value {
+    Value::from(ndarray::Array2::<f32>::from_shape_fn((n, 8), |(i, j)| {
+        (((seed * 31 + i * 8 + j) % 17) as f32 - 8.0) / 8.0
+    }))
+}
+
+/// Many threads calling one `Callable` and `Session::run` (each with its own buffers from the
+/// plan's pool) beside a trainer of another net in the same session get exactly the serial
+/// results, and the trainer ends exactly where a serial trainer ends.
+#[test]
+fn concurrent_callable_and_run_beside_a_trainer_equal_serial_runs() {
+    let g = Graph::new();
+    let s = g.root();
+    let (x, y, _, _) = small_net(&s, "served", 0.37);
+    let (tx, _, train, train_vars) = small_net(&s, "trained", 0.11);
+    let steps = 60;
+
+    // Serial references: outputs of the served net, the trained net after `steps` steps.
+    let serial = Session::new(&g);
+    init(&serial, &s);
+    let f = serial.make_callable(&[x], [y]).unwrap();
+    let want: Vec<Vec<f32>> =
+        (0..16).map(|k| f.call(&[batch(k, 1 + k % 5)]).unwrap()[0].to_vec::<f32>().unwrap()).collect();
+    for k in 0..steps {
+        serial.run_ops(&[train], &[(tx, batch(k, 4))]).unwrap();
+    }
+    let trained: Vec<Vec<f32>> = train_vars.iter().map(|v| values(&serial, *v)).collect();
+
+    let sess = Session::new(&g);
+    init(&sess, &s);
+    let f = sess.make_callable(&[x], [y]).unwrap();
+    std::thread::scope(|t| {
+        t.spawn(|| {
+            for k in 0..steps {
+                sess.run_ops(&[train], &[(tx, batch(k, 4))]).unwrap();
+            }
+        });
+        for thread in 0..6 {
+            let (f, want, sess) = (&f, &want, &sess);
+            t.spawn(move || {
+                for round in 0..200 {
+                    let k = (thread * 7 + round) % 16;
+                    let got = if round % 3 == 0 {
+                        sess.run([y], &[(x, batch(k, 1 + k % 5))]).unwrap()
+                    } else {
+                        f.call(&[batch(k, 1 + k % 5)]).unwrap()
+                    };
+                    assert_eq!(got[0].to_vec::<f32>().unwrap(), want[k], "thread {thread} round {round} input {k}");
+                }
+            });
+        }
+    });
+    let got: Vec<Vec<f32>> = train_vars.iter().map(|v| values(&sess, *v)).collect();
+    assert_eq!(got, trained, "the trainer beside readers ends elsewhere than a serial trainer");
+}

@@ -36,7 +36,7 @@ pub use error::{Error, Result};
 pub use expr::{BinaryOp, Expr};
 pub use graph::{CondBranch, CondCtxId, EdgeKind, Graph, GraphState, NodeData};
 pub use handles::{Operation, Tensor, Variable};
-pub use op::{GradCtx, InferCtx, KernelCtx, Op, Runtime, TensorSpec};
+pub use op::{BufferPool, GradCtx, InferCtx, KernelCtx, Op, Runtime, TensorSpec};
 pub use scope::Scope;
 pub use shape::{Dim, Shape};
 pub use value::{Element, Value};

@@ -9,11 +9,12 @@ use crate::error::{Error, Result};
 use crate::handles::{Operation, Tensor};
 use crate::scope::Scope;
 use crate::shape::Shape;
-use crate::value::{Element, Value};
-use ndarray::ArrayViewD;
+use crate::value::{try_alloc_vec, Element, Value};
+use ndarray::{ArcArray, Array, ArrayViewD, IxDyn};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
 
 /// Static dtype and shape of one op output.
@@ -186,6 +187,99 @@ pub trait Runtime: Sync {
     fn with_rng(&self, node: Operation, seed: Option<u64>, f: &mut dyn FnMut(&mut StdRng));
 }
 
+/// Output buffers a plan recycles from step to step, keyed by `(dtype, element count)`.
+///
+/// The executor puts every value the plan frees (a slot after its last reader, an input a
+/// kernel did not keep) back here when nothing else holds it; [`KernelCtx::alloc_output`]
+/// takes one of the right size instead of asking the allocator. After each run the executor
+/// calls [`BufferPool::trim`], which keeps per size only as many buffers as that run asked
+/// for: in the steady state a run takes what the previous run gave back, and buffers of
+/// sizes no kernel asks for (outputs of kernels that do not use the pool) are dropped. Only uniquely owned, contiguous, non-empty numeric and bool buffers are kept: a
+/// value the caller, a fetch or a variable still holds is never recycled.
+#[derive(Default)]
+pub struct BufferPool {
+    free: HashMap<(DType, usize), Vec<Value>>,
+    /// Requests per size since the last trim (hits and misses).
+    demand: HashMap<(DType, usize), usize>,
+    held: usize,
+}
+
+impl fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferPool").field("buffers", &self.held).field("bytes", &self.bytes()).finish()
+    }
+}
+
+impl BufferPool {
+    /// An empty pool.
+    pub fn new() -> Self {
+        BufferPool::default()
+    }
+
+    /// Keeps `v`'s buffer for reuse when nothing else holds it; returns whether it was kept
+    /// (otherwise `v` is simply dropped).
+    pub fn put(&mut self, v: Value) -> bool {
+        let reusable = match &v {
+            Value::F32(a) => a.is_unique() && a.is_standard_layout(),
+            Value::F64(a) => a.is_unique() && a.is_standard_layout(),
+            Value::I32(a) => a.is_unique() && a.is_standard_layout(),
+            Value::I64(a) => a.is_unique() && a.is_standard_layout(),
+            Value::Bool(a) => a.is_unique() && a.is_standard_layout(),
+            Value::String(_) => false,
+        };
+        if !reusable || v.is_empty() {
+            return false;
+        }
+        self.free.entry((v.dtype(), v.len())).or_default().push(v);
+        self.held += 1;
+        true
+    }
+
+    /// A recycled buffer of `T` with `dims` (its contents are whatever it held before), or
+    /// `None` when the pool has none of that size.
+    pub fn take<T: Element>(&mut self, dims: &[usize]) -> Option<ArcArray<T, IxDyn>> {
+        let n = crate::value::checked_len(dims)?;
+        *self.demand.entry((T::DTYPE, n)).or_default() += 1;
+        let v = self.free.get_mut(&(T::DTYPE, n))?.pop()?;
+        self.held -= 1;
+        T::take(v).ok()?.into_shape_with_order(IxDyn(dims)).ok()
+    }
+
+    /// Number of buffers held.
+    pub fn len(&self) -> usize {
+        self.held
+    }
+
+    /// True when the pool holds no buffer.
+    pub fn is_empty(&self) -> bool {
+        self.held == 0
+    }
+
+    /// Bytes of the buffers held.
+    pub fn bytes(&self) -> usize {
+        self.free.iter().map(|((d, n), vs)| crate::value::dtype_size(*d) * n * vs.len()).sum()
+    }
+
+    /// Keeps per size at most as many buffers as were asked for since the last trim, drops
+    /// the rest, and starts counting again (the executor calls it after every run).
+    pub fn trim(&mut self) {
+        let mut held = 0;
+        for (key, vs) in self.free.iter_mut() {
+            let want = self.demand.get(key).copied().unwrap_or(0);
+            vs.truncate(want);
+            held += vs.len();
+        }
+        self.demand.values_mut().for_each(|d| *d = 0);
+        self.held = held;
+    }
+
+    /// Drops every buffer held.
+    pub fn clear(&mut self) {
+        self.free.values_mut().for_each(Vec::clear);
+        self.held = 0;
+    }
+}
+
 /// What a kernel sees: its node, its input values and the session's runtime.
 pub struct KernelCtx<'a> {
     op: Operation,
@@ -194,6 +288,7 @@ pub struct KernelCtx<'a> {
     inputs: Vec<Option<Value>>,
     handles: &'a [Tensor],
     runtime: &'a dyn Runtime,
+    pool: Option<&'a mut BufferPool>,
 }
 
 impl<'a> KernelCtx<'a> {
@@ -207,7 +302,56 @@ impl<'a> KernelCtx<'a> {
         handles: &'a [Tensor],
         runtime: &'a dyn Runtime,
     ) -> Self {
-        KernelCtx { op, node, op_type, inputs, handles, runtime }
+        KernelCtx { op, node, op_type, inputs, handles, runtime, pool: None }
+    }
+    /// This context with a buffer pool: [`KernelCtx::alloc_output`] draws from it (without
+    /// one, every output is a fresh allocation).
+    pub fn with_pool(mut self, pool: &'a mut BufferPool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+    /// A buffer of `T` with shape `dims` for an output, from the plan's pool when it holds
+    /// one of that size. **Its contents are unspecified** (a recycled buffer keeps the values
+    /// of an earlier step): the kernel must write every element. A fresh buffer is zeroed.
+    ///
+    /// # Errors
+    /// A shape whose size overflows or cannot be allocated ([`Error::Allocation`], naming
+    /// this node).
+    pub fn alloc_output<T: Element>(&mut self, dims: &[usize]) -> Result<ArcArray<T, IxDyn>> {
+        if let Some(a) = self.pool.as_deref_mut().and_then(|p| p.take::<T>(dims)) {
+            return Ok(a);
+        }
+        let n = crate::value::checked_len(dims).unwrap_or(0);
+        let mut v = try_alloc_vec::<T>(dims).map_err(|e| self.wrap(e))?;
+        v.resize(n, T::default());
+        Array::from_shape_vec(IxDyn(dims), v).map(Array::into_shared).map_err(|e| self.error(e.to_string()))
+    }
+    /// An output buffer holding input `i`'s values, for kernels that work in place: input
+    /// `i` itself when this node is its last reader and nothing else holds it (no copy, no
+    /// allocation), otherwise a copy in a buffer from [`KernelCtx::alloc_output`]. Input `i`
+    /// is taken either way.
+    ///
+    /// # Errors
+    /// Input `i` missing or not of dtype `T`.
+    pub fn output_like<T: Element>(&mut self, i: usize) -> Result<ArcArray<T, IxDyn>> {
+        let a = self.take_input(i)?.into_shared::<T>().map_err(|e| self.wrap(e))?;
+        if a.is_unique() && a.is_standard_layout() {
+            return Ok(a);
+        }
+        let mut out = self.alloc_output::<T>(a.shape())?;
+        out.assign(&a);
+        Ok(out)
+    }
+    /// Gives a buffer the kernel no longer needs (scratch, an input it copied) back to the
+    /// plan's pool; dropped when there is no pool or something else holds it.
+    pub fn recycle(&mut self, v: Value) {
+        if let Some(p) = self.pool.as_deref_mut() {
+            p.put(v);
+        }
+    }
+    /// The input list, for the executor to recycle what the kernel did not take.
+    pub fn into_inputs(self) -> Vec<Option<Value>> {
+        self.inputs
     }
     /// The handle of input `i` (for reference inputs: which variable).
     pub fn input_handle(&self, i: usize) -> Result<Tensor> {
@@ -345,5 +489,42 @@ impl<'a> GradCtx<'a> {
             message: message.into(),
             inputs: self.input_specs.to_vec(),
         }
+    }
+}
+
+#[cfg(test)]
+mod pool_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_pool_keeps_only_unshared_buffers_and_reshapes_them() {
+        let mut pool = BufferPool::new();
+        let v = Value::from(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let shared = v.clone();
+        assert!(!pool.put(v), "a buffer somebody else holds must not be recycled");
+        assert!(pool.put(shared));
+        assert!(!pool.put(Value::from(Vec::<f32>::new())), "empty buffers are not kept");
+        assert_eq!((pool.len(), pool.bytes()), (1, 24));
+        assert!(pool.take::<f64>(&[6]).is_none(), "another dtype");
+        assert!(pool.take::<f32>(&[5]).is_none(), "another size");
+        let a = pool.take::<f32>(&[2, 3]).unwrap();
+        assert_eq!(a.shape(), &[2, 3]);
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn trim_keeps_what_a_run_asked_for() {
+        let mut pool = BufferPool::new();
+        for _ in 0..3 {
+            pool.put(Value::from(vec![0i32; 4]));
+        }
+        pool.put(Value::from(vec![0i32; 9]));
+        assert!(pool.take::<i32>(&[4]).is_some());
+        pool.trim();
+        // One [4] was asked for: one stays; nobody asked for a [9].
+        assert_eq!(pool.len(), 1);
+        assert!(pool.take::<i32>(&[4]).is_some());
+        assert!(pool.take::<i32>(&[9]).is_none());
     }
 }

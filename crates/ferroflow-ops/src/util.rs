@@ -155,3 +155,116 @@ macro_rules! float_dispatch {
         }
     };
 }
+
+/// `out[i] ← g(out[i], other[i])`, `other` broadcast to `out`'s shape: flat loops for the
+/// same shape, a scalar and a trailing block (a per-channel vector on NHWC), else a strided
+/// zip. Errors when `other` does not broadcast to `out`.
+pub fn zip_assign<T: Copy>(
+    out: &mut ndarray::ArrayViewMutD<'_, T>,
+    other: &ArrayViewD<'_, T>,
+    g: impl Fn(T, T) -> T,
+) -> Result<()> {
+    let shape = out.shape().to_vec();
+    if let Some(os) = out.as_slice_mut() {
+        if let Some(ys) = other.as_slice() {
+            if other.shape() == shape.as_slice() {
+                os.iter_mut().zip(ys).for_each(|(o, &y)| *o = g(*o, y));
+                return Ok(());
+            }
+            if ys.len() == 1 && other.ndim() <= shape.len() {
+                let y = ys[0];
+                os.iter_mut().for_each(|o| *o = g(*o, y));
+                return Ok(());
+            }
+            if ys.len() > 1 && is_trailing_block(other.shape(), &shape) {
+                for c in os.chunks_exact_mut(ys.len()) {
+                    c.iter_mut().zip(ys).for_each(|(o, &y)| *o = g(*o, y));
+                }
+                return Ok(());
+            }
+        }
+    }
+    let ov = other
+        .broadcast(IxDyn(&shape))
+        .ok_or_else(|| Error::invalid(format!("cannot broadcast {:?} to {shape:?}", other.shape())))?;
+    Zip::from(out).and(&ov).for_each(|o, &y| *o = g(*o, y));
+    Ok(())
+}
+
+/// `out ← f(a, b)` with `a` and `b` broadcast to `out`'s shape (every element of `out` is
+/// written): flat loops for the common layouts, else a strided zip.
+pub fn zip_write<A: Copy, B: Copy, O>(
+    out: &mut ndarray::ArrayViewMutD<'_, O>,
+    a: &ArrayViewD<'_, A>,
+    b: &ArrayViewD<'_, B>,
+    f: impl Fn(A, B) -> O,
+) -> Result<()> {
+    let shape = out.shape().to_vec();
+    if let (Some(os), Some(xs), Some(ys)) = (out.as_slice_mut(), a.as_slice(), b.as_slice()) {
+        let full = |s: &[usize]| s == shape.as_slice();
+        if full(a.shape()) && full(b.shape()) {
+            os.iter_mut().zip(xs).zip(ys).for_each(|((o, &x), &y)| *o = f(x, y));
+            return Ok(());
+        }
+        if full(a.shape()) && ys.len() == 1 {
+            let y = ys[0];
+            os.iter_mut().zip(xs).for_each(|(o, &x)| *o = f(x, y));
+            return Ok(());
+        }
+        if full(b.shape()) && xs.len() == 1 {
+            let x = xs[0];
+            os.iter_mut().zip(ys).for_each(|(o, &y)| *o = f(x, y));
+            return Ok(());
+        }
+        if full(a.shape()) && ys.len() > 1 && is_trailing_block(b.shape(), &shape) {
+            for (oc, xc) in os.chunks_exact_mut(ys.len()).zip(xs.chunks_exact(ys.len())) {
+                oc.iter_mut().zip(xc).zip(ys).for_each(|((o, &x), &y)| *o = f(x, y));
+            }
+            return Ok(());
+        }
+        if full(b.shape()) && xs.len() > 1 && is_trailing_block(a.shape(), &shape) {
+            for (oc, yc) in os.chunks_exact_mut(xs.len()).zip(ys.chunks_exact(xs.len())) {
+                oc.iter_mut().zip(xs).zip(yc).for_each(|((o, &x), &y)| *o = f(x, y));
+            }
+            return Ok(());
+        }
+    }
+    let err = |s: &[usize]| Error::invalid(format!("cannot broadcast {s:?} to {shape:?}"));
+    let av = a.broadcast(IxDyn(&shape)).ok_or_else(|| err(a.shape()))?;
+    let bv = b.broadcast(IxDyn(&shape)).ok_or_else(|| err(b.shape()))?;
+    Zip::from(out).and(&av).and(&bv).for_each(|o, &x, &y| *o = f(x, y));
+    Ok(())
+}
+
+/// A binary element-wise kernel on inputs 0 and 1 (both `T`) with its output from the plan's
+/// buffer pool: written in place into an operand that has the output's shape when this node
+/// is that operand's last reader and nothing else holds it, else into a pooled buffer. The
+/// operands the result does not live in go back to the pool.
+pub fn binary_pooled<T: ferroflow_core::Element>(
+    cx: &mut ferroflow_core::KernelCtx<'_>,
+    f: impl Fn(T, T) -> T,
+) -> Result<ferroflow_core::Value> {
+    let a = cx.take_input(0)?.into_shared::<T>().map_err(|e| cx.wrap(e))?;
+    let b = cx.take_input(1)?.into_shared::<T>().map_err(|e| cx.wrap(e))?;
+    let dims = broadcast_dims(a.shape(), b.shape()).map_err(|e| cx.wrap(e))?;
+    let reusable =
+        |x: &ndarray::ArcArray<T, IxDyn>| x.shape() == dims.as_slice() && x.is_unique() && x.is_standard_layout();
+    let out = if reusable(&a) {
+        let mut a = a;
+        zip_assign(&mut a.view_mut(), &b.view(), &f).map_err(|e| cx.wrap(e))?;
+        cx.recycle(T::into_value(b));
+        a
+    } else if reusable(&b) {
+        let mut b = b;
+        zip_assign(&mut b.view_mut(), &a.view(), |y, x| f(x, y)).map_err(|e| cx.wrap(e))?;
+        cx.recycle(T::into_value(a));
+        b
+    } else {
+        let mut out = cx.alloc_output::<T>(&dims)?;
+        zip_write(&mut out.view_mut(), &a.view(), &b.view(), &f).map_err(|e| cx.wrap(e))?;
+        cx.recycle(T::into_value(a));
+        cx.recycle(T::into_value(b));
+        out
+    };
+    Ok(T::into_value(out))
+}

@@ -2,10 +2,36 @@
 //! compute buffer lifetimes and cond guards. Built once per fetch/feed set and cached.
 
 use crate::session::Fetch;
-use ferroflow_core::{CondCtxId, Error, GraphState, Op, Operation, Result, Tensor, TensorSpec};
+use crate::variables::{CellRef, VariableStore};
+use ferroflow_core::{BufferPool, CondCtxId, Error, GraphState, Op, Operation, Result, Tensor, TensorSpec, Value};
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// At most this many idle per-call scratch sets (slot vector, input list, buffer pool) are
+/// kept per plan: one per thread that calls the plan at the same time, up to this bound.
+const MAX_IDLE_SCRATCH: usize = 8;
+
+/// What one value slot holds during a run.
+#[derive(Clone)]
+pub(crate) enum Slot {
+    Empty,
+    Dead,
+    Live(Value),
+    /// A variable's output: read when a consumer runs (TF1 reference semantics), through the
+    /// cell of the variable step with this index.
+    Ref(usize),
+}
+
+/// The per-call state of one run of a plan, reused by the next run: the slot vector, the
+/// predicate cache, the kernel input list and the buffer pool. A run checks one out of its
+/// plan (a fresh one when every set is in use by another thread) and returns it after.
+pub(crate) struct Scratch {
+    pub slots: Vec<Slot>,
+    pub predicates: Vec<Option<bool>>,
+    pub inputs: Vec<Option<Value>>,
+    pub pool: BufferPool,
+}
 
 /// A cond branch a step runs in: it runs only when the predicate has the branch's value.
 pub(crate) struct Guard {
@@ -35,6 +61,8 @@ pub(crate) struct Step {
     pub is_variable: bool,
     /// Cond guards, outermost first.
     pub guards: Vec<Guard>,
+    /// A variable step: the variable's cell in the session's store, resolved at plan time.
+    pub cell: Option<CellRef>,
     /// Slots to free after this step.
     pub release: Vec<usize>,
     /// For a fused step: the graph nodes it stands for.
@@ -55,6 +83,11 @@ pub struct Plan {
     pub(crate) writes_state: bool,
     /// True when some step runs inside a cond branch.
     pub(crate) has_guards: bool,
+    /// Every variable the plan reads or writes with its cell, sorted by op: kernels (assign,
+    /// optimizer updates) find their variable here without a store lookup.
+    pub(crate) var_cells: Vec<(Operation, CellRef)>,
+    /// Idle per-call scratch sets (see [`Scratch`]).
+    scratch: Mutex<Vec<Scratch>>,
 }
 
 impl Plan {
@@ -76,6 +109,76 @@ impl Plan {
     /// Number of fused steps (composites the graph optimizer replaced).
     pub fn num_fused(&self) -> usize {
         self.steps.iter().filter(|s| s.fused.is_some()).count()
+    }
+    /// Buffers and bytes held by the plan's idle buffer pools (recycled outputs waiting for
+    /// the next run).
+    pub fn pooled(&self) -> (usize, usize) {
+        let idle = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        idle.iter().fold((0, 0), |(n, b), s| (n + s.pool.len(), b + s.pool.bytes()))
+    }
+
+    /// Resolves every variable the plan reads or writes to its cell in `store` (done once,
+    /// when the plan is built for a session).
+    pub(crate) fn resolve_variables(&mut self, store: &VariableStore) {
+        let mut cells: Vec<(Operation, CellRef)> = Vec::new();
+        for step in &mut self.steps {
+            if step.is_variable {
+                let c = store.resolve(step.op);
+                cells.push((step.op, c.clone()));
+                step.cell = Some(c);
+            }
+            for (k, t) in step.handles.iter().enumerate() {
+                if step.kernel.is_ref_input(k) {
+                    cells.push((t.op(), store.resolve(t.op())));
+                }
+            }
+        }
+        cells.sort_by_key(|(op, _)| *op);
+        cells.dedup_by_key(|(op, _)| *op);
+        self.var_cells = cells;
+    }
+
+    /// The resolved cell of a variable this plan uses.
+    pub(crate) fn cell_of(&self, var: Operation) -> Option<&CellRef> {
+        self.var_cells
+            .binary_search_by_key(&var, |(op, _)| *op)
+            .ok()
+            .and_then(|i| self.var_cells.get(i))
+            .map(|(_, c)| c)
+    }
+
+    /// A scratch set for one run: an idle one, or a fresh one when all are in use.
+    pub(crate) fn checkout(&self) -> Scratch {
+        let idle = self.scratch.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut s = idle.unwrap_or_else(|| Scratch {
+            slots: Vec::new(),
+            predicates: Vec::new(),
+            inputs: Vec::new(),
+            pool: BufferPool::new(),
+        });
+        s.slots.clear();
+        s.slots.resize(self.num_slots, Slot::Empty);
+        s.predicates.clear();
+        s.predicates.resize(if self.has_guards { self.num_slots } else { 0 }, None);
+        s
+    }
+
+    /// Returns a scratch set after a run: values still in slots go to its pool (when
+    /// nothing else, e.g. a fetched result, holds them).
+    pub(crate) fn checkin(&self, mut s: Scratch) {
+        for slot in s.slots.iter_mut() {
+            if let Slot::Live(v) = std::mem::replace(slot, Slot::Empty) {
+                s.pool.put(v);
+            }
+        }
+        for v in s.inputs.drain(..).flatten() {
+            s.pool.put(v);
+        }
+        s.pool.trim();
+        let mut idle = self.scratch.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_SCRATCH {
+            idle.push(s);
+        }
     }
 
     pub(crate) fn build(
@@ -204,6 +307,7 @@ impl Plan {
                 outputs,
                 output_specs: u.output_specs,
                 guards,
+                cell: None,
                 release: Vec::new(),
                 fused: u.fused,
             });
@@ -250,7 +354,17 @@ impl Plan {
         let nodes = order.iter().map(|&i| Operation::from_raw(graph_id, i as u32)).collect();
         let writes_state = built.iter().any(|s| (0..s.handles.len()).any(|k| s.kernel.is_ref_input(k)));
         let has_guards = built.iter().any(|s| !s.guards.is_empty());
-        Ok(Plan { steps: built, num_slots: slot_of.len(), feed_slots, fetch_slots, nodes, writes_state, has_guards })
+        Ok(Plan {
+            steps: built,
+            num_slots: slot_of.len(),
+            feed_slots,
+            fetch_slots,
+            nodes,
+            writes_state,
+            has_guards,
+            var_cells: Vec::new(),
+            scratch: Mutex::new(Vec::new()),
+        })
     }
 }
 

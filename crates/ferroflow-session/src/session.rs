@@ -1,8 +1,8 @@
 //! `Session`: the variable store, random streams, plan cache and the executor.
 
-use crate::plan::Plan;
+use crate::plan::{Plan, Scratch, Slot};
 use crate::trace::{RunMetadata, RunOptions, TraceLevel, Tracer};
-use crate::variables::VariableStore;
+use crate::variables::{get_cell, set_cell, update_cell, VariableStore};
 use ferroflow_core::{
     Error, Graph, KernelCtx, Operation, Result, Runtime, Tensor, Value, Variable, TRAIN_OP, UPDATE_OPS,
 };
@@ -270,7 +270,10 @@ impl Session {
         }
         let gid = self.graph.id();
         let (version, plan) = self.graph.read(|st| {
-            Plan::build(st, gid, &key.0, &key.1, self.options.graph_optimizations).map(|p| (st.version(), Arc::new(p)))
+            Plan::build(st, gid, &key.0, &key.1, self.options.graph_optimizations).map(|mut p| {
+                p.resolve_variables(&self.variables);
+                (st.version(), Arc::new(p))
+            })
         })?;
         if self.options.warn_unrun_update_ops {
             self.check_update_ops(&plan);
@@ -339,26 +342,40 @@ impl Session {
         }
     }
 
-    pub(crate) fn execute(&self, plan: &Plan, feeds: &[&Value], mut tracer: Option<&mut Tracer>) -> Result<Vec<Value>> {
+    pub(crate) fn execute(&self, plan: &Plan, feeds: &[&Value], tracer: Option<&mut Tracer>) -> Result<Vec<Value>> {
         // A run that writes variables holds the store's gate shared, so a snapshot (Saver)
         // falls between two such runs, never inside one.
         let _pass = plan.writes_state.then(|| self.variables.writer_pass());
-        #[derive(Clone)]
-        enum Slot {
-            Empty,
-            Dead,
-            Live(Value),
-            /// A variable's output: read when a consumer runs (TF1 reference semantics).
-            Ref(Operation),
-        }
+        let mut scratch = plan.checkout();
+        let out = self.execute_in(plan, feeds, tracer, &mut scratch);
+        plan.checkin(scratch);
+        out
+    }
+
+    /// One run of `plan` in `scratch` (slots, input list and buffer pool reused across runs).
+    fn execute_in(
+        &self,
+        plan: &Plan,
+        feeds: &[&Value],
+        mut tracer: Option<&mut Tracer>,
+        scratch: &mut Scratch,
+    ) -> Result<Vec<Value>> {
+        let runtime = PlanRuntime { session: self, plan };
+        let Scratch { slots, predicates, inputs: input_buf, pool } = scratch;
+        let read_ref = |k: usize| -> Result<Value> {
+            let step = plan.steps.get(k).ok_or_else(|| Error::invalid(format!("internal: no step {k}")))?;
+            match &step.cell {
+                Some(c) => get_cell(c).ok_or_else(|| Error::UninitializedVariable { name: step.op.name() }),
+                None => self.read_variable(step.op),
+            }
+        };
         let read = |slot: &Slot| -> Result<Option<Value>> {
             match slot {
                 Slot::Live(v) => Ok(Some(v.clone())),
-                Slot::Ref(var) => self.read_variable(*var).map(Some),
+                Slot::Ref(k) => read_ref(*k).map(Some),
                 _ => Ok(None),
             }
         };
-        let mut slots: Vec<Slot> = vec![Slot::Empty; plan.num_slots];
         for ((_, s), v) in plan.feed_slots.iter().zip(feeds) {
             if let Some(t) = tracer.as_deref_mut() {
                 t.hold(value_bytes(v));
@@ -366,8 +383,7 @@ impl Session {
             slots[*s] = Slot::Live((*v).clone());
         }
         // Each cond predicate is read once per run, not once per guarded node.
-        let mut predicates: Vec<Option<bool>> = vec![None; if plan.has_guards { plan.num_slots } else { 0 }];
-        for step in &plan.steps {
+        for (index, step) in plan.steps.iter().enumerate() {
             let mut alive = true;
             for guard in &step.guards {
                 let known = predicates.get(guard.slot).copied().flatten();
@@ -404,14 +420,15 @@ impl Session {
             }
             if alive && step.is_variable {
                 for s in step.outputs.iter().flatten() {
-                    slots[*s] = Slot::Ref(step.op);
+                    slots[*s] = Slot::Ref(index);
                 }
                 if let Some(t) = tracer.as_deref_mut() {
                     let now = t.now_us();
                     t.record(&step.name, step.type_name, now, 0);
                 }
             } else if alive {
-                let mut inputs = Vec::with_capacity(step.inputs.len());
+                let mut inputs = std::mem::take(input_buf);
+                inputs.clear();
                 for inp in &step.inputs {
                     let Some((s, take)) = inp else {
                         inputs.push(None);
@@ -425,7 +442,7 @@ impl Session {
                                 }
                                 Some(v)
                             }
-                            Slot::Ref(var) => Some(self.read_variable(var)?),
+                            Slot::Ref(k) => Some(read_ref(k)?),
                             _ => None,
                         }
                     } else {
@@ -438,7 +455,8 @@ impl Session {
                 }
                 if alive {
                     let started = tracer.as_ref().map(|t| t.now_us());
-                    let mut cx = KernelCtx::new(step.op, &step.name, step.type_name, inputs, &step.handles, self);
+                    let mut cx = KernelCtx::new(step.op, &step.name, step.type_name, inputs, &step.handles, &runtime)
+                        .with_pool(pool);
                     let outs = step.kernel.compute(&mut cx).map_err(|e| cx.wrap(e))?;
                     if let (Some(t), Some(start)) = (tracer.as_deref_mut(), started) {
                         let bytes: usize = outs.iter().map(value_bytes).sum();
@@ -469,11 +487,22 @@ impl Session {
                                 )));
                             }
                         }
-                        if let Some(s) = slot {
-                            slots[*s] = Slot::Live(v);
+                        match slot {
+                            Some(s) => slots[*s] = Slot::Live(v),
+                            // An output nobody reads goes straight back to the pool.
+                            None => {
+                                cx.recycle(v);
+                            }
                         }
                     }
+                    inputs = cx.into_inputs();
                 }
+                // Inputs the kernel did not take (or a partial list when a dead input
+                // stopped the step): recycle what nothing else holds.
+                for v in inputs.drain(..).flatten() {
+                    pool.put(v);
+                }
+                *input_buf = inputs;
             }
             if !alive {
                 for s in step.outputs.iter().flatten() {
@@ -481,10 +510,12 @@ impl Session {
                 }
             }
             for s in &step.release {
-                if let (Some(t), Slot::Live(v)) = (tracer.as_deref_mut(), &slots[*s]) {
-                    t.drop_bytes(value_bytes(v));
+                if let Slot::Live(v) = std::mem::replace(&mut slots[*s], Slot::Empty) {
+                    if let Some(t) = tracer.as_deref_mut() {
+                        t.drop_bytes(value_bytes(&v));
+                    }
+                    pool.put(v);
                 }
-                slots[*s] = Slot::Empty;
             }
         }
         let mut out = Vec::with_capacity(plan.fetch_slots.len());
@@ -557,6 +588,43 @@ pub(crate) fn op_fetch_value() -> Value {
 /// Bytes of a value's elements.
 fn value_bytes(v: &Value) -> usize {
     v.len() * ferroflow_core::value::dtype_size(v.dtype())
+}
+
+/// The runtime kernels of one plan see: variables the plan resolved are reached through
+/// their cells (no store lookup), anything else through the session.
+struct PlanRuntime<'s> {
+    session: &'s Session,
+    plan: &'s Plan,
+}
+
+impl Runtime for PlanRuntime<'_> {
+    fn read_variable(&self, var: Operation) -> Result<Value> {
+        match self.plan.cell_of(var) {
+            Some(c) => get_cell(c).ok_or_else(|| Error::UninitializedVariable { name: var.name() }),
+            None => self.session.read_variable(var),
+        }
+    }
+
+    fn write_variable(&self, var: Operation, value: Value) -> Result<()> {
+        match self.plan.cell_of(var) {
+            Some(c) => {
+                set_cell(c, value);
+                Ok(())
+            }
+            None => self.session.write_variable(var, value),
+        }
+    }
+
+    fn update_variable(&self, var: Operation, f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>) -> Result<Value> {
+        match self.plan.cell_of(var) {
+            Some(c) => update_cell(c, var, f),
+            None => self.session.update_variable(var, f),
+        }
+    }
+
+    fn with_rng(&self, node: Operation, seed: Option<u64>, f: &mut dyn FnMut(&mut StdRng)) {
+        self.session.with_rng(node, seed, f)
+    }
 }
 
 impl Runtime for Session {

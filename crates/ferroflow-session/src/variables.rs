@@ -18,25 +18,31 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 /// One variable: its current value (`None` until initialized), a version bumped by every
 /// write, and a spare buffer that the next update may write into.
 #[derive(Default)]
-struct Cell {
+pub(crate) struct Cell {
     value: Option<Value>,
     version: u64,
     spare: Option<Value>,
 }
 
+/// A variable's cell, resolved once (when a plan is built) and then used without looking the
+/// variable up again. Cells are never removed from a store, so a resolved cell stays valid.
+pub(crate) type CellRef = Arc<Mutex<Cell>>;
+
 /// The variables of one session.
 #[derive(Default)]
 pub(crate) struct VariableStore {
-    cells: RwLock<HashMap<Operation, Arc<Mutex<Cell>>>>,
+    cells: RwLock<HashMap<Operation, CellRef>>,
     gate: RwLock<()>,
 }
 
 impl VariableStore {
-    fn cell(&self, var: Operation) -> Option<Arc<Mutex<Cell>>> {
+    fn cell(&self, var: Operation) -> Option<CellRef> {
         self.cells.read().unwrap_or_else(|e| e.into_inner()).get(&var).cloned()
     }
 
-    fn cell_or_insert(&self, var: Operation) -> Arc<Mutex<Cell>> {
+    /// The cell of `var`, created (uninitialized) if the variable has none yet: what a plan
+    /// resolves each variable it reads or writes to.
+    pub(crate) fn resolve(&self, var: Operation) -> CellRef {
         if let Some(c) = self.cell(var) {
             return c;
         }
@@ -50,17 +56,12 @@ impl VariableStore {
 
     /// The current value (a cheap handle clone), `None` when uninitialized.
     pub(crate) fn get(&self, var: Operation) -> Option<Value> {
-        let cell = self.cell(var)?;
-        let c = cell.lock().unwrap_or_else(|e| e.into_inner());
-        c.value.clone()
+        get_cell(&self.cell(var)?)
     }
 
     /// Replaces the value. The caller has validated it.
     pub(crate) fn set(&self, var: Operation, value: Value) {
-        let cell = self.cell_or_insert(var);
-        let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
-        c.spare = c.value.replace(value);
-        c.version += 1;
+        set_cell(&self.resolve(var), value);
     }
 
     /// Sets several variables at once under the exclusive gate: no run sees some of them old
@@ -72,33 +73,10 @@ impl VariableStore {
         }
     }
 
-    /// Computes the new value out of place with `f(current, out)` and publishes it; retries
-    /// when another update published first. `out` has the current value's dtype and shape
-    /// and unspecified contents: `f` writes every element. Nothing is written when `f` fails.
+    /// [`update_cell`] on the cell of `var`.
     pub(crate) fn update(&self, var: Operation, f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>) -> Result<Value> {
         let cell = self.cell(var).ok_or_else(|| Error::UninitializedVariable { name: var.name() })?;
-        loop {
-            let (current, version, spare) = {
-                let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(current) = c.value.clone() else {
-                    return Err(Error::UninitializedVariable { name: var.name() });
-                };
-                (current, c.version, c.spare.take())
-            };
-            let mut out = match spare {
-                Some(s) if s.dtype() == current.dtype() && s.shape() == current.shape() => s,
-                _ => Value::try_zeros(current.dtype(), current.shape())?,
-            };
-            f(&current, &mut out)?;
-            drop(current);
-            let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
-            if c.version == version {
-                c.spare = c.value.replace(out.clone());
-                c.version += 1;
-                return Ok(out);
-            }
-            c.spare = Some(out);
-        }
+        update_cell(&cell, var, f)
     }
 
     /// One consistent view of `vars`: taken while no run that writes variables is in
@@ -106,5 +84,50 @@ impl VariableStore {
     pub(crate) fn snapshot(&self, vars: &[Operation]) -> Result<Vec<Value>> {
         let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
         vars.iter().map(|&v| self.get(v).ok_or_else(|| Error::UninitializedVariable { name: v.name() })).collect()
+    }
+}
+
+/// The current value of a resolved cell (a handle clone under the cell's own lock).
+pub(crate) fn get_cell(cell: &CellRef) -> Option<Value> {
+    cell.lock().unwrap_or_else(|e| e.into_inner()).value.clone()
+}
+
+/// Replaces a resolved cell's value. The caller has validated it.
+pub(crate) fn set_cell(cell: &CellRef, value: Value) {
+    let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
+    c.spare = c.value.replace(value);
+    c.version += 1;
+}
+
+/// Computes the new value of `var` (whose cell is `cell`) out of place with `f(current, out)`
+/// and publishes it; retries when another update published first. `out` has the current
+/// value's dtype and shape and unspecified contents: `f` writes every element. Nothing is
+/// written when `f` fails.
+pub(crate) fn update_cell(
+    cell: &CellRef,
+    var: Operation,
+    f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>,
+) -> Result<Value> {
+    loop {
+        let (current, version, spare) = {
+            let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(current) = c.value.clone() else {
+                return Err(Error::UninitializedVariable { name: var.name() });
+            };
+            (current, c.version, c.spare.take())
+        };
+        let mut out = match spare {
+            Some(s) if s.dtype() == current.dtype() && s.shape() == current.shape() => s,
+            _ => Value::try_zeros(current.dtype(), current.shape())?,
+        };
+        f(&current, &mut out)?;
+        drop(current);
+        let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
+        if c.version == version {
+            c.spare = c.value.replace(out.clone());
+            c.version += 1;
+            return Ok(out);
+        }
+        c.spare = Some(out);
     }
 }

@@ -6,7 +6,7 @@ use crate::array::alloc::KernelAlloc;
 use crate::array::broadcast::sum_to_like;
 use crate::input::{pair, IntoInput};
 use crate::math::unary::neg;
-use crate::util::{broadcast_zip, broadcast_zip3, sum_to_shape};
+use crate::util::{binary_pooled, broadcast_zip, broadcast_zip3, sum_to_shape};
 use ferroflow_core::shape::broadcast_dims;
 use ferroflow_core::typetag;
 use ferroflow_core::value::checked_len;
@@ -419,6 +419,15 @@ impl Op for Binary {
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
         let k = self.kind;
+        match (cx.input(0)?.dtype(), cx.input(1)?.dtype()) {
+            (DType::F32, DType::F32) => {
+                return with_const_kind!(k, |K| binary_pooled::<f32>(cx, |p, q| K.f(p, q))).map(|v| vec![v])
+            }
+            (DType::F64, DType::F64) => {
+                return with_const_kind!(k, |K| binary_pooled::<f64>(cx, |p, q| K.f(p, q))).map(|v| vec![v])
+            }
+            _ => {}
+        }
         let (a, b) = (cx.input(0)?, cx.input(1)?);
         let out = match (a, b) {
             (Value::F32(x), Value::F32(y)) => {

@@ -1,14 +1,13 @@
 //! `matmul`: (batched) matrix product with optional transposes, on the SIMD, multithreaded
 //! GEMM of `matrixmultiply` (through `ndarray::linalg::general_mat_mul`) for floats.
 
-use crate::array::alloc::KernelAlloc;
 use crate::input::{pair, IntoInput};
 use crate::kernels::gemm::GemmFloat;
 use ferroflow_core::typetag;
 use ferroflow_core::{
     DType, Dim, Element, GradCtx, InferCtx, KernelCtx, Op, Result, Scope, Shape, Tensor, TensorSpec, Value,
 };
-use ndarray::{Array3, ArrayView2, ArrayView3, ArrayViewD, Axis, Ix3, IxDyn};
+use ndarray::{ArrayView2, ArrayView3, ArrayViewD, Axis, Ix3};
 use num_traits::{WrappingAdd, WrappingMul, Zero};
 use serde::{Deserialize, Serialize};
 
@@ -88,12 +87,12 @@ impl Op for MatMul {
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
         let (ta, tb) = (self.transpose_a, self.transpose_b);
-        let out = match (cx.input(0)?, cx.input(1)?) {
-            (Value::F32(a), Value::F32(b)) => Value::from(batched(cx, a.view(), b.view(), ta, tb, gemm::<f32>)?),
-            (Value::F64(a), Value::F64(b)) => Value::from(batched(cx, a.view(), b.view(), ta, tb, gemm::<f64>)?),
-            (Value::I32(a), Value::I32(b)) => Value::from(batched(cx, a.view(), b.view(), ta, tb, int_mm::<i32>)?),
-            (Value::I64(a), Value::I64(b)) => Value::from(batched(cx, a.view(), b.view(), ta, tb, int_mm::<i64>)?),
-            (a, b) => return Err(cx.error(format!("unsupported operand dtypes {} and {}", a.dtype(), b.dtype()))),
+        let out = match (cx.input(0)?.dtype(), cx.input(1)?.dtype()) {
+            (DType::F32, DType::F32) => batched(cx, ta, tb, gemm::<f32>)?,
+            (DType::F64, DType::F64) => batched(cx, ta, tb, gemm::<f64>)?,
+            (DType::I32, DType::I32) => batched(cx, ta, tb, int_mm::<i32>)?,
+            (DType::I64, DType::I64) => batched(cx, ta, tb, int_mm::<i64>)?,
+            (a, b) => return Err(cx.error(format!("unsupported operand dtypes {a} and {b}"))),
         };
         Ok(vec![out])
     }
@@ -139,14 +138,11 @@ fn int_mm<T: Copy + Zero + WrappingAdd + WrappingMul>(
 }
 
 /// Runs `kernel` over the (flattened) batch, checking shapes first so ndarray cannot panic.
-fn batched<T: Element + Zero>(
-    cx: &KernelCtx<'_>,
-    a: ArrayViewD<'_, T>,
-    b: ArrayViewD<'_, T>,
-    ta: bool,
-    tb: bool,
-    kernel: MatKernel<T>,
-) -> Result<ndarray::ArrayD<T>> {
+/// The (batched) product of inputs 0 and 1, into an output buffer from the plan's pool; the
+/// operands go back to the pool afterwards.
+fn batched<T: Element + Zero>(cx: &mut KernelCtx<'_>, ta: bool, tb: bool, kernel: MatKernel<T>) -> Result<Value> {
+    let a = cx.take_input(0)?.into_shared::<T>().map_err(|e| cx.wrap(e))?;
+    let b = cx.take_input(1)?.into_shared::<T>().map_err(|e| cx.wrap(e))?;
     let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
     let what = || format!("a {sa:?} (transpose_a={ta}) and b {sb:?} (transpose_b={tb})");
     if sa.len() < 2 || sa.len() != sb.len() {
@@ -162,19 +158,27 @@ fn batched<T: Element + Zero>(
         return Err(cx.error(format!("inner dimensions differ ({k} vs {k2}): {}", what())));
     }
     let batch: usize = sa[..n - 2].iter().product();
-    let a3 = to3(cx, a, batch, &sa[n - 2..])?;
-    let b3 = to3(cx, b, batch, &sb[n - 2..])?;
-    // `[m, k] × [k, n]` can be far larger than both operands (k small): allocate fallibly.
-    let c = cx.alloc_filled_vec(&[batch, m, nn], T::zero())?;
-    let mut c = Array3::from_shape_vec((batch, m, nn), c).map_err(|e| cx.error(format!("internal: {e}")))?;
-    for ((ai, bi), mut ci) in a3.outer_iter().zip(b3.outer_iter()).zip(c.outer_iter_mut()) {
-        let ai = if ta { ai.reversed_axes() } else { ai };
-        let bi = if tb { bi.reversed_axes() } else { bi };
-        kernel(ai, bi, &mut ci);
-    }
     let mut out_dims = sa[..n - 2].to_vec();
     out_dims.extend([m, nn]);
-    c.into_dyn().into_shape_with_order(IxDyn(&out_dims)).map_err(|e| cx.error(format!("internal reshape failed: {e}")))
+    // `[m, k] × [k, n]` can be far larger than both operands (k small): allocated fallibly.
+    let mut out = cx.alloc_output::<T>(&out_dims)?;
+    out.fill(T::zero());
+    {
+        let a3 = to3(cx, a.view(), batch, &sa[n - 2..])?;
+        let b3 = to3(cx, b.view(), batch, &sb[n - 2..])?;
+        let mut c = out
+            .view_mut()
+            .into_shape_with_order((batch, m, nn))
+            .map_err(|e| cx.error(format!("internal reshape failed: {e}")))?;
+        for ((ai, bi), mut ci) in a3.outer_iter().zip(b3.outer_iter()).zip(c.outer_iter_mut()) {
+            let ai = if ta { ai.reversed_axes() } else { ai };
+            let bi = if tb { bi.reversed_axes() } else { bi };
+            kernel(ai, bi, &mut ci);
+        }
+    }
+    cx.recycle(T::into_value(a));
+    cx.recycle(T::into_value(b));
+    Ok(T::into_value(out))
 }
 
 /// A `[batch, r, c]` view of a batch of matrices (copies only a non-contiguous batch of rank > 3).

@@ -239,16 +239,23 @@ impl Op for Unary {
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
         let k = self.kind;
+        // In place when this node is the input's last reader, else into a pooled buffer.
+        match cx.input(0)?.dtype() {
+            DType::F32 => {
+                let mut a = cx.output_like::<f32>(0)?;
+                map_in_place(k, &mut a);
+                return Ok(vec![Value::F32(a)]);
+            }
+            DType::F64 => {
+                let mut a = cx.output_like::<f64>(0)?;
+                map_in_place(k, &mut a);
+                return Ok(vec![Value::F64(a)]);
+            }
+            _ => {}
+        }
         let v = cx.take_input(0)?;
         Ok(vec![match v {
-            Value::F32(mut a) => {
-                map_in_place(k, &mut a);
-                Value::F32(a)
-            }
-            Value::F64(mut a) => {
-                map_in_place(k, &mut a);
-                Value::F64(a)
-            }
+            v @ (Value::F32(_) | Value::F64(_)) => v,
             Value::I32(a) => {
                 let fi = k.int_fn().ok_or_else(|| cx.error("not defined for int32"))?;
                 Value::I32(a.mapv(|x| fi(x as i64) as i32).into_shared())
@@ -295,12 +302,12 @@ impl Op for UnaryGrad {
     }
     fn compute(&self, cx: &mut KernelCtx<'_>) -> Result<Vec<Value>> {
         let k = self.kind;
-        let g = cx.take_input(2)?;
+        let dtype = cx.input(2)?.dtype();
         macro_rules! run {
             ($t:ty) => {{
+                let mut g = cx.output_like::<$t>(2)?;
                 let x = cx.view::<$t>(0)?;
                 let y = cx.view::<$t>(1)?;
-                let mut g = g.into_shared::<$t>().map_err(|e| cx.wrap(e))?;
                 if g.shape() != x.shape() {
                     return Err(cx.error(format!(
                         "gradient shape {:?} differs from input shape {:?}",
@@ -312,7 +319,7 @@ impl Op for UnaryGrad {
                 Value::from(g)
             }};
         }
-        Ok(vec![match g.dtype() {
+        Ok(vec![match dtype {
             DType::F32 => run!(f32),
             DType::F64 => run!(f64),
             d => return Err(cx.error(format!("expected a float gradient, got {d}"))),

@@ -381,30 +381,41 @@ pub struct BatchNormApply {
     pub has_scale: bool,
 }
 
-fn bn_apply_value<T: Real>(cx: &KernelCtx<'_>, op: &BatchNormApply) -> Result<Vec<Value>> {
-    let xv = cx.view::<T>(0)?;
-    let dims = xv.shape().to_vec();
-    let offset_at = op.has_offset.then_some(3);
-    let scale_at = op.has_scale.then_some(3 + usize::from(op.has_offset));
-    let mut checks = vec![(1, "mean"), (2, "variance")];
-    checks.extend(offset_at.map(|i| (i, "offset")));
-    checks.extend(scale_at.map(|i| (i, "scale")));
-    let (_, c) = channel_rows(cx, &dims, &checks)?;
-    let flat = |i: usize| -> Result<Vec<T>> { Ok(cx.view::<T>(i)?.iter().copied().collect()) };
-    let (mean, var) = (flat(1)?, flat(2)?);
-    let eps = T::of(op.epsilon);
-    let mut inv: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
-    if let Some(i) = scale_at {
-        inv.iter_mut().zip(flat(i)?).for_each(|(a, s)| *a = *a * s);
-    }
-    let shift: Vec<T> = match offset_at {
-        Some(i) => flat(i)?.iter().zip(&mean).zip(&inv).map(|((&o, &m), &v)| o - m * v).collect(),
-        None => mean.iter().zip(&inv).map(|(&m, &v)| -(m * v)).collect(),
+fn bn_apply_value<T: Real + ferroflow_core::Element>(
+    cx: &mut KernelCtx<'_>,
+    op: &BatchNormApply,
+) -> Result<Vec<Value>> {
+    let (dims, c, inv, shift) = {
+        let xv = cx.view::<T>(0)?;
+        let dims = xv.shape().to_vec();
+        let offset_at = op.has_offset.then_some(3);
+        let scale_at = op.has_scale.then_some(3 + usize::from(op.has_offset));
+        let mut checks = vec![(1, "mean"), (2, "variance")];
+        checks.extend(offset_at.map(|i| (i, "offset")));
+        checks.extend(scale_at.map(|i| (i, "scale")));
+        let (_, c) = channel_rows(cx, &dims, &checks)?;
+        let flat = |i: usize| -> Result<Vec<T>> { Ok(cx.view::<T>(i)?.iter().copied().collect()) };
+        let (mean, var) = (flat(1)?, flat(2)?);
+        let eps = T::of(op.epsilon);
+        let mut inv: Vec<T> = var.iter().map(|&v| T::ONE / (v + eps).sqrt()).collect();
+        if let Some(i) = scale_at {
+            inv.iter_mut().zip(flat(i)?).for_each(|(a, s)| *a = *a * s);
+        }
+        let shift: Vec<T> = match offset_at {
+            Some(i) => flat(i)?.iter().zip(&mean).zip(&inv).map(|((&o, &m), &v)| o - m * v).collect(),
+            None => mean.iter().zip(&inv).map(|(&m, &v)| -(m * v)).collect(),
+        };
+        (dims, c, inv, shift)
     };
-    let x = contiguous(&xv);
-    let mut y = value_buffer::<T>(cx, &dims)?;
-    affine_rows(&mut y, &x, None, &inv, &shift, c);
-    Ok(vec![Value::from_shape_vec(&dims, y).map_err(|e| cx.wrap(e))?])
+    // The output comes from the plan's buffer pool; affine_rows writes every element.
+    let mut y = cx.alloc_output::<T>(&dims)?;
+    {
+        let xv = cx.view::<T>(0)?;
+        let x = contiguous(&xv);
+        let ys = y.as_slice_mut().ok_or_else(|| cx.error("internal: pooled output is not contiguous"))?;
+        affine_rows(ys, &x, None, &inv, &shift, c);
+    }
+    Ok(vec![T::into_value(y)])
 }
 
 /// A zeroed output buffer of `dims`, with the size checked.
