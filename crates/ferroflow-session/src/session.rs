@@ -196,7 +196,7 @@ impl Session {
         feed_order.sort_by_key(|&i| feeds[i].0);
         let feed_keys: Vec<Tensor> = feed_order.iter().map(|&i| feeds[i].0).collect();
         if let Some(w) = feed_keys.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Error::FedTwice { name: w[0].name() });
+            return Err(Error::FedTwice { name: w[0].name(&self.graph)? });
         }
         // Validate feeds against the static specs.
         self.graph.read(|st| -> Result<()> {
@@ -225,13 +225,13 @@ impl Session {
     pub(crate) fn check_request<'t>(&self, fetches: &[Fetch], feeds: impl Iterator<Item = &'t Tensor>) -> Result<()> {
         for f in fetches {
             let (g, what) = match f {
-                Fetch::Tensor(t) => (t.graph_id(), format!("fetch '{}'", t.name())),
-                Fetch::Operation(o) => (o.graph_id(), format!("fetch '{}'", o.name())),
+                Fetch::Tensor(t) => (t.graph_id(), format!("fetch {t:?}")),
+                Fetch::Operation(o) => (o.graph_id(), format!("fetch {o:?}")),
             };
             self.graph.check_graph(g, || what)?;
         }
         for t in feeds {
-            self.graph.check_graph(t.graph_id(), || format!("feed '{}'", t.name()))?;
+            self.graph.check_graph(t.graph_id(), || format!("feed {t:?}"))?;
         }
         Ok(())
     }
@@ -289,8 +289,13 @@ impl Session {
         if !train_ops.iter().any(|t| ran.contains(t)) {
             return;
         }
-        let missing: Vec<String> =
-            self.graph.collection_ops(&UPDATE_OPS).into_iter().filter(|u| !ran.contains(u)).map(|u| u.name()).collect();
+        let missing: Vec<String> = self
+            .graph
+            .collection_ops(&UPDATE_OPS)
+            .into_iter()
+            .filter(|u| !ran.contains(u))
+            .filter_map(|u| u.name(&self.graph).ok())
+            .collect();
         if missing.is_empty() {
             return;
         }
@@ -377,7 +382,11 @@ impl Session {
                         Some(v) => {
                             let p = v.scalar::<bool>().map_err(|_| Error::CondPredicate {
                                 cond: guard.cond.0.clone(),
-                                predicate: guard.cond.1.name(),
+                                predicate: guard
+                                    .cond
+                                    .1
+                                    .name(&self.graph)
+                                    .unwrap_or_else(|_| format!("{:?}", guard.cond.1)),
                                 dtype: v.dtype(),
                                 shape: v.shape().to_vec(),
                             })?;
@@ -495,7 +504,7 @@ impl Session {
             };
             match read(&slots[*s])? {
                 Some(v) => out.push(v),
-                None => return Err(Error::DeadFetch { name: t.name() }),
+                None => return Err(Error::DeadFetch { name: t.name(&self.graph)? }),
             }
         }
         Ok(out)
@@ -519,21 +528,21 @@ impl Session {
     /// A variable of another graph, or an uninitialized variable (named).
     pub fn snapshot_variables(&self, vars: &[Variable]) -> Result<Vec<Value>> {
         for v in vars {
-            self.graph.check_graph(v.op().graph_id(), || format!("variable '{}'", v.name()))?;
+            self.graph.check_graph(v.op().graph_id(), || format!("variable {v:?}"))?;
         }
         let ops: Vec<Operation> = vars.iter().map(|v| v.op()).collect();
-        self.variables.snapshot(&ops)
+        self.variables.snapshot(&self.graph, &ops)
     }
 
     /// Sets variables directly, all or nothing: every value is checked against its variable's
     /// dtype and static shape before any is stored. Used by `Saver::restore`.
     pub fn set_variable_values(&self, values: Vec<(Variable, Value)>) -> Result<()> {
         for (v, val) in &values {
-            self.graph.check_graph(v.op().graph_id(), || format!("variable '{}'", v.name()))?;
+            self.graph.check_graph(v.op().graph_id(), || format!("variable {v:?}"))?;
             let spec = self.graph.spec(v.value())?;
             if spec.dtype != val.dtype() || !spec.shape.accepts(val.shape()) {
                 return Err(Error::Variable {
-                    name: v.name(),
+                    name: v.name(&self.graph)?,
                     message: format!(
                         "cannot set it to a {} value of shape {:?}; it is {}",
                         val.dtype(),
@@ -559,9 +568,19 @@ fn value_bytes(v: &Value) -> usize {
     v.len() * ferroflow_core::value::dtype_size(v.dtype())
 }
 
+impl AsRef<Graph> for Session {
+    /// A session reads handles through its graph: `t.shape(&sess)?`.
+    fn as_ref(&self) -> &Graph {
+        &self.graph
+    }
+}
+
 impl Runtime for Session {
     fn read_variable(&self, var: Operation) -> Result<Value> {
-        self.variables.get(var).ok_or_else(|| Error::UninitializedVariable { name: var.name() })
+        match self.variables.get(var) {
+            Some(v) => Ok(v),
+            None => Err(Error::UninitializedVariable { name: var.name(&self.graph)? }),
+        }
     }
 
     fn write_variable(&self, var: Operation, value: Value) -> Result<()> {
@@ -570,7 +589,11 @@ impl Runtime for Session {
     }
 
     fn update_variable(&self, var: Operation, f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>) -> Result<Value> {
-        self.variables.update(var, f)
+        self.variables.update(&self.graph, var, f)
+    }
+
+    fn node_name(&self, var: Operation) -> String {
+        var.name(&self.graph).unwrap_or_else(|_| format!("{var:?}"))
     }
 
     fn with_rng(&self, node: Operation, seed: Option<u64>, f: &mut dyn FnMut(&mut StdRng)) {
