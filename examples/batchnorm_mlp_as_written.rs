@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
     let l2: Vec<Tensor> = g
         .trainable_variables()
         .into_iter()
-        .filter(|v| v.name().starts_with("model/fc"))
+        .filter(|v| v.name(&s).is_ok_and(|n| n.starts_with("model/fc")))
         .map(|v| nn::l2_loss(&s, v.value()))
         .collect::<Result<_>>()?;
     let loss = math::add(&s, xent, math::mul(&s, math::add_n(&s, &l2)?, 0.001f32)?)?;

@@ -81,14 +81,14 @@ fn build(s: &Scope, hvd: &Hvd, lr: f64, sync_bn: bool, fusion_bytes: usize) -> R
     for depth in 1..20 {
         layer = s.variable_scope(&format!("conv{depth}"), false, |s| {
             let stride = if depth % 3 == 0 { 2 } else { 1 };
-            let cin = layer.shape().dim(3).unwrap_or(1);
+            let cin = layer.shape(s)?.dim(3).unwrap_or(1);
             let init = truncated_normal(s, &[3, 3, cin, depth * 4], 0.0, 0.05, DType::F32, None)?;
             let w = variable_from(&s.with_name("weights"), init, VariableOptions::default())?;
             let conv = nn::conv2d(s, layer, w.value(), [1, stride, stride, 1], Padding::Same, [1, 1, 1, 1])?;
             nn::relu(s, bn(s, conv)?)
         })?;
     }
-    let shp = layer.shape();
+    let shp = layer.shape(s)?;
     let flat: usize = (1..4).map(|i| shp.dim(i).unwrap_or(1)).product();
     let layer = array::reshape(s, layer, &[-1, flat as i64])?;
     let layer = s.variable_scope("fc", false, |s| {
@@ -193,7 +193,8 @@ fn body(hvd: &Hvd) -> anyhow::Result<()> {
 /// Times `n` fused allreduces (Average) of tensors shaped like the trainable variables: the
 /// communication of one training step, without the compute.
 fn bench_allreduce(hvd: &Hvd, model: &Graph, n: usize, fusion_bytes: usize) -> anyhow::Result<()> {
-    let shapes: Vec<Vec<usize>> = model.trainable_variables().iter().filter_map(|v| v.shape().as_known()).collect();
+    let shapes: Vec<Vec<usize>> =
+        model.trainable_variables().iter().filter_map(|v| v.shape(model).ok()?.as_known()).collect();
     let bytes: usize = shapes.iter().map(|d| d.iter().product::<usize>() * 4).sum();
     let g = Graph::new();
     let s = g.root();

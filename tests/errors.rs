@@ -70,6 +70,22 @@ fn graph_mismatch() {
 }
 
 #[test]
+fn handle_accessors_take_the_graph_and_name_both_graphs() {
+    let (g1, g2) = (Graph::new(), Graph::new());
+    let t = constant(&g2.root().with_name("c"), 1.0f32).unwrap();
+    assert_eq!(t.name(&g2).unwrap(), "c:0");
+    let e = t.shape(&g1).unwrap_err();
+    assert!(matches!(e, Error::GraphMismatch { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains(&format!("built in graph #{}", g2.id())), "{msg}");
+    assert!(msg.contains(&format!("uses graph #{}", g1.id())), "{msg}");
+    let forged = ferroflow_core::Tensor::from_raw(g1.id(), 99, 0);
+    let e = forged.dtype(&g1.root()).unwrap_err();
+    assert!(matches!(e, Error::HandleOutOfRange { nodes: 0, .. }), "{e}");
+    assert!(e.to_string().contains(&format!("graph #{} does not have", g1.id())), "{e}");
+}
+
+#[test]
 fn cond_mismatch() {
     let g = Graph::new();
     let s = g.root();
@@ -142,7 +158,7 @@ fn variable_scope_errors() {
     let e = s.variable_scope("other", true, mk).unwrap_err();
     assert!(e.to_string().contains("does not exist, so it cannot be reused"), "{e}");
     let shared = s.variable_scope("dense", true, mk).unwrap();
-    assert_eq!(shared.name(), "dense/kernel");
+    assert_eq!(shared.name(&s).unwrap(), "dense/kernel");
 }
 
 #[test]

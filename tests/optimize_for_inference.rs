@@ -36,7 +36,7 @@ fn rel_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f32 {
 }
 
 fn op_types(g: &Graph) -> Vec<&'static str> {
-    g.operations().into_iter().map(|op| op.type_name()).collect()
+    g.operations().into_iter().map(|op| op.type_name(g).unwrap()).collect()
 }
 
 /// The optimized graph holds no variable, no assign, no cond and no training-only op.
@@ -51,8 +51,8 @@ fn assert_serving_only(served: &InferenceGraph) {
 fn compare(sess: &Session, inputs: Tensor, output: Tensor, fixed: &[(Tensor, Value)], flat: bool) -> InferenceGraph {
     let served = optimize_for_inference(sess, &[inputs], &[output], fixed).unwrap();
     assert_serving_only(&served);
-    assert_eq!(served.inputs[0].name(), inputs.name(), "the input keeps its name");
-    assert_eq!(served.outputs[0].name(), output.name(), "the output keeps its name");
+    assert_eq!(served.inputs[0].name(&served.graph).unwrap(), inputs.name(sess).unwrap(), "the input keeps its name");
+    assert_eq!(served.outputs[0].name(&served.graph).unwrap(), output.name(sess).unwrap(), "the output keeps its name");
     let served_sess = Session::new(&served.graph);
     let (x, _) = batch(16, 99);
     let mut feeds: Vec<(Tensor, Value)> = fixed.to_vec();

@@ -707,7 +707,7 @@ enum Outcome {
 /// (the op under test, `case/op`, and its inputs, `case/in0` …).
 fn classify(e: &ferroflow::Error, g: &Graph) -> Outcome {
     let msg = e.to_string();
-    let mut names: Vec<String> = g.operations().iter().map(|o| o.name()).collect();
+    let mut names: Vec<String> = g.operations().iter().map(|o| o.name(g).unwrap()).collect();
     names.push("case/op".to_string());
     names.extend((0..4).flat_map(|i| [format!("case/in{i}"), format!("case/in{i}_default")]));
     if names.iter().any(|n| msg.contains(n.as_str())) {
@@ -731,8 +731,9 @@ fn run_case(case: &Case) -> Outcome {
             feeds.push((outs[0], v.value()));
         }
         if case.gradients {
-            let xs: Vec<Tensor> = args.iter().filter_map(|a| a.as_tensor()).filter(|x| x.dtype().is_float()).collect();
-            let ys: Vec<Tensor> = outs.iter().copied().filter(|y| y.dtype().is_float()).collect();
+            let xs: Vec<Tensor> =
+                args.iter().filter_map(|a| a.as_tensor()).filter(|x| x.dtype(&root).unwrap().is_float()).collect();
+            let ys: Vec<Tensor> = outs.iter().copied().filter(|y| y.dtype(&root).unwrap().is_float()).collect();
             if !xs.is_empty() && !ys.is_empty() {
                 let gs = gradients(&s.sub_scope("gradients"), &ys, &xs, None)?;
                 fetches.extend(gs.into_iter().flatten());

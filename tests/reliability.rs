@@ -79,7 +79,7 @@ fn assign_any_shape_changes_the_shape() {
     let g = Graph::new();
     let s = g.root();
     let v = variable(&s.with_name("v"), vec![1.0f32, 2.0], VariableOptions::default().validate_shape(false)).unwrap();
-    assert_eq!(v.shape(), Shape::unknown());
+    assert_eq!(v.shape(&s).unwrap(), Shape::unknown());
     let x = placeholder(&s.with_name("x"), DType::F32, Shape::unknown()).unwrap();
     let set = assign_any_shape(&s, v, x).unwrap();
     let sess = Session::new(&g);
@@ -111,18 +111,18 @@ fn failed_optimizer_step_updates_no_slot() {
     sess.run_ops(&[train], &feed_dict![x => vec![1.0f32, 1.0]]).unwrap();
     sess.run([reshape], &feed_dict![x => vec![3.0f32, 3.0, 3.0]]).unwrap();
 
-    let slots: Vec<Variable> = g.global_variables().into_iter().filter(|v| v.name() != "w").collect();
+    let slots: Vec<Variable> = g.global_variables().into_iter().filter(|v| v.name(&sess).unwrap() != "w").collect();
     assert!(
-        slots.iter().any(|v| v.name().ends_with("/Adam")),
+        slots.iter().any(|v| v.name(&sess).unwrap().ends_with("/Adam")),
         "{:?}",
-        slots.iter().map(|v| v.name()).collect::<Vec<_>>()
+        slots.iter().map(|v| v.name(&sess).unwrap()).collect::<Vec<_>>()
     );
     let before: Vec<Value> = slots.iter().map(|v| sess.variable_value(*v).unwrap()).collect();
     let e = sess.run_ops(&[train], &feed_dict![x => vec![1.0f32, 1.0, 1.0]]).unwrap_err();
     assert!(e.to_string().contains("nothing was updated"), "{e}");
     assert_eq!(values(&sess, w), vec![3.0, 3.0, 3.0]);
     for (v, b) in slots.iter().zip(&before) {
-        assert_eq!(&sess.variable_value(*v).unwrap(), b, "{} changed in a failed step", v.name());
+        assert_eq!(&sess.variable_value(*v).unwrap(), b, "{} changed in a failed step", v.name(&sess).unwrap());
     }
 }
 
@@ -135,7 +135,7 @@ fn an_apply_op_checks_every_slot_before_the_first_update() {
     let w = variable(&s.with_name("w"), vec![1.0f32, 2.0], VariableOptions::default()).unwrap();
     let loss = math::reduce_sum(&s, math::mul(&s, w, w).unwrap(), None, false).unwrap();
     let train = AdamOptimizer::new(0.1).minimize(&s, loss, None, None).unwrap();
-    let find = |name: &str| g.global_variables().into_iter().find(|v| v.name() == name).unwrap();
+    let find = |name: &str| g.global_variables().into_iter().find(|v| v.name(&s).unwrap() == name).unwrap();
     let (m, v) = (find("w/Adam"), find("w/Adam_1"));
     let three = constant(&s, vec![0.5f32, 0.5, 0.5]).unwrap();
     let break_v = assign_any_shape(&s, v, three).unwrap();

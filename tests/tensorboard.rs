@@ -47,11 +47,11 @@ fn write_events(dir: &std::path::Path) -> (Vec<String>, Vec<(i64, f32)>, Vec<f32
     let note = constant(&s, Value::from("ferroflow **text**")).unwrap();
     let scalar = s.name_scope("train", |s| summary::scalar(s, "loss", step_loss)).unwrap();
     let hist = s.name_scope("layer1", |s| summary::histogram(s, "activations", w)).unwrap();
-    assert_eq!(hist.op().name(), "layer1_1/activations", "TF1 naming: the scope name is made unique");
+    assert_eq!(hist.op().name(&s).unwrap(), "layer1_1/activations", "TF1 naming: the scope name is made unique");
     let img = summary::image(&s, "input", x, 2).unwrap();
     let txt = summary::text(&s, "notes", note).unwrap();
     let merged = summary::merge(&s, &[hist, img, txt]).unwrap();
-    assert_eq!(summary::merge_all(&s).unwrap().map(|t| t.op().num_outputs()), Some(1));
+    assert_eq!(summary::merge_all(&s).unwrap().map(|t| t.op().num_outputs(&s).unwrap()), Some(1));
 
     let mut writer = FileWriter::new(dir, Some(&g)).unwrap();
     let sess = Session::new(&g);
@@ -70,7 +70,7 @@ fn write_events(dir: &std::path::Path) -> (Vec<String>, Vec<(i64, f32)>, Vec<f32
     }
     let weights = sess.run([w], &[]).unwrap()[0].to_vec::<f32>().unwrap();
     writer.close().unwrap();
-    let names = g.operations().into_iter().map(|o| o.name()).collect();
+    let names = g.operations().into_iter().map(|o| o.name(&sess).unwrap()).collect();
     (names, scalars, weights)
 }
 

@@ -59,20 +59,20 @@ fn traced_conv20_step(optimize: bool) {
     for op in plan.ops() {
         let untaken = in_untaken_branch(&g, *op, true);
         skipped += untaken as usize;
-        if steps.contains(&op.name()) {
-            let traced = unique.contains(op.name().as_str());
+        if steps.contains(&op.name(&s).unwrap()) {
+            let traced = unique.contains(op.name(&s).unwrap().as_str());
             assert_eq!(
                 traced,
                 !untaken,
                 "node {} ({}): traced {traced}, in an untaken branch {untaken}",
-                op.name(),
-                op.type_name()
+                op.name(&s).unwrap(),
+                op.type_name(&s).unwrap()
             );
         } else {
             assert!(
                 optimize && fused.iter().any(|r| r.contains(&op.node_index())),
                 "{} is neither a step nor fused",
-                op.name()
+                op.name(&s).unwrap()
             );
         }
     }

@@ -135,7 +135,7 @@ impl Board {
                 t.push(summary::image(s, "input", m.inputs, 3)?);
             }
             for v in g.global_variables() {
-                let name = v.name();
+                let name = v.name(&s)?;
                 if name.ends_with("pop_mean") || name.ends_with("pop_variance") {
                     t.push(summary::histogram(s, &name, v.value())?);
                 }

@@ -15,7 +15,7 @@ use ferroflow::tflearn::{Network, Objective, Regression, TflearnOptimizer};
 
 /// Batch norm the low-level way, as in the founding note.
 fn batch_norm(s: &Scope, layer: Tensor, axes: &[i64], is_training: Tensor) -> Result<Tensor> {
-    let channels = layer.shape().dim(layer.shape().rank().unwrap_or(1) - 1).unwrap_or(1);
+    let channels = layer.shape(s)?.dim(layer.shape(s)?.rank().unwrap_or(1) - 1).unwrap_or(1);
     let ones = ndarray::Array1::<f32>::ones(channels);
     let zeros = ndarray::Array1::<f32>::zeros(channels);
     let gamma = variable(&s.with_name("gamma"), ones.clone(), VariableOptions::default())?;
@@ -61,7 +61,7 @@ fn batch_norm(s: &Scope, layer: Tensor, axes: &[i64], is_training: Tensor) -> Re
 fn conv20_conv_layer(s: &Scope, prev: Tensor, layer_depth: usize, is_training: Tensor) -> Result<Tensor> {
     s.name_scope(&format!("conv{layer_depth}"), |s| {
         let strides = if layer_depth.is_multiple_of(3) { 2 } else { 1 };
-        let in_channels = prev.shape().dim(3).unwrap_or(1);
+        let in_channels = prev.shape(s)?.dim(3).unwrap_or(1);
         let out_channels = layer_depth * 4;
         let init = truncated_normal(s, &[3, 3, in_channels, out_channels], 0.0, 0.05, DType::F32, None)?;
         let weights = variable_from(&s.with_name("weights"), init, VariableOptions::default())?;
@@ -73,7 +73,7 @@ fn conv20_conv_layer(s: &Scope, prev: Tensor, layer_depth: usize, is_training: T
 
 fn conv20_fully_connected(s: &Scope, prev: Tensor, num_units: usize, is_training: Tensor) -> Result<Tensor> {
     s.name_scope("fc", |s| {
-        let in_units = prev.shape().dim(1).unwrap_or(1);
+        let in_units = prev.shape(s)?.dim(1).unwrap_or(1);
         let init = truncated_normal(s, &[in_units, num_units], 0.0, 0.05, DType::F32, None)?;
         let weights = variable_from(&s.with_name("weights"), init, VariableOptions::default())?;
         let layer = math::matmul(s, prev, weights.value(), false, false)?;
@@ -92,7 +92,7 @@ pub fn batchnorm_conv20(s: &Scope, lr: f64) -> Result<Model> {
     for layer_i in 1..20 {
         layer = conv20_conv_layer(s, layer, layer_i, is_training)?;
     }
-    let orig_shape = layer.shape();
+    let orig_shape = layer.shape(s)?;
     let flat: usize = (1..4).map(|i| orig_shape.dim(i).unwrap_or(1)).product();
     let layer = array::reshape(s, layer, &[-1, flat as i64])?;
     let layer = conv20_fully_connected(s, layer, 100, is_training)?;
@@ -168,7 +168,7 @@ pub fn batchnorm_mlp(s: &Scope, lr: f64) -> Result<Model> {
         .graph()
         .trainable_variables()
         .into_iter()
-        .filter(|v| v.name().starts_with("dense"))
+        .filter(|v| v.name(s).is_ok_and(|n| n.starts_with("dense")))
         .map(|v| nn::l2_loss(s, v.value()))
         .collect::<Result<_>>()?;
     let l2 = math::add_n(s, &weights)?;

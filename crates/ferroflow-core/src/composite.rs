@@ -48,12 +48,15 @@ impl Graph {
         for t in &inputs {
             self.check_graph(t.graph_id(), || format!("an input of composite '{name}'"))?;
             if t.op().node_index() >= start {
-                return Err(Error::invalid(format!("composite '{name}': input '{}' is made inside it", t.name())));
+                return Err(Error::invalid(format!("composite '{name}': input '{}' is made inside it", t.name(self)?)));
             }
         }
         for t in outputs.iter().flatten() {
             if !nodes.contains(&t.op().node_index()) {
-                return Err(Error::invalid(format!("composite '{name}': output '{}' is not made inside it", t.name())));
+                return Err(Error::invalid(format!(
+                    "composite '{name}': output '{}' is not made inside it",
+                    t.name(self)?
+                )));
             }
         }
         let c = Composite { name: name.to_string(), nodes, inputs, outputs, fused };

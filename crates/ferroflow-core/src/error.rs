@@ -77,7 +77,7 @@ pub enum Error {
         name: String,
     },
     /// A handle from one graph was used with another.
-    #[error("{what} belongs to graph #{got}, but this is graph #{expected}; handles cannot be mixed across graphs")]
+    #[error("{what} was built in graph #{got}, but this graph/scope/session uses graph #{expected}; handles cannot be mixed across graphs: build it in graph #{expected} or look it up there by name")]
     GraphMismatch {
         /// Which handle.
         what: String,
@@ -85,6 +85,16 @@ pub enum Error {
         expected: u32,
         /// Graph of the handle.
         got: u32,
+    },
+    /// A handle of this graph whose node index is not in it (a forged or deserialized handle).
+    #[error("{what} names a node graph #{graph} does not have (it has {nodes} nodes); handles come from the graph's builders or from tensor_by_name/operation_by_name")]
+    HandleOutOfRange {
+        /// Which handle (ids).
+        what: String,
+        /// The graph asked.
+        graph: u32,
+        /// How many nodes it has.
+        nodes: usize,
     },
     /// The two branches of a cond do not return the same structure, dtypes or ranks.
     #[error("cond '{cond}': {message}")]

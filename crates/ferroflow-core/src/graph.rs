@@ -2,15 +2,17 @@
 //! `DiGraph`, unique TF-style names, cond contexts, variables and collections.
 
 use crate::collection::{CollectionItem, CollectionKey};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::handles::{Operation, Tensor, Variable};
 use crate::op::{Op, TensorSpec};
 use crate::scope::Scope;
+use crate::shape::Shape;
 use crate::warnings::GraphWarning;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Identifies one branch of one cond: ops created in it run only when it is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -115,8 +117,10 @@ pub struct Graph {
     inner: Arc<GraphInner>,
 }
 
+/// The source of graph ids. Not a registry: nothing maps an id back to a graph (a handle finds
+/// its graph only through the graph or scope it is given); the counter only makes ids unique in
+/// the process, so a handle from another graph, live or dropped, is always told apart.
 static NEXT_GRAPH_ID: AtomicU32 = AtomicU32::new(1);
-static REGISTRY: RwLock<Vec<(u32, Weak<GraphInner>)>> = RwLock::new(Vec::new());
 
 impl Default for Graph {
     fn default() -> Self {
@@ -145,16 +149,7 @@ impl Graph {
                 version: 0,
             }),
         });
-        let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
-        reg.retain(|(_, w)| w.strong_count() > 0);
-        reg.push((id, Arc::downgrade(&inner)));
         Graph { inner }
-    }
-
-    /// The live graph with this id, if any.
-    pub fn lookup(id: u32) -> Option<Graph> {
-        let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
-        reg.iter().find(|(i, _)| *i == id).and_then(|(_, w)| w.upgrade()).map(|inner| Graph { inner })
     }
 
     /// This graph's id (handles carry it).
@@ -312,13 +307,19 @@ impl Graph {
 
     /// A copy of a node's data.
     pub fn node(&self, op: Operation) -> Result<NodeData> {
-        self.check_graph(op.graph_id(), || format!("operation #{}", op.node_index()))?;
-        self.read(|s| s.node(op).cloned())
+        self.with_node(op, |n| n.clone())
+    }
+
+    /// Runs `f` on the node of `op` after checking the handle is of this graph and in range
+    /// (errors: [`Error::GraphMismatch`], [`Error::HandleOutOfRange`]).
+    pub fn with_node<R>(&self, op: Operation, f: impl FnOnce(&NodeData) -> R) -> Result<R> {
+        self.check_graph(op.graph_id(), || format!("{op:?}"))?;
+        self.read(|s| s.node(op).map(f))
     }
 
     /// The static spec of a tensor.
     pub fn spec(&self, t: Tensor) -> Result<TensorSpec> {
-        self.check_graph(t.graph_id(), || format!("tensor #{}:{}", t.op().node_index(), t.index()))?;
+        self.check_graph(t.graph_id(), || format!("{t:?}"))?;
         self.read(|s| s.spec(t).cloned())
     }
 
@@ -334,8 +335,10 @@ impl Graph {
 
     /// Registers a variable (called by the variable builders).
     pub fn register_variable(&self, v: Variable) {
-        let name = v.name();
         let mut s = self.write();
+        let Some(name) = s.nodes.get(v.op().node_index()).map(|n| n.name.clone()) else {
+            return;
+        };
         s.variables.push(v);
         s.variables_by_name.insert(name, v);
     }
@@ -367,13 +370,11 @@ impl Graph {
 
     /// Adds a control input to an existing op (used to group update ops after the fact).
     pub fn add_control_input(&self, op: Operation, dep: Operation) -> Result<()> {
-        self.check_graph(op.graph_id(), || format!("operation #{}", op.node_index()))?;
-        self.check_graph(dep.graph_id(), || format!("operation #{}", dep.node_index()))?;
+        let op_name = op.name(self)?;
+        let dep_name = dep.name(self)?;
         if dep.node_index() >= op.node_index() {
             return Err(Error::invalid(format!(
-                "'{}' cannot depend on '{}', which was created after it",
-                op.name(),
-                dep.name()
+                "'{op_name}' cannot depend on '{dep_name}', which was created after it"
             )));
         }
         let mut s = self.write();
@@ -444,17 +445,85 @@ impl Graph {
     }
 }
 
+impl AsRef<Graph> for Graph {
+    fn as_ref(&self) -> &Graph {
+        self
+    }
+}
+
+// The handles' accessors. They live here, not in `handles`, so that `handles` knows ids only
+// and the graph is the one place that maps a handle to what it names. Each takes the graph (a
+// `&Graph`, a `&Scope`, a `&Session` — anything that is `AsRef<Graph>`) and checks the handle
+// is of that graph.
+
+impl Operation {
+    /// The full scoped name (`"dense/MatMul"`). TF1: `op.name`.
+    ///
+    /// # Errors
+    /// [`Error::GraphMismatch`] when the op is of another graph than `g` (both ids named),
+    /// [`Error::HandleOutOfRange`] when its node index is not in `g`.
+    pub fn name(self, g: &impl AsRef<Graph>) -> Result<String> {
+        g.as_ref().with_node(self, |n| n.name.clone())
+    }
+    /// The op type (`"MatMul"`). TF1: `op.type`. Errors as [`Operation::name`].
+    pub fn type_name(self, g: &impl AsRef<Graph>) -> Result<&'static str> {
+        g.as_ref().with_node(self, |n| n.op.type_name())
+    }
+    /// Number of outputs. Errors as [`Operation::name`].
+    pub fn num_outputs(self, g: &impl AsRef<Graph>) -> Result<usize> {
+        g.as_ref().with_node(self, |n| n.outputs.len())
+    }
+}
+
+impl Tensor {
+    /// TF-style name `"op_name:index"`. TF1: `t.name`.
+    ///
+    /// # Errors
+    /// [`Error::GraphMismatch`] when the tensor is of another graph than `g` (both ids named),
+    /// [`Error::HandleOutOfRange`] when its node is not in `g`, [`Error::InvalidArgument`] when its op
+    /// has no such output.
+    pub fn name(self, g: &impl AsRef<Graph>) -> Result<String> {
+        Ok(format!("{}:{}", self.op().name(g)?, self.index()))
+    }
+    /// The static dtype. TF1: `t.dtype`. Errors as [`Tensor::name`].
+    pub fn dtype(self, g: &impl AsRef<Graph>) -> Result<DType> {
+        Ok(g.as_ref().spec(self)?.dtype)
+    }
+    /// The static shape, as far as it is known at build time. TF1: `t.shape`. Errors as
+    /// [`Tensor::name`].
+    pub fn shape(self, g: &impl AsRef<Graph>) -> Result<Shape> {
+        Ok(g.as_ref().spec(self)?.shape)
+    }
+}
+
+impl Variable {
+    /// The variable's full name (`"batch_normalization/gamma"`). Errors as [`Operation::name`].
+    pub fn name(self, g: &impl AsRef<Graph>) -> Result<String> {
+        self.op().name(g)
+    }
+    /// Static dtype. Errors as [`Tensor::name`].
+    pub fn dtype(self, g: &impl AsRef<Graph>) -> Result<DType> {
+        self.value().dtype(g)
+    }
+    /// Static shape. Errors as [`Tensor::name`].
+    pub fn shape(self, g: &impl AsRef<Graph>) -> Result<Shape> {
+        self.value().shape(g)
+    }
+}
+
 impl GraphState {
     /// The graph's structure version: changes whenever an existing node changes (see the
     /// field), so plans built at another version must be rebuilt.
     pub fn version(&self) -> u64 {
         self.version
     }
-    /// The node of `op` (which must be of this graph).
+    /// The node of `op` (whose graph id the caller has checked, see [`Graph::with_node`]).
     pub fn node(&self, op: Operation) -> Result<&NodeData> {
-        self.nodes
-            .get(op.node_index())
-            .ok_or_else(|| Error::invalid(format!("operation #{} is not in this graph", op.node_index())))
+        self.nodes.get(op.node_index()).ok_or_else(|| Error::HandleOutOfRange {
+            what: format!("{op:?}"),
+            graph: op.graph_id(),
+            nodes: self.nodes.len(),
+        })
     }
     /// The node at index `i`.
     pub fn node_at(&self, i: usize) -> Option<&NodeData> {
@@ -544,5 +613,50 @@ impl GraphState {
             Some(c) => format!("; did you mean '{c}'?"),
             None => String::new(),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::op::{InferCtx, Op, TensorSpec};
+
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    struct Leaf;
+    #[typetag::serde]
+    impl Op for Leaf {
+        fn type_name(&self) -> &'static str {
+            "Leaf"
+        }
+        fn infer(&self, _: &InferCtx<'_>) -> Result<Vec<TensorSpec>> {
+            Ok(vec![TensorSpec::new(DType::I32, Shape::known(&[2]))])
+        }
+        fn compute(&self, _: &mut crate::op::KernelCtx<'_>) -> Result<Vec<crate::value::Value>> {
+            Err(Error::invalid("not run"))
+        }
+    }
+
+    #[test]
+    fn accessors_read_the_given_graph_and_reject_others() {
+        let g = Graph::new();
+        let op = g.root().add_op(Leaf, &[], "leaf").unwrap();
+        let t = op.output(0);
+        assert_eq!((t.name(&g).unwrap(), t.dtype(&g).unwrap()), ("leaf:0".to_string(), DType::I32));
+        assert_eq!(op.type_name(&g.root()).unwrap(), "Leaf");
+        let id = g.id();
+        drop(g);
+        // The graph is gone: nothing maps its id back to it; another graph rejects the handle.
+        let other = Graph::new();
+        let e = t.shape(&other).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(e, Error::GraphMismatch { got, expected, .. } if got == id && expected == other.id()),
+            "{msg}"
+        );
+        assert!(msg.contains(&format!("graph #{id}")) && msg.contains(&format!("graph #{}", other.id())), "{msg}");
+        assert!(format!("{t:?}").contains(&format!("graph #{id}")), "Debug prints ids only");
+        let e = Operation::from_raw(other.id(), 7).name(&other).unwrap_err();
+        assert!(matches!(e, Error::HandleOutOfRange { nodes: 0, .. }), "{e}");
     }
 }

@@ -1,12 +1,10 @@
 //! Cheap `Copy` handles into a graph: `Tensor`, `Operation`, `Variable`.
 //!
-//! Handles carry no lifetime: they are graph id + node index (+ output index). Their accessors
-//! (`name()`, `shape()`, …) look the graph up in a process-wide registry of live graphs, so user
-//! code reads like TF1's `x.name` / `x.shape`.
+//! Handles carry no lifetime and no pointer: they are graph id + node index (+ output index),
+//! and this module knows nothing else. What a handle names (its name, shape, dtype, op type) is
+//! read from the graph it is given: `t.shape(&g)?`, `op.name(&scope)?` (the accessors live in
+//! [`crate::graph`]). Handing a handle to another graph is an error naming both graphs.
 
-use crate::dtype::DType;
-use crate::graph::Graph;
-use crate::shape::Shape;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -51,22 +49,6 @@ impl Operation {
     pub fn output(self, i: usize) -> Tensor {
         Tensor { graph: self.graph, node: self.node, index: i as u32 }
     }
-    /// The full scoped name (`"dense/MatMul"`).
-    pub fn name(self) -> String {
-        Graph::lookup(self.graph)
-            .and_then(|g| g.read(|s| s.node(self).map(|n| n.name.clone())).ok())
-            .unwrap_or_else(|| format!("<op {} of a dropped graph>", self.node))
-    }
-    /// The op type (`"MatMul"`).
-    pub fn type_name(self) -> &'static str {
-        Graph::lookup(self.graph)
-            .and_then(|g| g.read(|s| s.node(self).map(|n| n.op.type_name())).ok())
-            .unwrap_or("<unknown>")
-    }
-    /// Number of outputs.
-    pub fn num_outputs(self) -> usize {
-        Graph::lookup(self.graph).and_then(|g| g.read(|s| s.node(self).map(|n| n.outputs.len())).ok()).unwrap_or(0)
-    }
 }
 
 impl Tensor {
@@ -85,22 +67,6 @@ impl Tensor {
     /// The id of the graph this tensor belongs to.
     pub fn graph_id(self) -> u32 {
         self.graph
-    }
-    /// TF-style name `"op_name:index"`.
-    pub fn name(self) -> String {
-        format!("{}:{}", self.op().name(), self.index)
-    }
-    /// The static dtype (`F32` if the graph was dropped).
-    pub fn dtype(self) -> DType {
-        self.spec().map(|s| s.0).unwrap_or(DType::F32)
-    }
-    /// The static shape, as far as it is known at build time.
-    pub fn shape(self) -> Shape {
-        self.spec().map(|s| s.1).unwrap_or_else(Shape::unknown)
-    }
-    fn spec(self) -> Option<(DType, Shape)> {
-        let g = Graph::lookup(self.graph)?;
-        g.read(|s| s.spec(self).map(|sp| (sp.dtype, sp.shape.clone()))).ok()
     }
 }
 
@@ -124,18 +90,6 @@ impl Variable {
     /// The tensor holding the initial value.
     pub fn initial_value(self) -> Tensor {
         self.initial_value
-    }
-    /// The variable's full name (`"batch_normalization/gamma"`).
-    pub fn name(self) -> String {
-        self.op.name()
-    }
-    /// Static dtype.
-    pub fn dtype(self) -> DType {
-        self.value().dtype()
-    }
-    /// Static shape.
-    pub fn shape(self) -> Shape {
-        self.value().shape()
     }
 }
 
@@ -166,17 +120,21 @@ impl From<Variable> for Operation {
 }
 
 impl fmt::Debug for Tensor {
+    /// Ids only (`Tensor(graph #3, node 5, output 0)`): a handle does not know its graph. Ask the
+    /// graph for the name: `t.name(&g)?`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tensor(\"{}\", {}, {})", self.name(), self.shape(), self.dtype())
+        write!(f, "Tensor(graph #{}, node {}, output {})", self.graph, self.node, self.index)
     }
 }
 impl fmt::Debug for Operation {
+    /// Ids only (`Operation(graph #3, node 5)`); the name is `op.name(&g)?`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Operation(\"{}\", {})", self.name(), self.type_name())
+        write!(f, "Operation(graph #{}, node {})", self.graph, self.node)
     }
 }
 impl fmt::Debug for Variable {
+    /// Ids only (`Variable(graph #3, node 5)`); the name is `v.name(&g)?`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Variable(\"{}\", {}, {})", self.name(), self.shape(), self.dtype())
+        write!(f, "Variable(graph #{}, node {})", self.op.graph, self.op.node)
     }
 }

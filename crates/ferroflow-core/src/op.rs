@@ -185,6 +185,11 @@ pub trait Runtime: Sync {
     fn update_variable(&self, var: Operation, f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>) -> Result<Value>;
     /// Runs `f` with the random stream of `node`, created from `seed` on first use.
     fn with_rng(&self, node: Operation, seed: Option<u64>, f: &mut dyn FnMut(&mut StdRng));
+    /// The full name of a node (a variable, an input's op) for a kernel's error message: a
+    /// kernel has no graph, its runtime does. The default gives the handle's ids.
+    fn node_name(&self, var: Operation) -> String {
+        format!("{var:?}")
+    }
 }
 
 /// Output buffers a plan recycles from step to step, keyed by `(dtype, element count)`.

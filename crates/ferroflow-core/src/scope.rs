@@ -37,6 +37,13 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
+impl AsRef<Graph> for Scope {
+    /// A scope reads handles through its graph: `t.shape(&scope)?`.
+    fn as_ref(&self) -> &Graph {
+        &self.graph
+    }
+}
+
 impl Scope {
     pub(crate) fn new_root(graph: Graph) -> Self {
         Scope {
@@ -197,7 +204,7 @@ impl Scope {
                 cond: cond_name.to_string(),
                 message: format!(
                     "the predicate '{}' must be a scalar bool tensor, got {} {}; for a fixed Rust bool, pick the branch in Rust instead",
-                    pred.name(),
+                    pred.name(self)?,
                     spec.dtype,
                     spec.shape
                 ),

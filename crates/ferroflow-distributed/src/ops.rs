@@ -44,7 +44,11 @@ impl fmt::Debug for Comm {
 }
 
 fn input_names(cx: &KernelCtx<'_>) -> Vec<String> {
-    (0..cx.num_inputs()).map(|i| cx.input_handle(i).map(|t| t.name()).unwrap_or_default()).collect()
+    (0..cx.num_inputs())
+        .map(|i| {
+            cx.input_handle(i).map(|t| format!("{}:{}", cx.runtime().node_name(t.op()), t.index())).unwrap_or_default()
+        })
+        .collect()
 }
 
 fn one_dtype(cx: &InferCtx<'_>) -> Result<DType> {
@@ -150,23 +154,26 @@ pub fn allreduce(s: &Scope, x: Tensor, op: ReduceOp, c: &impl HasCollective) -> 
 /// # Errors
 /// As [`allreduce`].
 pub fn grouped_allreduce(s: &Scope, xs: &[Tensor], op: ReduceOp, c: &impl HasCollective) -> Result<Vec<Tensor>> {
-    grouped(xs, |group| s.add_op(Allreduce { op, comm: Comm::new(c) }, group, "HorovodAllreduce"))
+    grouped(s, xs, |group| s.add_op(Allreduce { op, comm: Comm::new(c) }, group, "HorovodAllreduce"))
 }
 
 /// Splits `xs` by dtype (first-seen order), builds one op per group, returns outputs in input order.
 fn grouped(
+    s: &Scope,
     xs: &[Tensor],
     mut build: impl FnMut(&[Tensor]) -> Result<ferroflow_core::Operation>,
 ) -> Result<Vec<Tensor>> {
     let mut dtypes: Vec<DType> = Vec::new();
     for x in xs {
-        if !dtypes.contains(&x.dtype()) {
-            dtypes.push(x.dtype());
+        let d = x.dtype(s)?;
+        if !dtypes.contains(&d) {
+            dtypes.push(d);
         }
     }
+    let xs_dtypes: Vec<DType> = xs.iter().map(|x| x.dtype(s)).collect::<Result<_>>()?;
     let mut out: Vec<Option<Tensor>> = vec![None; xs.len()];
     for d in dtypes {
-        let idx: Vec<usize> = (0..xs.len()).filter(|&i| xs[i].dtype() == d).collect();
+        let idx: Vec<usize> = (0..xs.len()).filter(|&i| xs_dtypes[i] == d).collect();
         let group: Vec<Tensor> = idx.iter().map(|&i| xs[i]).collect();
         let node = build(&group)?;
         for (k, &i) in idx.iter().enumerate() {
@@ -360,7 +367,7 @@ pub fn broadcast(s: &Scope, x: Tensor, root: usize, c: &impl HasCollective) -> R
 
 /// Broadcasts many tensors from `root`, one collective per dtype.
 pub fn grouped_broadcast(s: &Scope, xs: &[Tensor], root: usize, c: &impl HasCollective) -> Result<Vec<Tensor>> {
-    grouped(xs, |group| s.add_op(Broadcast { root, comm: Comm::new(c) }, group, "HorovodBroadcast"))
+    grouped(s, xs, |group| s.add_op(Broadcast { root, comm: Comm::new(c) }, group, "HorovodBroadcast"))
 }
 
 #[cfg(test)]
@@ -382,9 +389,9 @@ mod tests {
         let g = Graph::new();
         let s = g.root();
         let x = placeholder(&s, DType::F32, shape![None, 3]).unwrap();
-        assert_eq!(allreduce(&s, x, ReduceOp::Sum, &hvd).unwrap().shape(), shape![None, 3]);
-        assert_eq!(allgather(&s, x, &hvd).unwrap().shape(), shape![None, 3]);
-        assert_eq!(broadcast(&s, x, 0, &hvd).unwrap().shape(), shape![None, 3]);
+        assert_eq!(allreduce(&s, x, ReduceOp::Sum, &hvd).unwrap().shape(&s).unwrap(), shape![None, 3]);
+        assert_eq!(allgather(&s, x, &hvd).unwrap().shape(&s).unwrap(), shape![None, 3]);
+        assert_eq!(broadcast(&s, x, 0, &hvd).unwrap().shape(&s).unwrap(), shape![None, 3]);
         let b = placeholder(&s, DType::Bool, shape![2]).unwrap();
         assert!(allreduce(&s, b, ReduceOp::Sum, &hvd).unwrap_err().to_string().contains("not bool"));
         let sc = constant(&s, 1.0f32).unwrap();
@@ -394,7 +401,10 @@ mod tests {
         assert!(e.contains("'bc'") && e.contains("root 1"), "{e}");
         let i = placeholder(&s, DType::I32, shape![2]).unwrap();
         let outs = grouped_allreduce(&s, &[x, i, x], ReduceOp::Average, &hvd).unwrap();
-        assert_eq!(outs.iter().map(|t| t.dtype()).collect::<Vec<_>>(), vec![DType::F32, DType::I32, DType::F32]);
+        assert_eq!(
+            outs.iter().map(|t| t.dtype(&s).unwrap()).collect::<Vec<_>>(),
+            vec![DType::F32, DType::I32, DType::F32]
+        );
         assert_eq!(outs[0].op(), outs[2].op(), "same dtype: one fused op");
         assert_ne!(outs[0].op(), outs[1].op());
     }

@@ -138,13 +138,14 @@ impl<O: Optimizer> Optimizer for DistributedOptimizer<O> {
             .iter()
             .map(|&i| {
                 let v = gv[i].1;
+                let dtype = v.dtype(s)?;
                 // Unknown static shape: count it as a full bucket (it gets its own).
-                let bytes = v.shape().as_known().map_or(self.fusion_threshold, |d| {
-                    d.iter().product::<usize>() * ferroflow_core::value::dtype_size(v.dtype())
+                let bytes = v.shape(s)?.as_known().map_or(self.fusion_threshold, |d| {
+                    d.iter().product::<usize>() * ferroflow_core::value::dtype_size(dtype)
                 });
-                (v.dtype(), bytes)
+                Ok((dtype, bytes))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let scope = s.sub_scope("DistributedOptimizer");
         for bucket in fusion_buckets(&items, self.fusion_threshold) {
             let idx: Vec<usize> = bucket.iter().map(|&k| present[k]).collect();
@@ -172,7 +173,8 @@ impl<O: Optimizer> Optimizer for DistributedOptimizer<O> {
 /// Build: `root >= size`, an empty `GLOBAL_VARIABLES`. Run: a variable of another shape on
 /// some rank (the error names it and the ranks' shapes).
 pub fn broadcast_global_variables(s: &Scope, root: usize, c: &impl HasCollective) -> Result<Operation> {
-    let vars: Vec<Variable> = s.graph().global_variables().into_iter().filter(|v| v.dtype() != DType::Bool).collect();
+    let vars: Vec<Variable> =
+        s.graph().global_variables().into_iter().filter(|v| v.dtype(s).is_ok_and(|d| d != DType::Bool)).collect();
     broadcast_variables(s, &vars, root, c)
 }
 

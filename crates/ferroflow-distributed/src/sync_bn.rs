@@ -63,14 +63,15 @@ impl Op for ReducedCount {
 }
 
 fn norm_axes(s: &Scope, x: Tensor, axes: &[i64]) -> Result<Vec<usize>> {
-    let rank = x.shape().rank().ok_or_else(|| {
-        s.build_error("sync_moments", format!("'{}' has unknown rank; sync_moments needs a known rank", x.name()))
+    let x_name = x.name(s)?;
+    let rank = x.shape(s)?.rank().ok_or_else(|| {
+        s.build_error("sync_moments", format!("'{x_name}' has unknown rank; sync_moments needs a known rank"))
     })?;
     axes.iter()
         .map(|&a| {
             let r = if a < 0 { a + rank as i64 } else { a };
             usize::try_from(r).ok().filter(|&r| r < rank).ok_or_else(|| {
-                s.build_error("sync_moments", format!("axis {a} is out of range for '{}' of rank {rank}", x.name()))
+                s.build_error("sync_moments", format!("axis {a} is out of range for '{x_name}' of rank {rank}"))
             })
         })
         .collect()
@@ -104,7 +105,7 @@ pub fn sync_moments(s: &Scope, x: Tensor, axes: &[i64], c: &impl HasCollective) 
         let var = maximum(
             &s.with_name("variance"),
             sub(s, ex2, square(s, mean)?)?,
-            constant(s, Value::from(0.0f64).cast(x.dtype()))?,
+            constant(s, Value::from(0.0f64).cast(x.dtype(s)?))?,
         )?;
         Ok((mean, var))
     })
@@ -129,18 +130,19 @@ pub fn sync_batch_normalization(
     c: &impl HasCollective,
 ) -> Result<Tensor> {
     let training = training.into();
-    let shape = x.shape();
+    let shape = x.shape(s)?;
+    let x_name = x.name(s)?;
     let rank = shape
         .rank()
-        .ok_or_else(|| Error::invalid(format!("batch normalization needs an input of known rank, got {}", x.name())))?;
+        .ok_or_else(|| Error::invalid(format!("batch normalization needs an input of known rank, got {x_name}")))?;
     let channels = shape.dim(rank.saturating_sub(1)).filter(|_| rank >= 2).ok_or_else(|| {
-        Error::invalid(format!("batch normalization needs a known channel (last) dimension, got {} {shape}", x.name()))
+        Error::invalid(format!("batch normalization needs a known channel (last) dimension, got {x_name} {shape}"))
     })?;
     if !(0.0..=1.0).contains(&opts.momentum) {
         return Err(Error::invalid(format!("momentum must be in [0, 1], got {}", opts.momentum)));
     }
     let body = |vs: &Scope| -> Result<Tensor> {
-        let dtype = x.dtype();
+        let dtype = x.dtype(s)?;
         let vo = VariableOptions::default().dtype(dtype).trainable(opts.trainable);
         let gamma: Option<Variable> =
             if opts.scale { Some(get_variable(vs, "gamma", [channels], Initializer::Ones, vo.clone())?) } else { None };
@@ -214,7 +216,7 @@ mod tests {
         let x = constant(&s, data()).unwrap();
         let (m, v) = sync_moments(&s, x, &[0], &hvd).unwrap();
         let (m0, v0) = nn::moments(&s, x, &[0], false).unwrap();
-        assert_eq!(m.shape(), shape![3]);
+        assert_eq!(m.shape(&s).unwrap(), shape![3]);
         let out = Session::new(&g).run([m, v, m0, v0], &[]).unwrap();
         assert_close(&out[0], &out[2], 1e-12, 1e-12);
         assert_close(&out[1], &out[3], 1e-12, 1e-12);
@@ -246,7 +248,7 @@ mod tests {
         let x = placeholder(&s, DType::F32, shape![None, 2, 2, 3]).unwrap();
         let t = placeholder(&s.with_name("is_training"), DType::Bool, shape![]).unwrap();
         let y = sync_batch_normalization(&s, x, t, BatchNormOptions::default(), &hvd).unwrap();
-        let names: Vec<String> = g.global_variables().iter().map(|v| v.name()).collect();
+        let names: Vec<String> = g.global_variables().iter().map(|v| v.name(&s).unwrap()).collect();
         assert_eq!(
             names,
             [

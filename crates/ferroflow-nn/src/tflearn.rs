@@ -83,8 +83,9 @@ impl Network {
         activation: Activation,
         regularizer: bool,
     ) -> Result<Tensor> {
-        let cin = x.shape().dim(3).filter(|_| x.shape().rank() == Some(4)).ok_or_else(|| {
-            Error::invalid(format!("conv_2d needs NHWC input with known channels, got {} {}", x.name(), x.shape()))
+        let (x_name, shape) = (x.name(&self.scope)?, x.shape(&self.scope)?);
+        let cin = shape.dim(3).filter(|_| shape.rank() == Some(4)).ok_or_else(|| {
+            Error::invalid(format!("conv_2d needs NHWC input with known channels, got {x_name} {shape}"))
         })?;
         self.scope.unique_variable_scope("Conv2D", |vs| {
             let wshape = [filter_size, filter_size, cin, nb_filter];
@@ -118,7 +119,7 @@ impl Network {
     /// Fully connected layer (input flattened if needed). tflearn: `fully_connected(x,
     /// n_units, activation)` with `truncated_normal` (stddev 0.02) weights `W`, zero bias `b`.
     pub fn fully_connected(&self, x: Tensor, n_units: usize, activation: Activation) -> Result<Tensor> {
-        let x = if x.shape().rank().is_some_and(|r| r > 2) { flatten(&self.scope, x)? } else { x };
+        let x = if x.shape(&self.scope)?.rank().is_some_and(|r| r > 2) { flatten(&self.scope, x)? } else { x };
         self.scope.unique_variable_scope("FullyConnected", |vs| {
             let o = DenseOptions::default().activation(activation).kernel_initializer(Initializer::TruncatedNormal {
                 mean: 0.0,
@@ -163,7 +164,7 @@ impl Network {
         loss: Objective,
     ) -> Result<Regression> {
         let s = &self.scope;
-        let target = placeholder(&s.with_name("target"), DType::F32, output.shape())?;
+        let target = placeholder(&s.with_name("target"), DType::F32, output.shape(s)?)?;
         let base = s.name_scope("Crossentropy", |s| match loss {
             Objective::CategoricalCrossentropy => {
                 // tflearn: normalize, clip to [1e-10, 1 - 1e-10], −Σ y·log(p), batch mean.

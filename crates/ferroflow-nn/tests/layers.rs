@@ -11,8 +11,8 @@ use ferroflow_ops::state::{global_variables_initializer, placeholder};
 use ferroflow_session::{feed_dict, Session};
 use ferroflow_testing::{assert_close, load};
 
-fn names(vars: Vec<ferroflow_core::Variable>) -> Vec<String> {
-    let mut n: Vec<String> = vars.into_iter().map(|v| v.name()).collect();
+fn names(g: &ferroflow_core::Graph, vars: Vec<ferroflow_core::Variable>) -> Vec<String> {
+    let mut n: Vec<String> = vars.into_iter().map(|v| v.name(g).unwrap()).collect();
     n.sort();
     n
 }
@@ -32,15 +32,15 @@ fn bn_fixture(case: &str) {
     let y2 = layers::batch_normalization(&s, x, training, BatchNormOptions::default()).unwrap();
 
     // Names and shapes as TF creates them.
-    assert_eq!(names(g.global_variables()), p.strings("global_variables"));
-    assert_eq!(names(g.trainable_variables()), p.strings("trainable_variables"));
+    assert_eq!(names(&g, g.global_variables()), p.strings("global_variables"));
+    assert_eq!(names(&g, g.trainable_variables()), p.strings("trainable_variables"));
     for v in g.global_variables() {
-        assert_eq!(v.shape().as_known().unwrap(), p.shape(&v.name()), "{}", v.name());
+        assert_eq!(v.shape(&s).unwrap().as_known().unwrap(), p.shape(&v.name(&s).unwrap()), "{}", v.name(&s).unwrap());
     }
     let updates = g.collection_ops(&UPDATE_OPS);
     assert_eq!(updates.len(), 4);
     if rank == 4 {
-        let got: Vec<String> = updates.iter().map(|o| o.name()).collect();
+        let got: Vec<String> = updates.iter().map(|o| o.name(&s).unwrap()).collect();
         assert_eq!(got, p.strings("update_ops"));
     }
 
@@ -93,8 +93,8 @@ fn batch_normalization_with_fixed_flags() {
     let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 3]).unwrap();
     let y_train = layers::batch_normalization(&s, x, true, BatchNormOptions::default()).unwrap();
     let y_infer = layers::batch_normalization(&s, x, false, BatchNormOptions::default()).unwrap();
-    assert_eq!(names(g.global_variables()), p.strings("global_variables"));
-    let updates: Vec<String> = g.collection_ops(&UPDATE_OPS).iter().map(|o| o.name()).collect();
+    assert_eq!(names(&g, g.global_variables()), p.strings("global_variables"));
+    let updates: Vec<String> = g.collection_ops(&UPDATE_OPS).iter().map(|o| o.name(&s).unwrap()).collect();
     assert_eq!(updates, p.strings("update_ops"));
     // The fixed-true trap is announced.
     assert!(
@@ -135,10 +135,10 @@ fn dense_names_and_values_match_tf() {
     o.bias_initializer = Initializer::Zeros;
     let out = layers::dense(&s, h, 2, o).unwrap();
     let logits = layers::dense(&s, x, 2, DenseOptions::default().use_bias(false).name("logits")).unwrap();
-    assert_eq!(names(g.collection_variables(&GLOBAL_VARIABLES)), p.strings("global_variables"));
-    assert_eq!(names(g.collection_variables(&TRAINABLE_VARIABLES)), p.strings("trainable_variables"));
-    assert_eq!(logits.name(), "logits/MatMul:0");
-    assert_eq!(h.op().name().split('/').next(), Some("dense"));
+    assert_eq!(names(&g, g.collection_variables(&GLOBAL_VARIABLES)), p.strings("global_variables"));
+    assert_eq!(names(&g, g.collection_variables(&TRAINABLE_VARIABLES)), p.strings("trainable_variables"));
+    assert_eq!(logits.name(&s).unwrap(), "logits/MatMul:0");
+    assert_eq!(h.op().name(&s).unwrap().split('/').next(), Some("dense"));
     // TF's dense bias in this case was a constant initializer: set it through a restore-like write.
     let sess = Session::new(&g);
     sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
@@ -158,7 +158,7 @@ fn contrib_batch_norm_defaults_and_in_place_updates() {
     let y = contrib::batch_norm(&s, x, t, ContribBatchNormOptions::default()).unwrap();
     // scale=false by default: no gamma.
     assert_eq!(
-        names(g.global_variables()),
+        names(&g, g.global_variables()),
         vec!["BatchNorm/beta", "BatchNorm/moving_mean", "BatchNorm/moving_variance"]
     );
     assert_eq!(g.collection_ops(&UPDATE_OPS).len(), 2);
@@ -185,7 +185,7 @@ fn contrib_fully_connected_names_and_training_select() {
     let s = g.root();
     let x = placeholder(&s.with_name("x"), DType::F32, shape![None, 3]).unwrap();
     contrib::fully_connected(&s, x, 4, contrib::FullyConnectedOptions::default()).unwrap();
-    assert_eq!(names(g.global_variables()), vec!["fully_connected/biases", "fully_connected/weights"]);
+    assert_eq!(names(&g, g.global_variables()), vec!["fully_connected/biases", "fully_connected/weights"]);
     assert_eq!(Training::from(true).fixed(), Some(true));
     assert!(layers::dense(&s, placeholder(&s, DType::F32, shape![None]).unwrap(), 2, DenseOptions::default()).is_err());
 }
@@ -207,8 +207,8 @@ fn contrib_fully_connected_default_is_relu_and_none_is_linear() {
         opts().activation_fn(Some(Activation::Tanh)).biases_initializer(None).scope("fc_tanh"),
     )
     .unwrap();
-    assert!(names(g.global_variables()).contains(&"fc_tanh/weights".to_string()));
-    assert!(!names(g.global_variables()).contains(&"fc_tanh/biases".to_string()));
+    assert!(names(&g, g.global_variables()).contains(&"fc_tanh/weights".to_string()));
+    assert!(!names(&g, g.global_variables()).contains(&"fc_tanh/biases".to_string()));
     let sess = Session::new(&g);
     sess.run_ops(&[ferroflow_ops::state::global_variables_initializer(&s).unwrap()], &[]).unwrap();
     let out = sess.run([relu, linear, tanh], &feed_dict![x => ndarray::arr2(&[[0.0f32, 2.0]])]).unwrap();
@@ -238,7 +238,7 @@ fn layers_dense_and_conv2d_default_to_linear_as_tf1() {
     let k = fixed(ndarray::Array4::from_elem((1, 1, 1, 1), -1.0f32).into_dyn());
     let conv =
         layers::conv2d(&s, img, 1, (1, 1), layers::Conv2dOptions::default().kernel_initializer(k).name("c1")).unwrap();
-    assert!(names(g.global_variables()).contains(&"c1/kernel".to_string()), "Conv2dOptions::name sets the scope");
+    assert!(names(&g, g.global_variables()).contains(&"c1/kernel".to_string()), "Conv2dOptions::name sets the scope");
     let sess = Session::new(&g);
     sess.run_ops(&[global_variables_initializer(&s).unwrap()], &[]).unwrap();
     let out = sess
@@ -260,7 +260,7 @@ fn contrib_batch_norm_setters_scope_and_in_place_updates() {
     let opts = ContribBatchNormOptions::default().decay(0.9).scale(true).epsilon(0.0).updates_collections(None);
     let y = contrib::batch_norm(&s, x, t, opts.scope("bn1")).unwrap();
     assert_eq!(
-        names(g.global_variables()),
+        names(&g, g.global_variables()),
         vec!["bn1/beta", "bn1/gamma", "bn1/moving_mean", "bn1/moving_variance"],
         "scope(...) names the variables; scale(true) adds gamma"
     );

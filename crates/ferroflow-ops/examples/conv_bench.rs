@@ -71,7 +71,7 @@ fn bench(
         xs.push(x);
     }
     let y = op(&s, &xs)?;
-    let y_shape = y.shape().as_known().unwrap_or_default();
+    let y_shape = y.shape(&s)?.as_known().unwrap_or_default();
     let dy = placeholder(&s.with_name("dy"), DType::F32, Shape::known(&y_shape))?;
     feeds.push((dy, random(&y_shape, 99)));
     let wrt: Vec<Tensor> = grads_of.iter().map(|&(_, i)| xs[i]).collect();

@@ -240,15 +240,15 @@ pub fn cond<T: CondOutput>(
         }
         let mut merged = Vec::with_capacity(t_out.len());
         for (i, (a, b)) in t_out.iter().zip(&f_out).enumerate() {
-            let (sa, sb) = (a.shape(), b.shape());
-            if a.dtype() != b.dtype() || (sa.rank().is_some() && sb.rank().is_some() && sa.rank() != sb.rank()) {
+            let (sa, sb) = (a.shape(s)?, b.shape(s)?);
+            if a.dtype(s)? != b.dtype(s)? || (sa.rank().is_some() && sb.rank().is_some() && sa.rank() != sb.rank()) {
                 return Err(Error::CondMismatch {
                     cond: name.clone(),
                     message: format!(
                         "output {i} is {} {} in the true branch but {} {} in the false branch",
-                        a.dtype(),
+                        a.dtype(s)?,
                         sa,
-                        b.dtype(),
+                        b.dtype(s)?,
                         sb
                     ),
                 });

@@ -94,10 +94,10 @@ literal_input!(bool, false);
 
 /// Resolves two inputs; a literal takes the dtype of the other side.
 pub fn pair(s: &Scope, a: impl IntoInput, b: impl IntoInput) -> Result<(Tensor, Tensor)> {
-    let hint_a = a.as_tensor().map(|t| t.dtype());
-    let hint_b = b.as_tensor().map(|t| t.dtype());
+    let hint_a = a.as_tensor().map(|t| t.dtype(s)).transpose()?;
+    let hint_b = b.as_tensor().map(|t| t.dtype(s)).transpose()?;
     let ta = a.into_tensor(s, hint_b)?;
-    let tb = b.into_tensor(s, hint_a.or(Some(ta.dtype())))?;
+    let tb = b.into_tensor(s, hint_a.or(Some(ta.dtype(s)?)))?;
     Ok((ta, tb))
 }
 
@@ -151,10 +151,10 @@ impl IntoInput for Expr {
                 // A literal takes the other side's dtype, whichever side it is on.
                 let (ta, tb) = if matches!(*a, Expr::Literal(_)) {
                     let tb = b.into_tensor(&inner, hint)?;
-                    (a.into_tensor(&inner, Some(tb.dtype()))?, tb)
+                    (a.into_tensor(&inner, Some(tb.dtype(s)?))?, tb)
                 } else {
                     let ta = a.into_tensor(&inner, hint)?;
-                    let tb = b.into_tensor(&inner, Some(ta.dtype()))?;
+                    let tb = b.into_tensor(&inner, Some(ta.dtype(s)?))?;
                     (ta, tb)
                 };
                 match op {
@@ -190,7 +190,7 @@ impl IntoInput for &Expr {
 /// let s = g.root();
 /// let x = placeholder(&s.with_name("x"), DType::F32, shape![2])?;
 /// let y = convert_to_tensor(&s.with_name("y"), x * 0.9 + 1.0 - x / 2.0)?;
-/// assert_eq!(y.name(), "y:0");
+/// assert_eq!(y.name(&g).unwrap(), "y:0");
 /// let bad = placeholder(&s.with_name("z"), DType::F32, shape![3])?;
 /// let err = convert_to_tensor(&s.with_name("sum"), x + bad).unwrap_err().to_string();
 /// assert!(err.contains("'sum'"), "{err}");

@@ -48,8 +48,8 @@ impl Op for Placeholder {
 /// use ferroflow_core::{DType, Graph, shape};
 /// let g = Graph::new();
 /// let x = ferroflow_ops::placeholder(&g.root().with_name("x"), DType::F32, shape![None, 784]).unwrap();
-/// assert_eq!(x.name(), "x:0");
-/// assert_eq!(x.shape().to_string(), "[?, 784]");
+/// assert_eq!(x.name(&g).unwrap(), "x:0");
+/// assert_eq!(x.shape(&g).unwrap().to_string(), "[?, 784]");
 /// ```
 pub fn placeholder(s: &Scope, dtype: DType, shape: impl Into<Shape>) -> Result<Tensor> {
     s.add_op1(Placeholder { dtype, shape: shape.into() }, &[], "Placeholder")
@@ -195,7 +195,7 @@ impl Assign {
                 return Err(cx.error(format!(
                     "cannot assign a {} value to variable '{}', which holds {}; nothing was written",
                     val.dtype(),
-                    var.name(),
+                    cx.runtime().node_name(var),
                     cur.dtype()
                 )));
             }
@@ -210,7 +210,7 @@ impl Assign {
                 "cannot assign a value of shape {} to variable '{}' of shape {}{held}; nothing was written. \
                  Assign a value of the variable's shape, or use validate_shape(false) to change its shape (TF1 validate_shape=False)",
                 Shape::known(val.shape()),
-                var.name(),
+                cx.runtime().node_name(var),
                 self.var_shape
             )));
         }
@@ -268,7 +268,7 @@ impl Op for Assign {
                         if cur.shape() != val.shape() || cur.dtype() != val.dtype() {
                             return Err(Error::invalid(format!(
                                 "variable '{}' holds {} {} but the update is {} {}; nothing was written",
-                                var.name(),
+                                cx.runtime().node_name(var),
                                 cur.dtype(),
                                 Shape::known(cur.shape()),
                                 val.dtype(),
@@ -465,7 +465,7 @@ fn check_size(name: &str, shape: &Shape, dtype: DType) -> Result<()> {
 /// let g = Graph::new();
 /// let s = g.root();
 /// let w = variable(&s.with_name("w"), ndarray::arr1(&[1.0f32, 2.0]), VariableOptions::default()).unwrap();
-/// assert_eq!(w.name(), "w");
+/// assert_eq!(w.name(&g).unwrap(), "w");
 /// ```
 pub fn variable(s: &Scope, initial_value: impl Into<Value>, opts: VariableOptions) -> Result<Variable> {
     let v = initial_value.into();
@@ -520,7 +520,7 @@ pub fn get_variable(
                     .into(),
             });
         }
-        let (es, ed) = (existing.shape(), existing.dtype());
+        let (es, ed) = (existing.shape(s)?, existing.dtype(s)?);
         if !es.is_compatible_with(&shape) || ed != opts.dtype {
             return Err(Error::Variable {
                 name: full,

@@ -180,11 +180,11 @@ fn loss_shape_rules() {
     let s = g.root();
     let x = placeholder(&s.with_name("logits"), DType::F32, shape![None, 5]).unwrap();
     let z = placeholder(&s.with_name("labels"), DType::F32, shape![None, 5]).unwrap();
-    assert_eq!(nn::softmax_cross_entropy_with_logits(&s, z, x).unwrap().shape().to_string(), "[?]");
-    assert_eq!(nn::sigmoid_cross_entropy_with_logits(&s, z, x).unwrap().shape().to_string(), "[?, 5]");
-    assert_eq!(nn::l2_loss(&s, x).unwrap().shape().to_string(), "[]");
+    assert_eq!(nn::softmax_cross_entropy_with_logits(&s, z, x).unwrap().shape(&s).unwrap().to_string(), "[?]");
+    assert_eq!(nn::sigmoid_cross_entropy_with_logits(&s, z, x).unwrap().shape(&s).unwrap().to_string(), "[?, 5]");
+    assert_eq!(nn::l2_loss(&s, x).unwrap().shape(&s).unwrap().to_string(), "[]");
     let ids = placeholder(&s, DType::I32, shape![8]).unwrap();
-    assert_eq!(nn::sparse_softmax_cross_entropy_with_logits(&s, ids, x).unwrap().shape().to_string(), "[8]");
+    assert_eq!(nn::sparse_softmax_cross_entropy_with_logits(&s, ids, x).unwrap().shape(&s).unwrap().to_string(), "[8]");
 
     let z6 = placeholder(&s, DType::F32, shape![None, 6]).unwrap();
     let e = nn::softmax_cross_entropy_with_logits_v2(&s.with_name("xe"), z6, x).unwrap_err();
@@ -220,7 +220,7 @@ fn losses_collection_helpers() {
     let e = losses::get_total_loss(&s, true).unwrap_err().to_string();
     assert!(e.contains("no losses"), "{e}");
     let zero = losses::get_regularization_loss(&s).unwrap();
-    assert_eq!(zero.dtype(), DType::F32);
+    assert_eq!(zero.dtype(&s).unwrap(), DType::F32);
 
     let a = constant(&s, 1.5f32).unwrap();
     let b = nn::l2_loss(&s, constant(&s, vec![1.0f32, 2.0]).unwrap()).unwrap();
@@ -234,8 +234,8 @@ fn losses_collection_helpers() {
     let total = losses::get_total_loss(&s, true).unwrap();
     let data_only = losses::get_total_loss(&s, false).unwrap();
     let reg = losses::get_regularization_loss(&s).unwrap();
-    assert_eq!(total.name(), "total_loss:0");
-    assert_eq!(reg.name(), "total_regularization_loss_1:0");
+    assert_eq!(total.name(&s).unwrap(), "total_loss:0");
+    assert_eq!(reg.name(&s).unwrap(), "total_regularization_loss_1:0");
     let out = Session::new(&g).run([total, data_only, reg, zero], &[]).unwrap();
     let v: Vec<f32> = out.iter().map(|v| v.scalar::<f32>().unwrap()).collect();
     assert_eq!(v, vec![4.25, 4.0, 0.25, 0.0]);

@@ -27,7 +27,7 @@ fn operators_compute_what_the_builders_compute() {
         .collect();
     assert_eq!(out[0].to_vec::<f32>().unwrap(), want);
     assert_eq!(out[1].scalar::<i64>().unwrap(), 9);
-    assert_eq!(j.dtype(), DType::I64, "an integer literal takes the tensor's dtype");
+    assert_eq!(j.dtype(&s).unwrap(), DType::I64, "an integer literal takes the tensor's dtype");
 }
 
 #[test]

@@ -59,7 +59,7 @@ impl Session {
         let mut sorted: Vec<(Tensor, usize)> = feeds.iter().copied().zip(0..).collect();
         sorted.sort_by_key(|(t, _)| *t);
         if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(Error::FedTwice { name: w[0].0.name() });
+            return Err(Error::FedTwice { name: w[0].0.name(self.graph())? });
         }
         let specs = self.graph().read(|st| {
             feeds

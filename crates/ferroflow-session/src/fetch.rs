@@ -6,17 +6,18 @@
 //! (TF1's `None`). A failed conversion names the fetch, the expected type and what it is.
 
 use crate::session::{Fetch, Session};
-use ferroflow_core::{Element, Error, Operation, Result, Tensor, Value, Variable};
+use ferroflow_core::{Element, Error, Graph, Operation, Result, Tensor, Value, Variable};
 use ndarray::{Array, Dimension};
 
 /// A Rust type one fetched value converts into (see [`Session::fetch`]).
 pub trait FromFetch: Sized {
-    /// Converts the value fetched for `fetch`; `value` is `None` for an op fetch.
+    /// Converts the value fetched for `fetch` (a handle of `g`, which names it in errors);
+    /// `value` is `None` for an op fetch.
     ///
     /// # Errors
     /// The value does not have this type's dtype or rank, or an op was fetched into a type
     /// that needs a value.
-    fn from_fetch(fetch: Fetch, value: Option<Value>) -> Result<Self>;
+    fn from_fetch(g: &Graph, fetch: Fetch, value: Option<Value>) -> Result<Self>;
 }
 
 /// What [`Session::fetch`] takes: one fetch handle, or a tuple of up to 8, each converted into
@@ -24,53 +25,54 @@ pub trait FromFetch: Sized {
 pub trait Fetches<Out> {
     /// The fetch list, in order.
     fn fetch_list(self) -> Vec<Fetch>;
-    /// Converts the values fetched for `fetches` (`None` at op positions).
+    /// Converts the values fetched for `fetches` (handles of `g`; `None` at op positions).
     ///
     /// # Errors
     /// A value does not convert (see [`FromFetch`]).
-    fn convert(fetches: &[Fetch], values: Vec<Option<Value>>) -> Result<Out>;
+    fn convert(g: &Graph, fetches: &[Fetch], values: Vec<Option<Value>>) -> Result<Out>;
 }
 
-fn fetch_name(f: Fetch) -> String {
+/// The fetch's name in `g` (its ids when it is not of `g`, which the session has ruled out).
+fn fetch_name(g: &Graph, f: Fetch) -> String {
     match f {
-        Fetch::Tensor(t) => format!("tensor '{}'", t.name()),
-        Fetch::Operation(o) => format!("op '{}'", o.name()),
+        Fetch::Tensor(t) => t.name(g).map_or_else(|_| format!("{t:?}"), |n| format!("tensor '{n}'")),
+        Fetch::Operation(o) => o.name(g).map_or_else(|_| format!("{o:?}"), |n| format!("op '{n}'")),
     }
 }
 
 /// The value of a tensor fetch, or an error saying an op has none.
-fn needs_value(fetch: Fetch, value: Option<Value>, what: &str) -> Result<Value> {
+fn needs_value(g: &Graph, fetch: Fetch, value: Option<Value>, what: &str) -> Result<Value> {
     value.ok_or_else(|| {
         Error::invalid(format!(
             "fetch {} is an op (run for its effect) and has no value, but it is fetched as {what}; fetch it as `()`",
-            fetch_name(fetch)
+            fetch_name(g, fetch)
         ))
     })
 }
 
 /// Prefixes a conversion error with the fetch's name.
-fn named(fetch: Fetch, what: &str, e: Error) -> Error {
-    Error::invalid(format!("fetch {} as {what}: {e}", fetch_name(fetch)))
+fn named(g: &Graph, fetch: Fetch, what: &str, e: Error) -> Error {
+    Error::invalid(format!("fetch {} as {what}: {e}", fetch_name(g, fetch)))
 }
 
 impl FromFetch for () {
-    fn from_fetch(_: Fetch, _: Option<Value>) -> Result<()> {
+    fn from_fetch(_: &Graph, _: Fetch, _: Option<Value>) -> Result<()> {
         Ok(())
     }
 }
 
 impl FromFetch for Value {
-    fn from_fetch(fetch: Fetch, value: Option<Value>) -> Result<Value> {
-        needs_value(fetch, value, "a Value")
+    fn from_fetch(g: &Graph, fetch: Fetch, value: Option<Value>) -> Result<Value> {
+        needs_value(g, fetch, value, "a Value")
     }
 }
 
 macro_rules! scalar_from_fetch {
     ($($t:ty),*) => {$(
         impl FromFetch for $t {
-            fn from_fetch(fetch: Fetch, value: Option<Value>) -> Result<$t> {
+            fn from_fetch(g: &Graph, fetch: Fetch, value: Option<Value>) -> Result<$t> {
                 let what = concat!("`", stringify!($t), "`");
-                needs_value(fetch, value, what)?.to_scalar::<$t>().map_err(|e| named(fetch, what, e))
+                needs_value(g, fetch, value, what)?.to_scalar::<$t>().map_err(|e| named(g, fetch, what, e))
             }
         }
     )*};
@@ -78,19 +80,19 @@ macro_rules! scalar_from_fetch {
 scalar_from_fetch!(f32, f64, i32, i64, bool);
 
 impl<T: Element> FromFetch for Vec<T> {
-    fn from_fetch(fetch: Fetch, value: Option<Value>) -> Result<Vec<T>> {
+    fn from_fetch(g: &Graph, fetch: Fetch, value: Option<Value>) -> Result<Vec<T>> {
         let what = format!("`Vec<{}>`", T::DTYPE);
-        needs_value(fetch, value, &what)?.to_vec::<T>().map_err(|e| named(fetch, &what, e))
+        needs_value(g, fetch, value, &what)?.to_vec::<T>().map_err(|e| named(g, fetch, &what, e))
     }
 }
 
 impl<T: Element, D: Dimension> FromFetch for Array<T, D> {
-    fn from_fetch(fetch: Fetch, value: Option<Value>) -> Result<Array<T, D>> {
+    fn from_fetch(g: &Graph, fetch: Fetch, value: Option<Value>) -> Result<Array<T, D>> {
         let what = match D::NDIM {
             Some(r) => format!("an array of {} and rank {r}", T::DTYPE),
             None => format!("an `ArrayD` of {}", T::DTYPE),
         };
-        Array::<T, D>::try_from(needs_value(fetch, value, &what)?).map_err(|e| named(fetch, &what, e))
+        Array::<T, D>::try_from(needs_value(g, fetch, value, &what)?).map_err(|e| named(g, fetch, &what, e))
     }
 }
 
@@ -100,11 +102,11 @@ macro_rules! single_fetch {
             fn fetch_list(self) -> Vec<Fetch> {
                 vec![Fetch::from(self)]
             }
-            fn convert(fetches: &[Fetch], values: Vec<Option<Value>>) -> Result<O> {
+            fn convert(g: &Graph, fetches: &[Fetch], values: Vec<Option<Value>>) -> Result<O> {
                 let (Some(f), Some(v)) = (fetches.first(), values.into_iter().next()) else {
                     return Err(Error::invalid("a single fetch returned no value"));
                 };
-                O::from_fetch(*f, v)
+                O::from_fetch(g, *f, v)
             }
         }
     )*};
@@ -119,13 +121,13 @@ macro_rules! tuple_fetch {
                 let ($($h,)+) = self;
                 vec![$($h.into()),+]
             }
-            fn convert(fetches: &[Fetch], values: Vec<Option<Value>>) -> Result<($($o,)+)> {
+            fn convert(g: &Graph, fetches: &[Fetch], values: Vec<Option<Value>>) -> Result<($($o,)+)> {
                 let mut pairs = fetches.iter().copied().zip(values);
                 Ok(($({
                     let Some((f, v)) = pairs.next() else {
                         return Err(Error::invalid("a tuple fetch returned fewer values than it has fetches"));
                     };
-                    $o::from_fetch(f, v)?
+                    $o::from_fetch(g, f, v)?
                 },)+))
             }
         }
@@ -177,6 +179,6 @@ impl Session {
         let values = self.run(list.iter().copied(), feeds)?;
         let values =
             list.iter().zip(values).map(|(f, v)| matches!(f, Fetch::Tensor(_)).then_some(v)).collect::<Vec<_>>();
-        F::convert(&list, values)
+        F::convert(self.graph(), &list, values)
     }
 }

@@ -196,7 +196,7 @@ impl Session {
         feed_order.sort_by_key(|&i| feeds[i].0);
         let feed_keys: Vec<Tensor> = feed_order.iter().map(|&i| feeds[i].0).collect();
         if let Some(w) = feed_keys.windows(2).find(|w| w[0] == w[1]) {
-            return Err(Error::FedTwice { name: w[0].name() });
+            return Err(Error::FedTwice { name: w[0].name(&self.graph)? });
         }
         // Validate feeds against the static specs.
         self.graph.read(|st| -> Result<()> {
@@ -225,13 +225,13 @@ impl Session {
     pub(crate) fn check_request<'t>(&self, fetches: &[Fetch], feeds: impl Iterator<Item = &'t Tensor>) -> Result<()> {
         for f in fetches {
             let (g, what) = match f {
-                Fetch::Tensor(t) => (t.graph_id(), format!("fetch '{}'", t.name())),
-                Fetch::Operation(o) => (o.graph_id(), format!("fetch '{}'", o.name())),
+                Fetch::Tensor(t) => (t.graph_id(), format!("fetch {t:?}")),
+                Fetch::Operation(o) => (o.graph_id(), format!("fetch {o:?}")),
             };
             self.graph.check_graph(g, || what)?;
         }
         for t in feeds {
-            self.graph.check_graph(t.graph_id(), || format!("feed '{}'", t.name()))?;
+            self.graph.check_graph(t.graph_id(), || format!("feed {t:?}"))?;
         }
         Ok(())
     }
@@ -292,8 +292,13 @@ impl Session {
         if !train_ops.iter().any(|t| ran.contains(t)) {
             return;
         }
-        let missing: Vec<String> =
-            self.graph.collection_ops(&UPDATE_OPS).into_iter().filter(|u| !ran.contains(u)).map(|u| u.name()).collect();
+        let missing: Vec<String> = self
+            .graph
+            .collection_ops(&UPDATE_OPS)
+            .into_iter()
+            .filter(|u| !ran.contains(u))
+            .filter_map(|u| u.name(&self.graph).ok())
+            .collect();
         if missing.is_empty() {
             return;
         }
@@ -365,7 +370,10 @@ impl Session {
         let read_ref = |k: usize| -> Result<Value> {
             let step = plan.steps.get(k).ok_or_else(|| Error::invalid(format!("internal: no step {k}")))?;
             match &step.cell {
-                Some(c) => get_cell(c).ok_or_else(|| Error::UninitializedVariable { name: step.op.name() }),
+                Some(c) => match get_cell(c) {
+                    Some(v) => Ok(v),
+                    None => Err(Error::UninitializedVariable { name: step.op.name(&self.graph)? }),
+                },
                 None => self.read_variable(step.op),
             }
         };
@@ -393,7 +401,11 @@ impl Session {
                         Some(v) => {
                             let p = v.scalar::<bool>().map_err(|_| Error::CondPredicate {
                                 cond: guard.cond.0.clone(),
-                                predicate: guard.cond.1.name(),
+                                predicate: guard
+                                    .cond
+                                    .1
+                                    .name(&self.graph)
+                                    .unwrap_or_else(|_| format!("{:?}", guard.cond.1)),
                                 dtype: v.dtype(),
                                 shape: v.shape().to_vec(),
                             })?;
@@ -526,7 +538,7 @@ impl Session {
             };
             match read(&slots[*s])? {
                 Some(v) => out.push(v),
-                None => return Err(Error::DeadFetch { name: t.name() }),
+                None => return Err(Error::DeadFetch { name: t.name(&self.graph)? }),
             }
         }
         Ok(out)
@@ -550,21 +562,21 @@ impl Session {
     /// A variable of another graph, or an uninitialized variable (named).
     pub fn snapshot_variables(&self, vars: &[Variable]) -> Result<Vec<Value>> {
         for v in vars {
-            self.graph.check_graph(v.op().graph_id(), || format!("variable '{}'", v.name()))?;
+            self.graph.check_graph(v.op().graph_id(), || format!("variable {v:?}"))?;
         }
         let ops: Vec<Operation> = vars.iter().map(|v| v.op()).collect();
-        self.variables.snapshot(&ops)
+        self.variables.snapshot(&self.graph, &ops)
     }
 
     /// Sets variables directly, all or nothing: every value is checked against its variable's
     /// dtype and static shape before any is stored. Used by `Saver::restore`.
     pub fn set_variable_values(&self, values: Vec<(Variable, Value)>) -> Result<()> {
         for (v, val) in &values {
-            self.graph.check_graph(v.op().graph_id(), || format!("variable '{}'", v.name()))?;
+            self.graph.check_graph(v.op().graph_id(), || format!("variable {v:?}"))?;
             let spec = self.graph.spec(v.value())?;
             if spec.dtype != val.dtype() || !spec.shape.accepts(val.shape()) {
                 return Err(Error::Variable {
-                    name: v.name(),
+                    name: v.name(&self.graph)?,
                     message: format!(
                         "cannot set it to a {} value of shape {:?}; it is {}",
                         val.dtype(),
@@ -600,7 +612,10 @@ struct PlanRuntime<'s> {
 impl Runtime for PlanRuntime<'_> {
     fn read_variable(&self, var: Operation) -> Result<Value> {
         match self.plan.cell_of(var) {
-            Some(c) => get_cell(c).ok_or_else(|| Error::UninitializedVariable { name: var.name() }),
+            Some(c) => match get_cell(c) {
+                Some(v) => Ok(v),
+                None => Err(Error::UninitializedVariable { name: var.name(&self.session.graph)? }),
+            },
             None => self.session.read_variable(var),
         }
     }
@@ -617,9 +632,13 @@ impl Runtime for PlanRuntime<'_> {
 
     fn update_variable(&self, var: Operation, f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>) -> Result<Value> {
         match self.plan.cell_of(var) {
-            Some(c) => update_cell(c, var, f),
+            Some(c) => update_cell(c, &self.session.graph, var, f),
             None => self.session.update_variable(var, f),
         }
+    }
+
+    fn node_name(&self, var: Operation) -> String {
+        Runtime::node_name(self.session, var)
     }
 
     fn with_rng(&self, node: Operation, seed: Option<u64>, f: &mut dyn FnMut(&mut StdRng)) {
@@ -627,9 +646,19 @@ impl Runtime for PlanRuntime<'_> {
     }
 }
 
+impl AsRef<Graph> for Session {
+    /// A session reads handles through its graph: `t.shape(&sess)?`.
+    fn as_ref(&self) -> &Graph {
+        &self.graph
+    }
+}
+
 impl Runtime for Session {
     fn read_variable(&self, var: Operation) -> Result<Value> {
-        self.variables.get(var).ok_or_else(|| Error::UninitializedVariable { name: var.name() })
+        match self.variables.get(var) {
+            Some(v) => Ok(v),
+            None => Err(Error::UninitializedVariable { name: var.name(&self.graph)? }),
+        }
     }
 
     fn write_variable(&self, var: Operation, value: Value) -> Result<()> {
@@ -638,7 +667,11 @@ impl Runtime for Session {
     }
 
     fn update_variable(&self, var: Operation, f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>) -> Result<Value> {
-        self.variables.update(var, f)
+        self.variables.update(&self.graph, var, f)
+    }
+
+    fn node_name(&self, var: Operation) -> String {
+        var.name(&self.graph).unwrap_or_else(|_| format!("{var:?}"))
     }
 
     fn with_rng(&self, node: Operation, seed: Option<u64>, f: &mut dyn FnMut(&mut StdRng)) {

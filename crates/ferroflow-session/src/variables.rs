@@ -11,7 +11,7 @@
 //! - Runs that write variables hold the gate shared; [`VariableStore::snapshot`] holds it
 //!   exclusively while it clones the handles, so a snapshot never mixes two steps.
 
-use ferroflow_core::{Error, Operation, Result, Value};
+use ferroflow_core::{Error, Graph, Operation, Result, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
@@ -74,16 +74,30 @@ impl VariableStore {
     }
 
     /// [`update_cell`] on the cell of `var`.
-    pub(crate) fn update(&self, var: Operation, f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>) -> Result<Value> {
-        let cell = self.cell(var).ok_or_else(|| Error::UninitializedVariable { name: var.name() })?;
-        update_cell(&cell, var, f)
+    /// `g` (the session's graph) names the variable in errors.
+    pub(crate) fn update(
+        &self,
+        g: &Graph,
+        var: Operation,
+        f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>,
+    ) -> Result<Value> {
+        let Some(cell) = self.cell(var) else {
+            return Err(Error::UninitializedVariable { name: var.name(g)? });
+        };
+        update_cell(&cell, g, var, f)
     }
 
     /// One consistent view of `vars`: taken while no run that writes variables is in
-    /// progress, so every value comes from the same point between steps.
-    pub(crate) fn snapshot(&self, vars: &[Operation]) -> Result<Vec<Value>> {
+    /// progress, so every value comes from the same point between steps. `g` (the session's
+    /// graph) names an uninitialized variable in the error.
+    pub(crate) fn snapshot(&self, g: &Graph, vars: &[Operation]) -> Result<Vec<Value>> {
         let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
-        vars.iter().map(|&v| self.get(v).ok_or_else(|| Error::UninitializedVariable { name: v.name() })).collect()
+        vars.iter()
+            .map(|&v| match self.get(v) {
+                Some(value) => Ok(value),
+                None => Err(Error::UninitializedVariable { name: v.name(g)? }),
+            })
+            .collect()
     }
 }
 
@@ -102,9 +116,10 @@ pub(crate) fn set_cell(cell: &CellRef, value: Value) {
 /// Computes the new value of `var` (whose cell is `cell`) out of place with `f(current, out)`
 /// and publishes it; retries when another update published first. `out` has the current
 /// value's dtype and shape and unspecified contents: `f` writes every element. Nothing is
-/// written when `f` fails.
+/// written when `f` fails. `g` (the session's graph) names the variable in errors.
 pub(crate) fn update_cell(
     cell: &CellRef,
+    g: &Graph,
     var: Operation,
     f: &mut dyn FnMut(&Value, &mut Value) -> Result<()>,
 ) -> Result<Value> {
@@ -112,7 +127,7 @@ pub(crate) fn update_cell(
         let (current, version, spare) = {
             let mut c = cell.lock().unwrap_or_else(|e| e.into_inner());
             let Some(current) = c.value.clone() else {
-                return Err(Error::UninitializedVariable { name: var.name() });
+                return Err(Error::UninitializedVariable { name: var.name(g)? });
             };
             (current, c.version, c.spare.take())
         };

@@ -261,12 +261,12 @@ fn unique_names_and_lookup() {
     let s = g.root();
     let a = math::add(&s, 1.0f32, 2.0f32).unwrap();
     let b = math::add(&s, 1.0f32, 2.0f32).unwrap();
-    assert_eq!(a.name(), "Add:0");
-    assert_eq!(b.name(), "Add_1:0");
+    assert_eq!(a.name(&s).unwrap(), "Add:0");
+    assert_eq!(b.name(&s).unwrap(), "Add_1:0");
     let inner = s.name_scope("dense", |s| math::add(s, a, b)).unwrap();
     let inner2 = s.name_scope("dense", |s| math::add(s, a, b)).unwrap();
-    assert_eq!(inner.name(), "dense/Add:0");
-    assert_eq!(inner2.name(), "dense_1/Add:0");
+    assert_eq!(inner.name(&s).unwrap(), "dense/Add:0");
+    assert_eq!(inner2.name(&s).unwrap(), "dense_1/Add:0");
     assert_eq!(g.tensor_by_name("dense_1/Add:0").unwrap(), inner2);
     let e = g.tensor_by_name("dense_2/Add:0").unwrap_err().to_string();
     assert!(e.contains("no tensor named 'dense_2/Add:0'"), "{e}");

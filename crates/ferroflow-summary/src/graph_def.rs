@@ -157,11 +157,11 @@ mod tests {
         let v = control::identity(&s.with_name("v"), var).unwrap();
         let gd = graph_def(&g);
         let by: HashMap<&str, &NodeDef> = gd.node.iter().map(|n| (n.name.as_str(), n)).collect();
-        let fused = mean.op().name();
+        let fused = mean.op().name(&s).unwrap();
         assert!(fused.starts_with("bn/"), "{fused}");
-        assert_eq!(by[m.op().name().as_str()].input, vec![format!("{fused}:1")]);
-        assert_eq!(by[v.op().name().as_str()].input, vec![format!("{fused}:2")]);
+        assert_eq!(by[m.op().name(&s).unwrap().as_str()].input, vec![format!("{fused}:1")]);
+        assert_eq!(by[v.op().name(&s).unwrap().as_str()].input, vec![format!("{fused}:2")]);
         let Some(attr_value::Value::List(l)) = &by[fused.as_str()].attr["_output_shapes"].value else { panic!() };
-        assert_eq!(l.shape.len(), mean.op().num_outputs());
+        assert_eq!(l.shape.len(), mean.op().num_outputs(&s).unwrap());
     }
 }

@@ -77,7 +77,7 @@ fn expect_numeric<'a>(cx: &'a InferCtx<'_>) -> Result<&'a TensorSpec> {
 /// let s = g.root();
 /// let loss = ferroflow_ops::constant(&s, 0.5f32)?;
 /// let sum = ferroflow_summary::scalar(&s, "loss", loss)?;
-/// assert_eq!((sum.dtype(), sum.name()), (DType::String, "loss:0".to_string()));
+/// assert_eq!((sum.dtype(&g).unwrap(), sum.name(&g).unwrap()), (DType::String, "loss:0".to_string()));
 /// # Ok(()) }
 /// ```
 pub fn scalar(s: &Scope, name: &str, tensor: impl IntoInput) -> Result<Tensor> {
@@ -475,8 +475,8 @@ mod tests {
         let x = placeholder(&s, DType::F64, shape![]).unwrap();
         let t = s.name_scope("train", |s| scalar(s, "loss", x)).unwrap();
         let t2 = s.name_scope("train", |s| scalar(s, "loss", x)).unwrap();
-        assert_eq!(t.op().name(), "train/loss");
-        assert_eq!(t2.op().name(), "train_1/loss");
+        assert_eq!(t.op().name(&s).unwrap(), "train/loss");
+        assert_eq!(t2.op().name(&s).unwrap(), "train_1/loss");
         assert_eq!(g.collection_tensors(&SUMMARIES), vec![t, t2]);
         let sess = Session::new(&g);
         let out = sess.run([t], &[(x, Value::from(2.5f64))]).unwrap();
@@ -558,7 +558,7 @@ mod tests {
         let t = text(&s, "notes", msg).unwrap();
         let a = scalar(&s, "a", 1.0f32).unwrap();
         let m = merge_all(&s).unwrap().unwrap();
-        assert_eq!(m.op().type_name(), "MergeSummary");
+        assert_eq!(m.op().type_name(&s).unwrap(), "MergeSummary");
         let sess = Session::new(&g);
         let out = sess.run([m], &[]).unwrap();
         let sum = decode(&out[0]);

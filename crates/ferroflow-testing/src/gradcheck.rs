@@ -62,14 +62,15 @@ pub fn check_gradients_with(opts: &GradCheck, build: impl Fn(&Scope, &[Tensor]) 
         })
         .collect();
     let y = build(&s, &phs).expect("building the checked function failed");
-    assert!(y.dtype().is_float(), "the checked function must return a float tensor, got {}", y.dtype());
+    let y_dtype = y.dtype(&s).expect("the checked function's output is of its graph");
+    assert!(y_dtype.is_float(), "the checked function must return a float tensor, got {y_dtype}");
     let sess = Session::new(&g);
     let feeds = |vals: &[Value]| -> Vec<(Tensor, Value)> { phs.iter().copied().zip(vals.iter().cloned()).collect() };
     let y0 = sess.run([y], &feeds(&values)).expect("forward run failed").remove(0);
     let mut st = opts.seed;
     let w: Vec<f64> = (0..y0.len()).map(|_| lcg(&mut st)).collect();
-    let w_val = Value::from_shape_vec(y0.shape(), w.clone()).expect("weights").cast(y.dtype());
-    let w_ph = placeholder(&s.with_name("upstream"), y.dtype(), Shape::known(y0.shape())).expect("placeholder");
+    let w_val = Value::from_shape_vec(y0.shape(), w.clone()).expect("weights").cast(y_dtype);
+    let w_ph = placeholder(&s.with_name("upstream"), y_dtype, Shape::known(y0.shape())).expect("placeholder");
     let float_idx: Vec<usize> = (0..values.len()).filter(|&i| values[i].dtype().is_float()).collect();
     let xs: Vec<Tensor> = float_idx.iter().map(|&i| phs[i]).collect();
     let grads = gradients(&s, &[y], &xs, Some(&[w_ph])).expect("building gradients failed");

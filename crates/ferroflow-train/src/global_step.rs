@@ -18,7 +18,7 @@ pub fn get_global_step(s: &Scope) -> Result<Option<Variable>> {
         [] => g.variable_by_name("global_step"),
         [v] => Some(*v),
         many => {
-            let names: Vec<String> = many.iter().map(|v| v.name()).collect();
+            let names: Vec<String> = many.iter().map(|v| v.name(s)).collect::<Result<_>>()?;
             return Err(Error::Training(format!(
                 "the GLOBAL_STEP collection holds {} variables ([{}]); it must hold exactly one",
                 many.len(),
@@ -27,17 +27,17 @@ pub fn get_global_step(s: &Scope) -> Result<Option<Variable>> {
         }
     };
     if let Some(v) = found {
-        let (dtype, shape) = (v.dtype(), v.shape());
+        let (dtype, shape) = (v.dtype(s)?, v.shape(s)?);
         if !matches!(dtype, DType::I64 | DType::I32) {
             return Err(Error::Training(format!(
                 "the global step '{}' must be an integer variable, but it is {dtype}",
-                v.name()
+                v.name(s)?
             )));
         }
         if shape.rank().is_some_and(|r| r != 0) {
             return Err(Error::Training(format!(
                 "the global step '{}' must be a scalar, but its shape is {shape}",
-                v.name()
+                v.name(s)?
             )));
         }
     }
@@ -54,7 +54,7 @@ pub fn create_global_step(s: &Scope) -> Result<Variable> {
     if let Some(v) = get_global_step(s)? {
         return Err(Error::Training(format!(
             "the graph already has a global step ('{}'); use get_or_create_global_step",
-            v.name()
+            v.name(s)?
         )));
     }
     let root = s.graph().root();
@@ -74,7 +74,7 @@ pub fn create_global_step(s: &Scope) -> Result<Variable> {
 /// use ferroflow_train::global_step::get_or_create_global_step;
 /// let g = Graph::new();
 /// let step = get_or_create_global_step(&g.root()).unwrap();
-/// assert_eq!((step.name().as_str(), step.dtype()), ("global_step", DType::I64));
+/// assert_eq!((step.name(&g).unwrap().as_str(), step.dtype(&g).unwrap()), ("global_step", DType::I64));
 /// assert_eq!(get_or_create_global_step(&g.root()).unwrap(), step);
 /// assert_eq!(g.collection_variables(&GLOBAL_STEP), vec![step]);
 /// ```

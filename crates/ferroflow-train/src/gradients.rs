@@ -41,7 +41,7 @@ use std::sync::Arc;
 pub fn gradients(s: &Scope, ys: &[Tensor], xs: &[Tensor], grad_ys: Option<&[Tensor]>) -> Result<Vec<Option<Tensor>>> {
     let g = s.graph().clone();
     for t in ys.iter().chain(xs) {
-        g.check_graph(t.graph_id(), || format!("tensor '{}'", t.name()))?;
+        g.check_graph(t.graph_id(), || format!("tensor {t:?}"))?;
         g.spec(*t)?;
     }
     if let Some(gy) = grad_ys {
@@ -91,12 +91,12 @@ pub fn gradients(s: &Scope, ys: &[Tensor], xs: &[Tensor], grad_ys: Option<&[Tens
         let seed = match grad_ys {
             Some(gy) => {
                 let t = gy[i];
-                if t.dtype() != y.dtype() {
+                if t.dtype(s)? != y.dtype(s)? {
                     return Err(Error::invalid(format!(
                         "grad_ys[{i}] is {} but '{}' is {}",
-                        t.dtype(),
-                        y.name(),
-                        y.dtype()
+                        t.dtype(s)?,
+                        y.name(s)?,
+                        y.dtype(s)?
                     )));
                 }
                 t

@@ -107,12 +107,12 @@ pub fn optimize_for_inference(
 ) -> Result<InferenceGraph> {
     let g = sess.graph();
     for t in inputs.iter().chain(outputs).chain(fixed.iter().map(|(t, _)| t)) {
-        g.check_graph(t.graph_id(), || format!("tensor '{}' given to optimize_for_inference", t.name()))?;
+        g.check_graph(t.graph_id(), || format!("tensor {t:?} given to optimize_for_inference"))?;
     }
     if let Some(t) = inputs.iter().find(|t| fixed.iter().any(|(f, _)| f == *t)) {
         return Err(Error::invalid(format!(
             "optimize_for_inference: '{}' is both an input and fixed; give it in one of the two lists",
-            t.name()
+            t.name(sess)?
         )));
     }
     let mut cx = Freezer::new(sess, inputs, fixed);
@@ -293,7 +293,7 @@ impl<'a> Freezer<'a> {
         Error::invalid(format!(
             "optimize_for_inference: {needed_by} needs placeholder '{}' ({}), which is neither an input nor fixed; \
              list it in `inputs` (fed when serving) or in `fixed` (a constant while serving)",
-            t.name(),
+            t.name(self.sess).unwrap_or_else(|_| format!("{t:?}")),
             spec.map(|s| format!("{} {}", s.dtype, s.shape)).unwrap_or_default()
         ))
     }
@@ -398,12 +398,12 @@ impl<'a> Freezer<'a> {
                 Kind::Dead => {
                     return Err(Error::invalid(format!(
                         "optimize_for_inference: output '{}' lies in a cond branch that the fixed values never take",
-                        t.name()
+                        t.name(self.sess)?
                     )))
                 }
                 Kind::Unfed => {
                     let p = self.first_unfed(t);
-                    return Err(self.unfed_error(p, &format!("'{}'", t.name())));
+                    return Err(self.unfed_error(p, &format!("'{}'", t.name(self.sess)?)));
                 }
                 Kind::Dynamic if self.is_input(t) => {}
                 Kind::Dynamic => {
@@ -435,19 +435,19 @@ impl<'a> Freezer<'a> {
         let mut map: HashMap<Tensor, Operand> = HashMap::new();
         for (t, v) in static_tensors.iter().zip(values) {
             map.insert(*t, Operand::Static(ir.statics.len()));
-            ir.statics.push((const_name(*t), v));
+            ir.statics.push((const_name(self.sess.graph(), *t)?, v));
         }
         // 3. Inputs become placeholders.
         for t in &self.inputs {
             let spec = self.sess.graph().spec(*t)?;
             let idx = ir.nodes.len();
             ir.nodes.push(IrNode {
-                name: t.op().name(),
+                name: t.op().name(self.sess)?,
                 op: Arc::new(Placeholder { dtype: spec.dtype, shape: spec.shape.clone() }),
                 inputs: Vec::new(),
                 ctx: None,
             });
-            ir.inputs.push((t.name(), idx));
+            ir.inputs.push((t.name(self.sess)?, idx));
             map.insert(*t, Operand::Node(idx, 0));
         }
         // 4. Needed dynamic nodes in creation order (inputs before consumers).
@@ -460,7 +460,7 @@ impl<'a> Freezer<'a> {
                 .inputs
                 .iter()
                 .filter(|t| self.tensor_kind(**t) != Kind::Dead)
-                .map(|t| map.get(t).copied().ok_or_else(|| internal(&n.name, t)))
+                .map(|t| map.get(t).copied().ok_or_else(|| internal(self.sess.graph(), &n.name, t)))
                 .collect::<Result<_>>()?;
             let alias = match n.op.type_name() {
                 "Identity" | "StopGradient" | "PlaceholderWithDefault" => live.first().copied(),
@@ -496,14 +496,14 @@ impl<'a> Freezer<'a> {
                     CtxState::Kept(p) => Some(p),
                     _ => None,
                 };
-                let pred = map.get(&b.pred).copied().ok_or_else(|| internal(&b.name, &b.pred))?;
+                let pred = map.get(&b.pred).copied().ok_or_else(|| internal(self.sess.graph(), &b.name, &b.pred))?;
                 ir.ctxs.insert(id, IrCtx { pred, branch: b.branch, parent, name: b.name.clone() });
                 cur = parent;
             }
         }
         for t in outputs {
-            let o = map.get(t).copied().ok_or_else(|| internal("outputs", t))?;
-            ir.outputs.push((t.op().name(), o));
+            let Some(o) = map.get(t).copied() else { return Err(internal(self.sess.graph(), "outputs", t)) };
+            ir.outputs.push((t.op().name(self.sess)?, o));
         }
         Ok(ir)
     }
@@ -537,16 +537,17 @@ impl<'a> Freezer<'a> {
     }
 }
 
-fn internal(node: &str, t: &Tensor) -> Error {
-    Error::invalid(format!("optimize_for_inference: '{node}' reads '{}', which was not resolved (a bug)", t.name()))
+fn internal(g: &Graph, node: &str, t: &Tensor) -> Error {
+    let name = t.name(g).unwrap_or_else(|_| format!("{t:?}"));
+    Error::invalid(format!("optimize_for_inference: '{node}' reads '{name}', which was not resolved (a bug)"))
 }
 
 /// The name a frozen tensor's constant gets: its op name (`conv1/weights`), `_<k>` for output k.
-fn const_name(t: Tensor) -> String {
-    match t.index() {
-        0 => t.op().name(),
-        k => format!("{}_{k}", t.op().name()),
-    }
+fn const_name(g: &Graph, t: Tensor) -> Result<String> {
+    Ok(match t.index() {
+        0 => t.op().name(g)?,
+        k => format!("{}_{k}", t.op().name(g)?),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -858,7 +859,7 @@ impl Ir {
         let mut outputs = Vec::with_capacity(self.outputs.len());
         for (name, o) in &self.outputs {
             let t = em.operand(*o)?;
-            let t = if t.op().name() == *name {
+            let t = if t.op().name(&em.g)? == *name {
                 t
             } else {
                 let id_name = if em.g.operation_by_name(name).is_ok() { em.fresh(name) } else { name.clone() };

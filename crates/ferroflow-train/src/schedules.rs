@@ -45,16 +45,16 @@ pub fn exponential_decay(
     }
     s.op_scope("ExponentialDecay", |s| {
         let lr = learning_rate.into_tensor(s, Some(DType::F32))?;
-        if !lr.dtype().is_float() {
+        if !lr.dtype(s)?.is_float() {
             return Err(Error::invalid(format!(
                 "exponential_decay: the learning rate '{}' must be float, got {}",
-                lr.name(),
-                lr.dtype()
+                lr.name(s)?,
+                lr.dtype(s)?
             )));
         }
         let step = global_step.into_tensor(s, Some(DType::I64))?;
         let p = s.add_op1(
-            DecayProgress { decay_steps: decay_steps as f64, staircase, dtype: lr.dtype() },
+            DecayProgress { decay_steps: decay_steps as f64, staircase, dtype: lr.dtype(s)? },
             &[step],
             "DecayProgress",
         )?;

@@ -43,8 +43,8 @@ fn f64s(sess: &Session, t: impl Into<Tensor>) -> Vec<f64> {
     sess.run([t.into()], &[]).unwrap()[0].cast(DType::F64).to_vec::<f64>().unwrap()
 }
 
-fn names(vars: &[Variable]) -> Vec<String> {
-    vars.iter().map(|v| v.name()).collect()
+fn names(g: &Graph, vars: &[Variable]) -> Vec<String> {
+    vars.iter().map(|v| v.name(g).unwrap()).collect()
 }
 
 fn assert_vec_close(what: &str, actual: &[f64], expected: &[f64], tol: f64) {
@@ -298,7 +298,7 @@ fn pairs_without_gradient_are_skipped() {
     let opt = MomentumOptimizer::new(0.1f32, 0.9);
     let gv = opt.compute_gradients(&s, loss, None).unwrap();
     assert_eq!(
-        gv.iter().map(|(gr, v)| (gr.is_some(), v.name())).collect::<Vec<_>>(),
+        gv.iter().map(|(gr, v)| (gr.is_some(), v.name(&s).unwrap())).collect::<Vec<_>>(),
         vec![(true, "w".into()), (false, "other".into())]
     );
     let train = opt.apply_gradients(&s, &gv, None).unwrap();
@@ -319,9 +319,9 @@ fn two_minimize_calls_share_slots_and_beta_powers() {
     let opt = AdamOptimizer::new(0.01f32);
     opt.minimize(&s, loss, None, None).unwrap();
     opt.minimize(&s, loss2, None, None).unwrap();
-    assert_eq!(names(&g.global_variables()), ["w", "beta1_power", "beta2_power", "w/Adam", "w/Adam_1"]);
-    assert_eq!(opt.get_slot(w, "m").unwrap().name(), "w/Adam");
-    assert_eq!(names(&opt.variables()), ["beta1_power", "beta2_power", "w/Adam", "w/Adam_1"]);
+    assert_eq!(names(&g, &g.global_variables()), ["w", "beta1_power", "beta2_power", "w/Adam", "w/Adam_1"]);
+    assert_eq!(opt.get_slot(w, "m").unwrap().name(&s).unwrap(), "w/Adam");
+    assert_eq!(names(&g, &opt.variables()), ["beta1_power", "beta2_power", "w/Adam", "w/Adam_1"]);
     // The second apply scope is uniquified like any TF name scope.
     assert!(g.operation_by_name("Adam_1/update_w/ApplyAdam").is_ok());
 }
@@ -372,11 +372,12 @@ fn slot_and_variable_names_match_tf() {
     for case in CASES {
         let p = fx.program(case);
         let (g, opt, w, _, _) = build_named(case);
-        assert_eq!(names(&g.global_variables()), p.strings("global_variables"), "{case}: GLOBAL_VARIABLES");
+        assert_eq!(names(&g, &g.global_variables()), p.strings("global_variables"), "{case}: GLOBAL_VARIABLES");
         assert_eq!(opt.get_slot_names(), p.strings("slot_keys"), "{case}: slot names");
-        let slots: Vec<String> = p.strings("slot_keys").iter().map(|k| opt.get_slot(w, k).unwrap().name()).collect();
+        let slots: Vec<String> =
+            p.strings("slot_keys").iter().map(|k| opt.get_slot(w, k).unwrap().name(&g).unwrap()).collect();
         assert_eq!(slots, p.strings("slots"), "{case}: slot variables");
-        assert_eq!(names(&g.trainable_variables()), ["w"], "{case}: only w is trainable");
+        assert_eq!(names(&g, &g.trainable_variables()), ["w"], "{case}: only w is trainable");
     }
 }
 
@@ -386,12 +387,12 @@ fn slots_are_non_trainable_global_variables_with_the_variable_shape() {
     let trainable = g.trainable_variables();
     let global = g.global_variables();
     for slot in opt.variables() {
-        assert!(!trainable.contains(&slot), "{} must not be trainable", slot.name());
-        assert!(global.contains(&slot), "{} must be in GLOBAL_VARIABLES", slot.name());
-        assert_eq!(slot.dtype(), DType::F32);
+        assert!(!trainable.contains(&slot), "{} must not be trainable", slot.name(&g).unwrap());
+        assert!(global.contains(&slot), "{} must be in GLOBAL_VARIABLES", slot.name(&g).unwrap());
+        assert_eq!(slot.dtype(&g).unwrap(), DType::F32);
     }
     for k in ["m", "v"] {
-        assert_eq!(opt.get_slot(w, k).unwrap().shape(), w.shape());
+        assert_eq!(opt.get_slot(w, k).unwrap().shape(&g).unwrap(), w.shape(&g).unwrap());
     }
 }
 
@@ -439,9 +440,9 @@ fn slots_of_scoped_variables_are_named_after_them() {
     let loss = mul(&s, k, b).unwrap();
     let opt = RMSPropOptimizer::new(0.1f32);
     opt.minimize(&s, loss, None, None).unwrap();
-    assert_eq!(opt.get_slot(k, "rms").unwrap().name(), "dense/kernel/RMSProp");
-    assert_eq!(opt.get_slot(k, "momentum").unwrap().name(), "dense/kernel/RMSProp_1");
-    assert_eq!(opt.get_slot(b, "rms").unwrap().name(), "dense/bias/RMSProp");
+    assert_eq!(opt.get_slot(k, "rms").unwrap().name(&s).unwrap(), "dense/kernel/RMSProp");
+    assert_eq!(opt.get_slot(k, "momentum").unwrap().name(&s).unwrap(), "dense/kernel/RMSProp_1");
+    assert_eq!(opt.get_slot(b, "rms").unwrap().name(&s).unwrap(), "dense/bias/RMSProp");
     assert!(g.operation_by_name("RMSProp/update_dense/kernel/ApplyRMSProp").is_ok());
 }
 
@@ -452,16 +453,16 @@ fn optimizer_name_sets_scope_and_slot_suffix() {
     let (w, loss) = elementwise_problem(&s, DType::F32);
     let opt = MomentumOptimizer::new(0.1f32, 0.5).with_name("opt");
     let train = opt.minimize(&s, loss, None, None).unwrap();
-    assert_eq!(opt.get_slot(w, "momentum").unwrap().name(), "w/opt");
-    assert_eq!(train.name(), "opt");
-    assert_eq!(train.type_name(), "NoOp");
-    assert_eq!(g.operation_by_name("opt/update_w/ApplyMomentum").unwrap().type_name(), "ApplyMomentum");
+    assert_eq!(opt.get_slot(w, "momentum").unwrap().name(&s).unwrap(), "w/opt");
+    assert_eq!(train.name(&s).unwrap(), "opt");
+    assert_eq!(train.type_name(&s).unwrap(), "NoOp");
+    assert_eq!(g.operation_by_name("opt/update_w/ApplyMomentum").unwrap().type_name(&s).unwrap(), "ApplyMomentum");
     // TF1's `minimize(name=...)`: the scope's explicit name names the apply scope and train op.
     let named = opt.minimize(&s.with_name("train_step"), loss, None, None).unwrap();
-    assert_eq!(named.name(), "train_step");
+    assert_eq!(named.name(&s).unwrap(), "train_step");
     assert!(g.operation_by_name("train_step/update_w/ApplyMomentum").is_ok());
     assert!(
-        g.operations().iter().all(|o| !o.name().starts_with("train_step/gradients")),
+        g.operations().iter().all(|o| !o.name(&s).unwrap().starts_with("train_step/gradients")),
         "gradients stay under 'gradients'"
     );
 }
@@ -477,8 +478,8 @@ fn adam_beta_powers_are_non_trainable_and_updated_after_all_variables() {
         let opt = AdamOptimizer::new(0.01);
         let train = opt.minimize(&s, loss, None, None).unwrap();
         let (b1p, b2p) = opt.beta_powers(g.id()).unwrap();
-        assert_eq!((b1p.name().as_str(), b2p.name().as_str()), ("beta1_power", "beta2_power"));
-        assert_eq!(b1p.dtype(), dtype, "beta powers take the dtype of the first variable by name");
+        assert_eq!((b1p.name(&s).unwrap().as_str(), b2p.name(&s).unwrap().as_str()), ("beta1_power", "beta2_power"));
+        assert_eq!(b1p.dtype(&s).unwrap(), dtype, "beta powers take the dtype of the first variable by name");
         assert!(!g.trainable_variables().contains(&b1p));
         assert!(g.global_variables().contains(&b2p));
         let sess = Session::new(&g);
@@ -502,7 +503,7 @@ fn beta_powers_live_in_the_callers_name_scope() {
     let opt = AdamOptimizer::new(0.01f32);
     s.name_scope("train", |ts| opt.minimize(ts, loss, None, None)).unwrap();
     let (b1p, _) = opt.beta_powers(g.id()).unwrap();
-    assert_eq!(b1p.name(), "train/beta1_power");
+    assert_eq!(b1p.name(&s).unwrap(), "train/beta1_power");
     assert!(g.operation_by_name("train/Adam/update_w/ApplyAdam").is_ok());
 }
 
@@ -516,9 +517,9 @@ fn global_step_is_an_int64_non_trainable_counter() {
     let s = g.root();
     assert!(get_global_step(&s).unwrap().is_none());
     let step = s.name_scope("somewhere", get_or_create_global_step).unwrap();
-    assert_eq!(step.name(), "global_step");
-    assert_eq!(step.dtype(), DType::I64);
-    assert_eq!(step.shape().rank(), Some(0));
+    assert_eq!(step.name(&s).unwrap(), "global_step");
+    assert_eq!(step.dtype(&s).unwrap(), DType::I64);
+    assert_eq!(step.shape(&s).unwrap().rank(), Some(0));
     assert_eq!(get_global_step(&s).unwrap(), Some(step));
     assert_eq!(get_or_create_global_step(&s).unwrap(), step);
     assert_eq!(g.collection_variables(&GLOBAL_STEP), vec![step]);
@@ -558,8 +559,8 @@ fn global_step_increments_once_per_train_run_after_the_updates() {
     let (w, loss) = elementwise_problem(&s, DType::F32);
     let step = get_or_create_global_step(&s).unwrap();
     let train = GradientDescentOptimizer::new(0.1f32).minimize(&s, loss, None, Some(step)).unwrap();
-    assert_eq!(train.name(), "GradientDescent");
-    assert_eq!(train.type_name(), "AssignAdd");
+    assert_eq!(train.name(&s).unwrap(), "GradientDescent");
+    assert_eq!(train.type_name(&s).unwrap(), "AssignAdd");
     assert!(g.operation_by_name("GradientDescent/update").is_ok());
     assert_eq!(g.collection_ops(&TRAIN_OP), vec![train]);
     let sess = Session::new(&g);
@@ -815,7 +816,7 @@ fn exponential_decay_matches_tf() {
     let step = variable(&s.with_name("global_step"), 0i64, VariableOptions::default().trainable(false)).unwrap();
     let lr = exponential_decay(&s, 0.1f32, step, 2, 0.5, false).unwrap();
     let lr_s = exponential_decay(&s, 0.1f32, step, 2, 0.5, true).unwrap();
-    assert_eq!(lr.dtype(), DType::F32, "a literal learning rate is float32, as in TF1");
+    assert_eq!(lr.dtype(&s).unwrap(), DType::F32, "a literal learning rate is float32, as in TF1");
     let k = placeholder(&s, DType::I64, ferroflow_core::shape![]).unwrap();
     let set = assign(&s, step, k).unwrap();
     let sess = Session::new(&g);
@@ -841,9 +842,13 @@ fn exponential_decay_errors() {
         .contains("decay_steps must be positive"));
     let int_lr = constant(&s, 1i32).unwrap();
     assert!(exponential_decay(&s, int_lr, 1i64, 2, 0.5, false).unwrap_err().to_string().contains("must be float"));
-    assert_eq!(exponential_decay(&s, 0.1f64, 1i64, 2, 0.5, false).unwrap().dtype(), DType::F32, "literals are float32");
+    assert_eq!(
+        exponential_decay(&s, 0.1f64, 1i64, 2, 0.5, false).unwrap().dtype(&s).unwrap(),
+        DType::F32,
+        "literals are float32"
+    );
     let c = constant(&s, 0.1f64).unwrap();
-    assert_eq!(exponential_decay(&s, c, 1i64, 2, 0.5, false).unwrap().dtype(), DType::F64);
+    assert_eq!(exponential_decay(&s, c, 1i64, 2, 0.5, false).unwrap().dtype(&s).unwrap(), DType::F64);
 }
 
 /// Builds the fixture's program (`loss` from `build_loss`, the case's optimizer, `minimize` with
@@ -866,8 +871,8 @@ fn run_golden(case: &str, build_loss: impl Fn(&Scope, Variable, &Value, &Value) 
         tracked.push((slot.clone(), opt.get_slot(w, key).unwrap().value()));
     }
     for v in g.global_variables() {
-        if ["beta1_power", "beta2_power"].contains(&v.name().as_str()) {
-            tracked.push((v.name(), v.value()));
+        if ["beta1_power", "beta2_power"].contains(&v.name(&s).unwrap().as_str()) {
+            tracked.push((v.name(&s).unwrap(), v.value()));
         }
     }
     let sess = Session::new(&g);

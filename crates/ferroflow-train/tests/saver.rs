@@ -110,7 +110,7 @@ fn round_trip_of_every_dtype() {
     saver.restore(&fresh, &path).unwrap();
     for v in &vars {
         let (a, b) = (sess.variable_value(*v).unwrap(), fresh.variable_value(*v).unwrap());
-        assert!(same_bits(&a, &b), "{}: {a:?} vs {b:?}", v.name());
+        assert!(same_bits(&a, &b), "{}: {a:?} vs {b:?}", v.name(&fresh).unwrap());
     }
     // Restoring counts as initialization: the variables can be read through the graph.
     let out = fresh.run([vars[2].value()], &[]).unwrap();
@@ -264,7 +264,7 @@ fn resumed_training_matches_uninterrupted_training_step_for_step() {
         sess.run_ops(&[t.train], &[]).unwrap();
         let got = snapshot(&sess, &t.state);
         for (k, (a, b)) in got.iter().zip(expected).enumerate() {
-            assert!(same_bits(a, b), "step {}: {} differs: {a:?} vs {b:?}", i + 1, t.state[k].name());
+            assert!(same_bits(a, b), "step {}: {} differs: {a:?} vs {b:?}", i + 1, t.state[k].name(&sess).unwrap());
         }
         saver.save(&sess, dir.join("model"), t.state[4]).unwrap();
     }
@@ -920,8 +920,8 @@ fn warns_once_when_the_var_list_leaves_out_needed_state() {
     all.save(&sess, dir.join("m"), 3).unwrap();
     let w2 = all.warnings();
     assert_eq!(w2.len(), 2, "{w2:?}");
-    assert!(w2[0].contains(&slot.name()) && w2[0].contains("created after this Saver"), "{}", w2[0]);
-    assert!(w2[1].contains(&late_w.name()), "{}", w2[1]);
+    assert!(w2[0].contains(&slot.name(&sess).unwrap()) && w2[0].contains("created after this Saver"), "{}", w2[0]);
+    assert!(w2[1].contains(&late_w.name(&sess).unwrap()), "{}", w2[1]);
     all.save(&sess, dir.join("m"), 4).unwrap();
     assert_eq!(all.warnings().len(), 2);
 }

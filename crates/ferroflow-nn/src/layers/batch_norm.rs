@@ -134,22 +134,23 @@ pub fn batch_normalization(
 
 pub(crate) fn batch_norm_impl(s: &Scope, x: Tensor, training: Training, spec: &BnSpec<'_>) -> Result<Tensor> {
     let opts = spec.opts;
-    let shape = x.shape();
+    let shape = x.shape(s)?;
+    let x_name = x.name(s)?;
     let rank = shape
         .rank()
-        .ok_or_else(|| Error::invalid(format!("batch normalization needs an input of known rank, got {}", x.name())))?;
+        .ok_or_else(|| Error::invalid(format!("batch normalization needs an input of known rank, got {x_name}")))?;
     let channels = shape.dim(rank.saturating_sub(1)).filter(|_| rank >= 2).ok_or_else(|| {
-        Error::invalid(format!("batch normalization needs a known channel (last) dimension, got {} {shape}", x.name()))
+        Error::invalid(format!("batch normalization needs a known channel (last) dimension, got {x_name} {shape}"))
     })?;
     if !(0.0..=1.0).contains(&opts.momentum) {
         return Err(Error::invalid(format!("momentum must be in [0, 1], got {}", opts.momentum)));
     }
     let fused = opts.fused.unwrap_or(rank == 4);
     if fused && rank != 4 {
-        return Err(Error::invalid(format!("the fused batch norm needs 4-D NHWC input, got {} {shape}", x.name())));
+        return Err(Error::invalid(format!("the fused batch norm needs 4-D NHWC input, got {} {shape}", x.name(s)?)));
     }
     layer_scope(s, opts.name.as_deref(), spec.default_scope, |vs| {
-        let dtype = x.dtype();
+        let dtype = x.dtype(s)?;
         let vo = VariableOptions::default().dtype(dtype).trainable(opts.trainable);
         let gamma: Option<Variable> = if opts.scale {
             Some(get_variable(vs, spec.gamma_name, [channels], Initializer::Ones, vo.clone())?)

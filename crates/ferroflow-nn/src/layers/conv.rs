@@ -95,12 +95,14 @@ pub fn conv2d(
     kernel_size: (usize, usize),
     opts: Conv2dOptions,
 ) -> Result<Tensor> {
-    let shape = x.shape();
-    let cin = shape.dim(3).filter(|_| shape.rank() == Some(4)).ok_or_else(|| {
-        Error::invalid(format!("conv2d needs NHWC input with known channels, got {} {}", x.name(), shape))
-    })?;
+    let shape = x.shape(s)?;
+    let x_name = x.name(s)?;
+    let cin = shape
+        .dim(3)
+        .filter(|_| shape.rank() == Some(4))
+        .ok_or_else(|| Error::invalid(format!("conv2d needs NHWC input with known channels, got {x_name} {shape}")))?;
     layer_scope(s, opts.name.as_deref(), "conv2d", |vs| {
-        let vo = VariableOptions::default().dtype(x.dtype());
+        let vo = VariableOptions::default().dtype(x.dtype(s)?);
         let kernel = get_variable(
             vs,
             "kernel",

@@ -155,16 +155,15 @@ pub(crate) fn dense_named(
     kernel_name: &str,
     bias_name: &str,
 ) -> Result<Tensor> {
-    let shape = x.shape();
+    let shape = x.shape(vs)?;
+    let x_name = x.name(vs)?;
     let rank = shape.rank().unwrap_or(0);
     let in_dim = shape.dim(rank.saturating_sub(1)).filter(|_| rank >= 2).ok_or_else(|| {
         Error::invalid(format!(
-            "a dense layer needs an input of rank >= 2 with a known last dimension, got {} {}",
-            x.name(),
-            shape
+            "a dense layer needs an input of rank >= 2 with a known last dimension, got {x_name} {shape}"
         ))
     })?;
-    let vo = VariableOptions::default().trainable(opts.trainable).dtype(x.dtype());
+    let vo = VariableOptions::default().trainable(opts.trainable).dtype(x.dtype(vs)?);
     let kernel = get_variable(vs, kernel_name, [in_dim, units], opts.kernel_initializer.clone(), vo.clone())?;
     if let Some(r) = opts.kernel_regularizer {
         r.apply(vs, kernel)?;

@@ -48,7 +48,7 @@ impl Op for SumToLike {
 
 /// `g` summed down to the shape of `like`. Used by gradients of broadcasting ops.
 pub fn sum_to_like(s: &Scope, g: Tensor, like: Tensor) -> Result<Tensor> {
-    if let (Some(a), Some(b)) = (g.shape().as_known(), like.shape().as_known()) {
+    if let (Some(a), Some(b)) = (g.shape(s)?.as_known(), like.shape(s)?.as_known()) {
         if a == b {
             return Ok(g);
         }

@@ -70,7 +70,7 @@ impl Op for Cast {
 /// ```
 pub fn cast(s: &Scope, x: impl IntoInput, dtype: DType) -> Result<Tensor> {
     let x = x.into_tensor(s, None)?;
-    if x.dtype() == dtype {
+    if x.dtype(s)? == dtype {
         return Ok(x);
     }
     s.add_op1(Cast { to: dtype }, &[x], "Cast")

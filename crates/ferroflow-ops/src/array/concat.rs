@@ -244,7 +244,7 @@ impl Op for SplitLike {
 /// let a = constant(&s, ndarray::array![[1.0f32, 2.0]]).unwrap();
 /// let b = constant(&s, ndarray::array![[3.0f32]]).unwrap();
 /// let c = array::concat(&s, &[a, b], -1).unwrap();
-/// assert_eq!(c.shape().to_string(), "[1, 3]");
+/// assert_eq!(c.shape(&g).unwrap().to_string(), "[1, 3]");
 /// let out = Session::new(&g).run([c], &[]).unwrap();
 /// assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0]);
 /// ```

@@ -117,7 +117,7 @@ fn constant_dims(s: &Scope, t: Tensor) -> Option<Vec<i64>> {
 /// let g = Graph::new();
 /// let s = g.root();
 /// let t = array::fill(&s, Value::from(vec![2i32, 3]), 7i64).unwrap();
-/// assert_eq!(t.shape().to_string(), "[2, 3]");
+/// assert_eq!(t.shape(&g).unwrap().to_string(), "[2, 3]");
 /// let out = Session::new(&g).run([t], &[]).unwrap();
 /// assert_eq!(out[0].to_vec::<i64>().unwrap(), vec![7; 6]);
 /// ```
@@ -178,7 +178,7 @@ pub(crate) fn filled_tensor(s: &Scope, name: &str, dims: &[usize], value: Value)
 /// use ferroflow_ops::array;
 /// let g = Graph::new();
 /// let z = array::zeros(&g.root(), &[1000, 1000], DType::F32).unwrap();
-/// assert_eq!((z.op().type_name(), z.op().name().as_str()), ("Fill", "zeros"));
+/// assert_eq!((z.op().type_name(&g).unwrap(), z.op().name(&g).unwrap().as_str()), ("Fill", "zeros"));
 /// ```
 pub fn zeros(s: &Scope, dims: &[usize], dtype: DType) -> Result<Tensor> {
     filled_tensor(s, s.explicit_name().unwrap_or("zeros"), dims, Value::zeros(dtype, &[]))
@@ -251,12 +251,12 @@ mod tests {
         let g = Graph::new();
         let s = g.root();
         let small = zeros(&s, &[999], DType::F32).unwrap();
-        assert_eq!((small.op().type_name(), small.op().name().as_str()), ("Const", "zeros"));
+        assert_eq!((small.op().type_name(&s).unwrap(), small.op().name(&s).unwrap().as_str()), ("Const", "zeros"));
         let big = ones(&s, &[10, 100], DType::I32).unwrap();
-        assert_eq!((big.op().type_name(), big.op().name().as_str()), ("Fill", "ones"));
-        assert_eq!(big.shape(), Shape::from([10, 100]));
-        assert_eq!(big.dtype(), DType::I32);
-        let names: Vec<String> = g.operations().iter().map(|o| o.name()).collect();
+        assert_eq!((big.op().type_name(&s).unwrap(), big.op().name(&s).unwrap().as_str()), ("Fill", "ones"));
+        assert_eq!(big.shape(&s).unwrap(), Shape::from([10, 100]));
+        assert_eq!(big.dtype(&s).unwrap(), DType::I32);
+        let names: Vec<String> = g.operations().iter().map(|o| o.name(&s).unwrap()).collect();
         assert!(
             names.contains(&"ones/shape_as_tensor".to_string()) && names.contains(&"ones/Const".to_string()),
             "{names:?}"
@@ -268,10 +268,10 @@ mod tests {
         let g = Graph::new();
         let s = g.root();
         let f = fill(&s.with_name("f"), Value::from(vec![2i32]), 1f32).unwrap();
-        assert_eq!(f.op().name(), "f");
-        let names: Vec<String> = g.operations().iter().map(|o| o.name()).collect();
+        assert_eq!(f.op().name(&s).unwrap(), "f");
+        let names: Vec<String> = g.operations().iter().map(|o| o.name(&s).unwrap()).collect();
         assert_eq!(names, ["f/dims", "f/Const", "f"]);
-        assert_eq!(fill(&s, Value::from(vec![2i32]), 1f32).unwrap().op().name(), "Fill");
+        assert_eq!(fill(&s, Value::from(vec![2i32]), 1f32).unwrap().op().name(&s).unwrap(), "Fill");
     }
 
     #[test]
@@ -279,7 +279,7 @@ mod tests {
         let g = Graph::new();
         let s = g.root();
         let d = crate::placeholder(&s, DType::I64, Shape::from([3])).unwrap();
-        assert_eq!(fill(&s, d, 1.5f32).unwrap().shape().to_string(), "[?, ?, ?]");
+        assert_eq!(fill(&s, d, 1.5f32).unwrap().shape(&s).unwrap().to_string(), "[?, ?, ?]");
         let e = fill(&s.with_name("neg"), Value::from(vec![2i32, -1]), 0f32).unwrap_err().to_string();
         assert!(e.contains("'neg'") && e.contains("non-negative"), "{e}");
         assert!(fill(&s, Value::from(vec![2.0f32]), 0f32).is_err(), "float dims");

@@ -117,7 +117,7 @@ fn reshape_grad(s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
 /// `ReshapeLike` that reads `like`'s run-time shape.
 fn reshape_back(s: &Scope, g: Tensor, like: Tensor, like_shape: &Shape) -> Result<Tensor> {
     match like_shape.as_known() {
-        Some(d) if g.shape().as_known().as_ref() == Some(&d) => Ok(g),
+        Some(d) if g.shape(s)?.as_known().as_ref() == Some(&d) => Ok(g),
         Some(d) => match d.iter().map(|&x| i64::try_from(x).ok()).collect::<Option<Vec<i64>>>() {
             Some(spec) => s.add_op1(Reshape { shape: spec }, &[g], "Reshape"),
             None => reshape_like(s, g, like),
@@ -184,7 +184,7 @@ pub fn reshape_like(s: &Scope, g: Tensor, like: Tensor) -> Result<Tensor> {
 /// let g = Graph::new();
 /// let s = g.root();
 /// let x = placeholder(&s, DType::F32, shape![None, 28, 28, 1]).unwrap();
-/// assert_eq!(array::reshape(&s, x, &[-1, 784]).unwrap().shape().to_string(), "[?, 784]");
+/// assert_eq!(array::reshape(&s, x, &[-1, 784]).unwrap().shape(&g).unwrap().to_string(), "[?, 784]");
 /// assert!(array::reshape(&s, x, &[-1, -1]).is_err());
 /// ```
 pub fn reshape(s: &Scope, x: impl IntoInput, shape: &[i64]) -> Result<Tensor> {
@@ -249,7 +249,7 @@ impl Op for Flatten {
 /// use ferroflow_ops::{array, placeholder};
 /// let g = Graph::new();
 /// let x = placeholder(&g.root(), DType::F32, shape![None, 7, 7, 64]).unwrap();
-/// assert_eq!(array::flatten(&g.root(), x).unwrap().shape().to_string(), "[?, 3136]");
+/// assert_eq!(array::flatten(&g.root(), x).unwrap().shape(&g).unwrap().to_string(), "[?, 3136]");
 /// ```
 pub fn flatten(s: &Scope, x: impl IntoInput) -> Result<Tensor> {
     let x = x.into_tensor(s, None)?;

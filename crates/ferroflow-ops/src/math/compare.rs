@@ -281,7 +281,7 @@ impl Op for Select {
     }
     fn gradient(&self, s: &Scope, cx: &GradCtx<'_>) -> Result<Vec<Option<Tensor>>> {
         let Some(g) = cx.grad(0) else { return Ok(vec![None, None, None]) };
-        if !g.dtype().is_float() {
+        if !g.dtype(s)?.is_float() {
             return Ok(vec![None, None, None]);
         }
         let c = cx.input(0)?;

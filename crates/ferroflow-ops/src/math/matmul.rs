@@ -230,7 +230,7 @@ fn to3<'a, T: Copy>(
 /// let a = constant(&s, ndarray::array![[1.0f32, 2.0], [3.0, 4.0]]).unwrap();
 /// let b = constant(&s, ndarray::array![[1.0f32], [1.0]]).unwrap();
 /// let c = math::matmul(&s, a, b, false, false).unwrap();
-/// assert_eq!(c.shape().to_string(), "[2, 1]");
+/// assert_eq!(c.shape(&g).unwrap().to_string(), "[2, 1]");
 /// let out = Session::new(&g).run([c], &[]).unwrap();
 /// assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![3.0, 7.0]);
 /// ```

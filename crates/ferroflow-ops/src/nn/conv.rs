@@ -611,7 +611,7 @@ fn check_len(what: &str, got: &[usize], want: [usize; 4]) -> std::result::Result
 /// let x = placeholder(&s, DType::F32, shape![None, 28, 28, 1])?;
 /// let f = placeholder(&s, DType::F32, shape![3, 3, 1, 32])?;
 /// let y = conv2d(&s, x, f, [1, 2, 2, 1], Padding::Same, [1, 1, 1, 1])?;
-/// assert_eq!(y.shape(), shape![None, 14, 14, 32]);
+/// assert_eq!(y.shape(&g).unwrap(), shape![None, 14, 14, 32]);
 /// # Ok(()) }
 /// ```
 pub fn conv2d(
@@ -792,7 +792,7 @@ impl Op for Conv2DBackpropFilter {
 /// let s = g.root();
 /// let x = placeholder(&s, DType::F32, shape![None, 4, 4, 8])?;
 /// let b = placeholder(&s, DType::F32, shape![8])?;
-/// assert_eq!(nn::bias_add(&s, x, b)?.shape(), shape![None, 4, 4, 8]);
+/// assert_eq!(nn::bias_add(&s, x, b)?.shape(&g).unwrap(), shape![None, 4, 4, 8]);
 /// assert!(nn::bias_add(&s, x, placeholder(&s, DType::F32, shape![3])?).is_err());
 /// # Ok(()) }
 /// ```

@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 /// let s = g.root();
 /// let x = placeholder(&s, DType::F32, shape![None, 10])?;
 /// let y = nn::dropout(&s, x, 0.8f32, None, Some(1))?;
-/// assert_eq!(y.shape(), shape![None, 10]);
+/// assert_eq!(y.shape(&g).unwrap(), shape![None, 10]);
 /// assert!(nn::dropout(&s, x, 1.5f32, None, None).is_err());
 /// # Ok(()) }
 /// ```
@@ -57,7 +57,7 @@ pub fn dropout(
     seed: Option<u64>,
 ) -> Result<Tensor> {
     let x = x.into_tensor(s, None)?;
-    let kp = keep_prob.into_tensor(s, Some(x.dtype()))?;
+    let kp = keep_prob.into_tensor(s, Some(x.dtype(s)?))?;
     let literal = constant_scalar(s, kp);
     if literal == Some(1.0) {
         return Ok(x);

@@ -434,7 +434,7 @@ impl Op for L2Loss {
 
 fn labels_logits(s: &Scope, labels: impl IntoInput, logits: impl IntoInput) -> Result<(Tensor, Tensor)> {
     let x = logits.into_tensor(s, None)?;
-    let z = labels.into_tensor(s, Some(x.dtype()))?;
+    let z = labels.into_tensor(s, Some(x.dtype(s)?))?;
     Ok((z, x))
 }
 

@@ -55,7 +55,7 @@ pub fn get_regularization_loss(s: &Scope) -> Result<Tensor> {
 /// losses::add_loss(&g, constant(&s, 1.5f32)?);
 /// losses::add_loss(&g, constant(&s, 2.0f32)?);
 /// let total = losses::get_total_loss(&s, true)?;
-/// assert_eq!(total.name(), "total_loss:0");
+/// assert_eq!(total.name(&g).unwrap(), "total_loss:0");
 /// assert_eq!(Session::new(&g).run([total], &[])?[0].scalar::<f32>()?, 3.5);
 /// # Ok(()) }
 /// ```

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 /// let p = placeholder(&s, DType::F32, shape![None, 10])?;
 /// let t = placeholder(&s, DType::I64, shape![None])?;
 /// let hit = nn::in_top_k(&s, p, t, 1)?;
-/// assert_eq!((hit.dtype(), hit.shape()), (DType::Bool, shape![None]));
+/// assert_eq!((hit.dtype(&g).unwrap(), hit.shape(&g).unwrap()), (DType::Bool, shape![None]));
 /// # Ok(()) }
 /// ```
 pub fn in_top_k(s: &Scope, predictions: impl IntoInput, targets: impl IntoInput, k: usize) -> Result<Tensor> {

@@ -62,7 +62,7 @@ pub fn moments(s: &Scope, x: impl IntoInput, axes: &[i64], keep_dims: bool) -> R
             let var = reduce_sum(&s.with_name("Squeeze"), var, Some(axes), false)?;
             (mean, var)
         };
-        if channel_last_axes(&x, axes) {
+        if channel_last_axes(s, &x, axes)? {
             s.graph().add_composite(
                 s.name_prefix(),
                 start,
@@ -125,7 +125,7 @@ pub fn batch_normalization(
 ) -> Result<Tensor> {
     s.op_scope("batchnorm", |s| {
         let x = x.into_tensor(s, None)?;
-        let dt = Some(x.dtype());
+        let dt = Some(x.dtype(s)?);
         let mean = mean.into_tensor(s, dt)?;
         let variance = variance.into_tensor(s, dt)?;
         let offset = offset.into_opt_tensor(s, dt)?;
@@ -142,7 +142,7 @@ pub fn batch_normalization(
         };
         let y = add(s, mul(s, x, inv)?, shift)?;
         let stats = [Some(mean), Some(variance), offset, scale];
-        if per_channel_of(&x, stats.iter().flatten()) {
+        if per_channel_of(s, &x, stats.iter().flatten())? {
             let op = BatchNormApply { epsilon, has_offset: offset.is_some(), has_scale: scale.is_some() };
             let inputs = std::iter::once(x).chain(stats.into_iter().flatten()).collect();
             s.graph().add_composite(s.name_prefix(), start, inputs, vec![Some(y)], Arc::new(op))?;
@@ -157,7 +157,7 @@ pub fn batch_normalization(
 /// whose axes include the last (channel) axis of `x`, the graph gets one warning naming every
 /// such moments (see `Graph::warn_about`).
 fn warn_if_moments_over_channels(s: &Scope, x: Tensor, mean: Tensor) {
-    let Some(rank) = x.shape().rank().filter(|&r| r >= 2) else { return };
+    let Some(rank) = x.shape(s).ok().and_then(|sh| sh.rank()).filter(|&r| r >= 2) else { return };
     let found = s.graph().read(|st| {
         let mut t = mean;
         // A few hops: Squeeze (a Sum) ← Mean, and Identity/Switch in between.
@@ -275,41 +275,46 @@ fn channel_moments<T: Real>(x: &[T], c: usize) -> (Vec<T>, Vec<T>) {
 
 /// True when `axes` are all axes of `x` but the last (NHWC `[0, 1, 2]`, dense `[0]`): the
 /// moments are per channel, which [`FusedMoments`] computes.
-fn channel_last_axes(x: &Tensor, axes: &[i64]) -> bool {
-    let Some(r) = x.shape().rank() else { return false };
-    if r < 2 || !x.dtype().is_float() || axes.len() != r - 1 {
-        return false;
+fn channel_last_axes(s: &Scope, x: &Tensor, axes: &[i64]) -> Result<bool> {
+    let Some(r) = x.shape(s)?.rank() else { return Ok(false) };
+    if r < 2 || !x.dtype(s)?.is_float() || axes.len() != r - 1 {
+        return Ok(false);
     }
     let mut seen = vec![false; r];
     for &a in axes {
         let a = if a < 0 { a + r as i64 } else { a };
         match usize::try_from(a) {
             Ok(a) if a + 1 < r && !seen[a] => seen[a] = true,
-            _ => return false,
+            _ => return Ok(false),
         }
     }
-    true
+    Ok(true)
 }
 
 /// True when every statistic is per channel of `x`'s known last axis (`[C]` or `[1, …, 1, C]`),
 /// of `x`'s float dtype, so [`BatchNormApply`] computes the same broadcast.
-fn per_channel_of<'a>(x: &Tensor, stats: impl Iterator<Item = &'a Tensor>) -> bool {
-    let xs = x.shape();
-    let (Some(r), true) = (xs.rank(), x.dtype().is_float()) else { return false };
-    let Some(c) = r.checked_sub(1).and_then(|l| xs.dim(l)) else { return false };
+fn per_channel_of<'a>(s: &Scope, x: &Tensor, stats: impl Iterator<Item = &'a Tensor>) -> Result<bool> {
+    let xs = x.shape(s)?;
+    let (Some(r), true) = (xs.rank(), x.dtype(s)?.is_float()) else { return Ok(false) };
+    let Some(c) = r.checked_sub(1).and_then(|l| xs.dim(l)) else { return Ok(false) };
     let mut stats = stats.peekable();
     if stats.peek().is_none() {
-        return false;
+        return Ok(false);
     }
-    stats.into_iter().all(|t| {
-        let sh = t.shape();
-        let Some(d) = sh.dims() else { return false };
-        t.dtype() == x.dtype()
+    let dtype = x.dtype(s)?;
+    for t in stats {
+        let sh = t.shape(s)?;
+        let Some(d) = sh.dims() else { return Ok(false) };
+        let fits = t.dtype(s)? == dtype
             && !d.is_empty()
             && d.len() <= r
             && d.last().copied().flatten() == Some(c)
-            && d[..d.len() - 1].iter().all(|v| *v == Some(1))
-    })
+            && d[..d.len() - 1].iter().all(|v| *v == Some(1));
+        if !fits {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// `(rows, channels)` of channel-last data, checking the per-channel inputs' lengths.
@@ -882,7 +887,7 @@ pub fn fused_batch_norm(
     is_training: bool,
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let x = x.into_tensor(s, None)?;
-    let dt = Some(x.dtype());
+    let dt = Some(x.dtype(s)?);
     let scale = scale.into_tensor(s, dt)?;
     let offset = offset.into_tensor(s, dt)?;
     let mut inputs = vec![x, scale, offset];

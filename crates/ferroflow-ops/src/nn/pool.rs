@@ -262,7 +262,7 @@ fn pool(
 /// let s = g.root();
 /// let x = placeholder(&s, DType::F32, shape![None, 5, 5, 8])?;
 /// let y = max_pool(&s, x, [1, 2, 2, 1], [1, 2, 2, 1], Padding::Same)?;
-/// assert_eq!(y.shape(), shape![None, 3, 3, 8]);
+/// assert_eq!(y.shape(&g).unwrap(), shape![None, 3, 3, 8]);
 /// # Ok(()) }
 /// ```
 pub fn max_pool(

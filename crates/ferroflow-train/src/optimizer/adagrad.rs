@@ -107,6 +107,6 @@ impl_apply_op!(ApplyAdagrad);
 /// # Errors
 /// Mismatched dtypes/shapes or a non-scalar `lr` (build time); uninitialized variables (run time).
 pub fn apply_adagrad(s: &Scope, var: Variable, accum: Variable, lr: impl IntoInput, grad: Tensor) -> Result<Tensor> {
-    let lr = lr.into_tensor(s, Some(var.dtype()))?;
+    let lr = lr.into_tensor(s, Some(var.dtype(s)?))?;
     s.add_op1(ApplyAdagrad, &[var.value(), accum.value(), lr, grad], "ApplyAdagrad")
 }

@@ -100,10 +100,11 @@ impl Optimizer for AdamOptimizer {
     }
     fn create_slots(&self, s: &Scope, var_list: &[Variable]) -> Result<()> {
         // TF1 creates the powers "next to" the first variable by name; its dtype is ours.
-        let mut names: Vec<(String, Variable)> = var_list.iter().map(|v| (v.name(), *v)).collect();
+        let mut names: Vec<(String, Variable)> =
+            var_list.iter().map(|v| Ok((v.name(s)?, *v))).collect::<Result<_>>()?;
         names.sort_by(|a, b| a.0.cmp(&b.0));
         if let Some((_, first)) = names.first() {
-            let dtype = first.dtype();
+            let dtype = first.dtype(s)?;
             self.core.non_slot_variable(s, "beta1_power", self.beta1, dtype)?;
             self.core.non_slot_variable(s, "beta2_power", self.beta2, dtype)?;
         }
@@ -199,7 +200,7 @@ pub fn apply_adam(
     beta2: f64,
     epsilon: f64,
 ) -> Result<Tensor> {
-    let d = Some(var.dtype());
+    let d = Some(var.dtype(s)?);
     let (b1p, b2p, lr) = (beta1_power.into_tensor(s, d)?, beta2_power.into_tensor(s, d)?, lr.into_tensor(s, d)?);
     let op = ApplyAdam { beta1, beta2, epsilon };
     s.add_op1(op, &[var.value(), m.value(), v.value(), b1p, b2p, lr, grad], "ApplyAdam")

@@ -85,6 +85,6 @@ impl_apply_op!(ApplyGradientDescent);
 /// A non-float variable, a non-scalar `alpha`, or a `delta` of another dtype/shape (build
 /// time); an uninitialized variable (run time).
 pub fn apply_gradient_descent(s: &Scope, var: Variable, alpha: impl IntoInput, delta: Tensor) -> Result<Tensor> {
-    let alpha = alpha.into_tensor(s, Some(var.dtype()))?;
+    let alpha = alpha.into_tensor(s, Some(var.dtype(s)?))?;
     s.add_op1(ApplyGradientDescent, &[var.value(), alpha, delta], "ApplyGradientDescent")
 }

@@ -63,7 +63,7 @@ impl LearningRate {
         L: IntoInput + Clone + fmt::Debug + Send + Sync + 'static,
     {
         let desc = match lr.as_tensor() {
-            Some(t) => format!("tensor '{}'", t.name()),
+            Some(t) => format!("tensor {t:?}"),
             None => format!("{lr:?}"),
         };
         LearningRate { build: Arc::new(move |s: &Scope, dtype: DType| lr.clone().into_tensor(s, Some(dtype))), desc }
@@ -147,9 +147,8 @@ impl OptimizerCore {
     pub fn slot(&self, var: Variable, slot_name: &str) -> Result<Variable> {
         self.find_slot(var, slot_name).ok_or_else(|| {
             Error::Training(format!(
-                "{} optimizer: variable '{}' has no '{slot_name}' slot; slots are created by apply_gradients/minimize",
-                self.name,
-                var.name()
+                "{} optimizer: variable {var:?} has no '{slot_name}' slot; slots are created by apply_gradients/minimize",
+                self.name
             ))
         })
     }
@@ -169,27 +168,27 @@ impl OptimizerCore {
             return Ok(v);
         }
         let clean = s.without_control_dependencies().with_cond_ctx(None).at_name_prefix("");
-        let base = format!("{}/{}", var.name(), self.name);
+        let base = format!("{}/{}", var.name(s)?, self.name);
         let opts = VariableOptions::default().trainable(false);
-        let slot = match var.shape().as_known() {
+        let slot = match var.shape(s)?.as_known() {
             Some(dims) => {
                 // A Fill op that runs with the initializer (as TF1's `zeros_initializer`), not a
                 // constant of the slot's whole size held in the graph.
-                let at = clean.at_name_prefix(&format!("{}/{}_init", var.name(), self.name));
+                let at = clean.at_name_prefix(&format!("{}/{}_init", var.name(s)?, self.name));
                 let init = if value == 0.0 {
-                    ferroflow_ops::array::zeros(&at, &dims, var.dtype())?
+                    ferroflow_ops::array::zeros(&at, &dims, var.dtype(s)?)?
                 } else {
                     ferroflow_ops::array::fill(
                         &at,
                         Value::from(dims.iter().map(|&d| d as i64).collect::<Vec<i64>>()),
-                        Value::from(value).cast(var.dtype()),
+                        Value::from(value).cast(var.dtype(s)?),
                     )?
                 };
                 variable_from(&clean.with_name(&base), init, opts)?
             }
             None => {
                 // Shape known only at run time: shaped like the variable's initial value.
-                let at = clean.at_name_prefix(&format!("{}/{}_init", var.name(), self.name));
+                let at = clean.at_name_prefix(&format!("{}/{}_init", var.name(s)?, self.name));
                 let init = if value == 0.0 {
                     zeros_like(&at, var.initial_value())?
                 } else {
@@ -317,14 +316,14 @@ pub trait Optimizer {
         var_list: Option<&[Variable]>,
     ) -> Result<Vec<(Option<Tensor>, Variable)>> {
         let g = s.graph();
-        g.check_graph(loss.graph_id(), || format!("the loss '{}'", loss.name()))?;
-        if !loss.dtype().is_float() {
+        g.check_graph(loss.graph_id(), || format!("the loss {loss:?}"))?;
+        if !loss.dtype(s)?.is_float() {
             return Err(Error::Training(format!(
                 "{}: the loss '{}' is {} {}; optimizers need a float32/float64 loss",
                 self.name(),
-                loss.name(),
-                loss.dtype(),
-                loss.shape()
+                loss.name(s)?,
+                loss.dtype(s)?,
+                loss.shape(s)?
             )));
         }
         let vars = match var_list {
@@ -340,11 +339,11 @@ pub trait Optimizer {
             return Err(Error::Training(format!(
                 "{}: no variables to optimize for loss '{}': {why}",
                 self.name(),
-                loss.name()
+                loss.name(s)?
             )));
         }
         for v in &vars {
-            g.check_graph(v.op().graph_id(), || format!("variable '{}' of var_list", v.name()))?;
+            g.check_graph(v.op().graph_id(), || format!("variable {v:?} of var_list"))?;
         }
         let xs: Vec<Tensor> = vars.iter().map(|v| v.value()).collect();
         let grads = gradients(s, &[loss], &xs, None)?;
@@ -368,22 +367,22 @@ pub trait Optimizer {
         let g = s.graph().clone();
         let mut pairs: Vec<(Tensor, Variable)> = Vec::with_capacity(grads_and_vars.len());
         for (grad, var) in grads_and_vars {
-            g.check_graph(var.op().graph_id(), || format!("variable '{}'", var.name()))?;
+            g.check_graph(var.op().graph_id(), || format!("variable {var:?}"))?;
             let Some(grad) = grad else { continue };
-            g.check_graph(grad.graph_id(), || format!("the gradient of '{}'", var.name()))?;
+            g.check_graph(grad.graph_id(), || format!("the gradient of {var:?}"))?;
             let (gs, vs) = (g.spec(*grad)?, g.spec(var.value())?);
             if gs.dtype != vs.dtype || !gs.shape.is_compatible_with(&vs.shape) {
                 return Err(Error::Training(format!(
                     "{}: the gradient '{}' ({gs}) does not fit variable '{}' ({vs}); a gradient must have its variable's dtype and shape",
                     self.name(),
-                    grad.name(),
-                    var.name()
+                    grad.name(s)?,
+                    var.name(s)?
                 )));
             }
             pairs.push((*grad, *var));
         }
         if pairs.is_empty() {
-            let names: Vec<String> = grads_and_vars.iter().map(|(_, v)| v.name()).collect();
+            let names: Vec<String> = grads_and_vars.iter().map(|(_, v)| v.name(s)).collect::<Result<_>>()?;
             return Err(Error::Training(format!(
                 "{}: no gradients provided for any variable: [{}]; every gradient in grads_and_vars is None",
                 self.name(),
@@ -391,16 +390,16 @@ pub trait Optimizer {
             )));
         }
         if let Some(step) = global_step {
-            g.check_graph(step.op().graph_id(), || format!("global_step '{}'", step.name()))?;
+            g.check_graph(step.op().graph_id(), || format!("global_step {step:?}"))?;
         }
         let vars: Vec<Variable> = pairs.iter().map(|p| p.1).collect();
         self.create_slots(s, &vars)?;
         let name = s.explicit_name().map(str::to_string).unwrap_or_else(|| self.name());
         let scope = s.sub_scope(&name);
-        let lr = self.core().learning_rate().tensor(&scope, vars[0].dtype())?;
+        let lr = self.core().learning_rate().tensor(&scope, vars[0].dtype(s)?)?;
         let mut updates = Vec::with_capacity(pairs.len());
         for (grad, var) in &pairs {
-            let us = scope.sub_scope(&format!("update_{}", var.name()));
+            let us = scope.sub_scope(&format!("update_{}", var.name(s)?));
             updates.push(self.apply_dense(&us, *grad, *var, lr)?);
         }
         let done = self.finish(&scope, &updates)?;
@@ -410,7 +409,7 @@ pub trait Optimizer {
             Some(step) => {
                 let update = group(&scope.with_name("update"), &done)?;
                 let after = scope.with_control_dependencies(&[update]);
-                let one = constant(&after.with_name("value"), Value::from(1i64).cast(step.dtype()))?;
+                let one = constant(&after.with_name("value"), Value::from(1i64).cast(step.dtype(&after)?))?;
                 let assign =
                     Assign { kind: AssignKind::Add, validate_shape: true, var_shape: g.spec(step.value())?.shape };
                 after.add_op_exact(assign, &[step.value(), one], &full)?
@@ -435,12 +434,12 @@ pub trait Optimizer {
     ) -> Result<Operation> {
         let gv = self.compute_gradients(s, loss, var_list)?;
         if gv.iter().all(|(grad, _)| grad.is_none()) {
-            let names: Vec<String> = gv.iter().map(|(_, v)| v.name()).collect();
+            let names: Vec<String> = gv.iter().map(|(_, v)| v.name(s)).collect::<Result<_>>()?;
             return Err(Error::Training(format!(
                 "{}: no gradients provided for any variable: the loss '{}' does not depend on [{}] through ops with gradients; \
                  check that the loss is built from these variables and not cut by stop_gradient or an integer cast",
                 self.name(),
-                loss.name(),
+                loss.name(s)?,
                 names.join(", ")
             )));
         }
@@ -522,7 +521,7 @@ pub(crate) fn check_refs<T: Real>(
         if cur.dtype() != T::DTYPE || cur.shape() != shape {
             return Err(cx.error(format!(
                 "variable '{}' holds {} {} but the gradient is {} {}; nothing was updated",
-                var.name(),
+                cx.runtime().node_name(var),
                 cur.dtype(),
                 Shape::known(cur.shape()),
                 T::DTYPE,
@@ -548,7 +547,7 @@ pub(crate) fn update_ref<T: Real>(
             if cur.shape() != shape {
                 return Err(Error::invalid(format!(
                     "variable '{}' holds a value of shape {} but the gradient has shape {}; nothing was updated",
-                    var.name(),
+                    cx.runtime().node_name(var),
                     Shape::known(cur.shape()),
                     Shape::known(shape)
                 )));

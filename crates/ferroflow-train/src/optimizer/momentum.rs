@@ -127,6 +127,6 @@ pub fn apply_momentum(
     momentum: f64,
     use_nesterov: bool,
 ) -> Result<Tensor> {
-    let lr = lr.into_tensor(s, Some(var.dtype()))?;
+    let lr = lr.into_tensor(s, Some(var.dtype(s)?))?;
     s.add_op1(ApplyMomentum { momentum, use_nesterov }, &[var.value(), accum.value(), lr, grad], "ApplyMomentum")
 }

@@ -200,7 +200,7 @@ pub fn apply_rms_prop(
     momentum: f64,
     epsilon: f64,
 ) -> Result<Tensor> {
-    let lr = lr.into_tensor(s, Some(var.dtype()))?;
+    let lr = lr.into_tensor(s, Some(var.dtype(s)?))?;
     let op = ApplyRMSProp { decay, momentum, epsilon, centered: false };
     s.add_op1(op, &[var.value(), ms.value(), mom.value(), lr, grad], "ApplyRMSProp")
 }
@@ -226,7 +226,7 @@ pub fn apply_centered_rms_prop(
     momentum: f64,
     epsilon: f64,
 ) -> Result<Tensor> {
-    let lr = lr.into_tensor(s, Some(var.dtype()))?;
+    let lr = lr.into_tensor(s, Some(var.dtype(s)?))?;
     let op = ApplyRMSProp { decay, momentum, epsilon, centered: true };
     s.add_op1(op, &[var.value(), mg.value(), ms.value(), mom.value(), lr, grad], "ApplyCenteredRMSProp")
 }

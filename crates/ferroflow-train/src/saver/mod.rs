@@ -257,8 +257,10 @@ impl Saver {
         let var_list = var_list.into();
         let all_globals = matches!(var_list, VarList::All);
         let mut vars: Vec<(String, Variable)> = match var_list {
-            VarList::All => graph.global_variables().into_iter().map(|v| (v.name(), v)).collect(),
-            VarList::List(vs) => vs.into_iter().map(|v| (v.name(), v)).collect(),
+            VarList::All => {
+                graph.global_variables().into_iter().map(|v| Ok((v.name(graph)?, v))).collect::<Result<_>>()?
+            }
+            VarList::List(vs) => vs.into_iter().map(|v| Ok((v.name(graph)?, v))).collect::<Result<_>>()?,
             VarList::Map(m) => m,
         };
         if vars.is_empty() {
@@ -277,8 +279,8 @@ impl Saver {
                 name: w[0].0.clone(),
                 message: format!(
                     "two variables ('{}' and '{}') would be saved under this checkpoint name; give them distinct names in the var_list",
-                    w[0].1.name(),
-                    w[1].1.name()
+                    w[0].1.name(graph)?,
+                    w[1].1.name(graph)?
                 ),
             });
         }
@@ -381,7 +383,7 @@ impl Saver {
             if listed.contains(&v.op()) {
                 continue;
             }
-            let name = v.name();
+            let Ok(name) = v.name(&self.graph) else { continue };
             if warned.contains(&name) {
                 continue;
             }
@@ -768,9 +770,9 @@ impl Saver {
             } else {
                 String::new()
             };
-            let under = if *name != var.name() { format!(" under the name '{name}'") } else { String::new() };
+            let under = if *name != var.name(sess)? { format!(" under the name '{name}'") } else { String::new() };
             return Err(Error::Variable {
-                name: var.name(),
+                name: var.name(sess)?,
                 message: format!(
                     "not found{under} in checkpoint {}{also}; it holds {}. Either restore only what it holds \
                      (a Saver with a var_list of those variables, or a map from their saved names) and initialize the \
@@ -784,10 +786,10 @@ impl Saver {
         for (name, var) in &self.vars {
             let Some(val) = tensors.remove(name) else { continue };
             let spec = self.graph.spec(var.value())?;
-            let from = if *name != var.name() { format!(" (saved as '{name}')") } else { String::new() };
+            let from = if *name != var.name(sess)? { format!(" (saved as '{name}')") } else { String::new() };
             if spec.dtype != val.dtype() {
                 return Err(Error::Variable {
-                    name: var.name(),
+                    name: var.name(sess)?,
                     message: format!(
                         "dtype mismatch: the variable is {} but checkpoint {} holds {}{from}",
                         spec.dtype,
@@ -798,7 +800,7 @@ impl Saver {
             }
             if !spec.shape.accepts(val.shape()) {
                 return Err(Error::Variable {
-                    name: var.name(),
+                    name: var.name(sess)?,
                     message: format!(
                         "shape mismatch: the variable has shape {} but checkpoint {} holds shape {:?}{from}",
                         spec.shape,
@@ -817,8 +819,13 @@ impl Saver {
     /// After a restore of a partial var list: name the graph's global variables that are still
     /// uninitialized (the next run reading them would fail), and say how to initialize them.
     fn warn_uninitialized_rest(&self, sess: &Session) {
-        let rest: Vec<String> =
-            self.graph.global_variables().into_iter().filter(|v| !sess.is_initialized(*v)).map(|v| v.name()).collect();
+        let rest: Vec<String> = self
+            .graph
+            .global_variables()
+            .into_iter()
+            .filter(|v| !sess.is_initialized(*v))
+            .filter_map(|v| v.name(&self.graph).ok())
+            .collect();
         if rest.is_empty() {
             return;
         }
@@ -893,8 +900,9 @@ pub(crate) fn meta_path(ckpt: &Path) -> PathBuf {
 
 fn step_value(sess: &Session, v: Variable) -> Result<i64> {
     let val = sess.variable_value(v)?;
+    let name = v.name(sess)?;
     let bad = || Error::Variable {
-        name: v.name(),
+        name: name.clone(),
         message: format!(
             "cannot be used as the global step: it is {} {:?}, not an integer scalar",
             val.dtype(),
