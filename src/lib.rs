@@ -24,6 +24,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub use ferroflow_core as core;
 pub use ferroflow_core::{
@@ -84,4 +85,43 @@ pub mod prelude {
         gradients, latest_checkpoint, AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer,
         Optimizer, RMSPropOptimizer, Saver,
     };
+}
+
+/// The Rust snippets of `docs/*.md` and the README, compiled and run as doc tests
+/// (`cargo test --doc -p ferroflow`), so the pages cannot drift from the API. Only built for
+/// doctests: it adds nothing to the library.
+#[cfg(doctest)]
+mod doc_pages {
+    #[doc = include_str!("../docs/api-layers.md")]
+    mod api_layers {}
+    #[doc = include_str!("../docs/api-contrib.md")]
+    mod api_contrib {}
+    #[doc = include_str!("../docs/api-tflearn.md")]
+    mod api_tflearn {}
+    #[doc = include_str!("../docs/api-data.md")]
+    mod api_data {}
+    #[doc = include_str!("../docs/adding-an-op.md")]
+    mod adding_an_op_md {}
+    #[doc = include_str!("../docs/architecture.md")]
+    mod architecture_md {}
+    #[doc = include_str!("../docs/batch-norm.md")]
+    mod batch_norm_md {}
+    #[doc = include_str!("../docs/checkpoints.md")]
+    mod checkpoints_md {}
+    #[doc = include_str!("../docs/distributed.md")]
+    mod distributed_md {}
+    #[doc = include_str!("../docs/profiling.md")]
+    mod profiling_md {}
+    #[doc = include_str!("../docs/serving.md")]
+    mod serving_md {}
+    #[doc = include_str!("../docs/tensorboard.md")]
+    mod tensorboard_md {}
+    #[doc = include_str!("../docs/training.md")]
+    mod training_md {}
+    #[doc = include_str!("../docs/visualizing.md")]
+    mod visualizing_md {}
+    #[doc = include_str!("../docs/tf1-users.md")]
+    mod tf1_users_md {}
+    #[doc = include_str!("../README.md")]
+    mod readme {}
 }

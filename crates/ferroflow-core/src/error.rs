@@ -280,3 +280,14 @@ impl Error {
         Error::Format { path: path.into(), message: message.into() }
     }
 }
+
+/// `?` on ndarray's shape errors (`Array::from_shape_vec`, `into_shape_with_order`, …) in a
+/// function returning ferroflow's [`Result`]: an [`Error::InvalidArgument`] that keeps
+/// ndarray's reason. ndarray's error carries no shapes, so the message says where to look.
+impl From<ndarray::ShapeError> for Error {
+    fn from(e: ndarray::ShapeError) -> Error {
+        Error::InvalidArgument(format!(
+            "ndarray shape error: {e}; check that the array's element count and shape match the shape asked for"
+        ))
+    }
+}

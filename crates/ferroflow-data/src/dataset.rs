@@ -409,7 +409,7 @@ pub fn read_data_sets(dir: impl AsRef<Path>, opts: DataOptions) -> Result<Datase
 }
 
 /// Checks counts and shapes, splits off validation and builds the three data sets.
-fn build(
+pub(crate) fn build(
     opts: DataOptions,
     (train_images_path, train_images): (&Path, IdxImages),
     (train_labels_path, train_labels): (&Path, Vec<u8>),

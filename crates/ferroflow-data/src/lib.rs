@@ -22,7 +22,13 @@
 #![warn(missing_docs)]
 
 pub mod dataset;
+#[cfg(feature = "mnist")]
+mod from_mnist;
 pub mod idx;
+
+/// The `mnist` crate (cargo feature `mnist`), the version [`Datasets::from_mnist`] takes.
+#[cfg(feature = "mnist")]
+pub use mnist;
 
 pub use dataset::{read_data_sets, DataOptions, DataSet, Datasets, MNIST_FILES, NUM_CLASSES};
 pub use idx::{

@@ -28,7 +28,7 @@ use ferroflow_ops::state::{
 use ferroflow_session::{Fetch, Session};
 use ferroflow_train::{AdamOptimizer, GradientDescentOptimizer, MomentumOptimizer, Optimizer, RMSPropOptimizer};
 use indicatif::{ProgressBar, ProgressStyle};
-use ndarray::{ArrayD, Axis};
+use ndarray::{ArrayBase, ArrayViewD, Axis, Data, Dimension};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
@@ -390,7 +390,7 @@ impl DNN {
         &self.net
     }
 
-    fn check_rows(&self, x: &ArrayD<f32>, y: &ArrayD<f32>) -> Result<()> {
+    fn check_rows(&self, x: &ArrayViewD<'_, f32>, y: &ArrayViewD<'_, f32>) -> Result<()> {
         if x.shape().first() != y.shape().first() {
             return Err(Error::invalid(format!(
                 "inputs have {} rows but targets have {}",
@@ -403,11 +403,50 @@ impl DNN {
 
     /// Trains on `(x, y)` (first axis = examples; `y` one-hot). tflearn: `model.fit(X, Y,
     /// n_epoch, validation_set, batch_size, show_metric)`. Feeds `is_training = true`.
+    ///
+    /// `x`, `y` and the validation arrays are any `f32` ndarray of any rank ([`AsArrayD`]):
+    /// `Array2` for flat features, `Array4` for NHWC images, `ArrayD`, or views of them.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `x` and `y` have different numbers of rows, there are no
+    /// examples or `batch_size` is 0; the session's errors (e.g. a feed whose shape does not
+    /// match the input placeholder).
+    ///
+    /// ```
+    /// use ferroflow_core::shape;
+    /// use ferroflow_nn::layers::Activation;
+    /// use ferroflow_nn::tflearn::{FitOptions, Network, Objective, Progress, TflearnOptimizer, DNN};
+    /// # fn main() -> ferroflow_core::Result<()> {
+    /// let mut net = Network::new(Some(1))?;
+    /// let x = net.input_data(shape![None, 2], "input")?;
+    /// let out = net.fully_connected(x, 2, Activation::Softmax)?;
+    /// let head = net.regression(out, TflearnOptimizer::Adam, 0.1, Objective::CategoricalCrossentropy)?;
+    /// let model = DNN::new(net, head)?;
+    /// // Class 1 iff the first feature is positive: Array2 inputs, no conversion needed.
+    /// let xs = ndarray::arr2(&[[1.0f32, 0.0], [-1.0, 0.0], [0.5, 1.0], [-0.5, 1.0]]);
+    /// let ys = ndarray::arr2(&[[0.0f32, 1.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]);
+    /// let opts = FitOptions { n_epoch: 50, batch_size: 4, progress: Progress::Off, ..FitOptions::default() };
+    /// let report = model.fit(&xs, &ys, Some((&xs, &ys)), &opts)?;
+    /// assert_eq!(report.steps, 50);
+    /// assert_eq!(model.evaluate(&xs, &ys, 4)?, 1.0);
+    /// # Ok(()) }
+    /// ```
     pub fn fit(
         &self,
-        x: &ArrayD<f32>,
-        y: &ArrayD<f32>,
-        validation_set: Option<(&ArrayD<f32>, &ArrayD<f32>)>,
+        x: &impl AsArrayD,
+        y: &impl AsArrayD,
+        validation_set: Option<(&dyn AsArrayD, &dyn AsArrayD)>,
+        opts: &FitOptions,
+    ) -> Result<FitReport> {
+        let validation_set = validation_set.map(|(vx, vy)| (vx.as_array_d(), vy.as_array_d()));
+        self.fit_views(&x.as_array_d(), &y.as_array_d(), validation_set.as_ref().map(|(vx, vy)| (vx, vy)), opts)
+    }
+
+    fn fit_views(
+        &self,
+        x: &ArrayViewD<'_, f32>,
+        y: &ArrayViewD<'_, f32>,
+        validation_set: Option<(&ArrayViewD<'_, f32>, &ArrayViewD<'_, f32>)>,
         opts: &FitOptions,
     ) -> Result<FitReport> {
         self.check_rows(x, y)?;
@@ -427,7 +466,7 @@ impl DNN {
         let mut validated_at = None;
         let validate = || -> Result<Option<f32>> {
             match validation_set {
-                Some((vx, vy)) => self.evaluate(vx, vy, opts.batch_size.max(256)).map(Some),
+                Some((vx, vy)) => self.evaluate_views(vx, vy, opts.batch_size.max(256)).map(Some),
                 None => Ok(None),
             }
         };
@@ -490,8 +529,17 @@ impl DNN {
         Ok(FitReport { steps: step, last_loss, validation_accuracy: val_acc, lines })
     }
 
-    /// Accuracy on `(x, y)` in inference mode. tflearn: `model.evaluate(X, Y)`.
-    pub fn evaluate(&self, x: &ArrayD<f32>, y: &ArrayD<f32>, batch_size: usize) -> Result<f32> {
+    /// Accuracy on `(x, y)` in inference mode, in batches of `batch_size` (at least 1).
+    /// tflearn: `model.evaluate(X, Y)`. Takes the same arrays as [`fit`](Self::fit).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `x` and `y` have different numbers of rows; the
+    /// session's errors.
+    pub fn evaluate(&self, x: &impl AsArrayD, y: &impl AsArrayD, batch_size: usize) -> Result<f32> {
+        self.evaluate_views(&x.as_array_d(), &y.as_array_d(), batch_size)
+    }
+
+    fn evaluate_views(&self, x: &ArrayViewD<'_, f32>, y: &ArrayViewD<'_, f32>, batch_size: usize) -> Result<f32> {
         self.check_rows(x, y)?;
         let n = x.shape().first().copied().unwrap_or(0);
         let mut correct = 0.0f64;
@@ -508,8 +556,25 @@ impl DNN {
     }
 
     /// The network output for `x` in inference mode. tflearn: `model.predict(X)`.
-    pub fn predict(&self, x: &ArrayD<f32>) -> Result<Value> {
-        let out = self.session.run([self.head.output], &[(self.input, Value::from(x.clone()))])?;
+    ///
+    /// # Errors
+    /// The session's errors (e.g. `x` does not match the input placeholder's shape).
+    pub fn predict(&self, x: &impl AsArrayD) -> Result<Value> {
+        let out = self.session.run([self.head.output], &[(self.input, Value::from(x.as_array_d().to_owned()))])?;
         out.into_iter().next().ok_or_else(|| Error::invalid("no output"))
+    }
+}
+
+/// An `f32` array that [`DNN::fit`], [`DNN::evaluate`] and [`DNN::predict`] accept: any
+/// ndarray of any rank (`Array2`, `Array4`, `ArrayD`, their views), seen as a dynamic-rank
+/// view without a copy.
+pub trait AsArrayD {
+    /// The array as a dynamic-rank view.
+    fn as_array_d(&self) -> ArrayViewD<'_, f32>;
+}
+
+impl<S: Data<Elem = f32>, D: Dimension> AsArrayD for ArrayBase<S, D> {
+    fn as_array_d(&self) -> ArrayViewD<'_, f32> {
+        self.view().into_dyn()
     }
 }

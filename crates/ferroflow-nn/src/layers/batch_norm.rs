@@ -118,6 +118,24 @@ pub(crate) struct BnSpec<'a> {
 ///
 /// # Errors
 /// Input of unknown rank or unknown channel count.
+///
+/// ```
+/// use ferroflow_core::{shape, DType, Graph};
+/// use ferroflow_nn::layers::{self, Activation, BatchNormOptions, Conv2dOptions, DenseOptions};
+/// use ferroflow_ops::nn::Padding;
+/// use ferroflow_ops::state::placeholder;
+/// # fn main() -> ferroflow_core::Result<()> {
+/// let g = Graph::new();
+/// let s = g.root();
+/// let x = placeholder(&s, DType::F32, shape![None, 8, 8, 3])?;
+/// let is_training = placeholder(&s, DType::Bool, shape![])?;
+/// // TF1: tf.layers.batch_normalization(x, training=is_training)
+/// let y = layers::batch_normalization(&s, x, is_training, BatchNormOptions::default())?;
+/// # let _ = y;
+/// // The moving-average updates are for the caller to run, as in TF1.
+/// assert_eq!(g.collection_ops(&ferroflow_core::UPDATE_OPS).len(), 2);
+/// # Ok(()) }
+/// ```
 pub fn batch_normalization(
     s: &Scope,
     x: Tensor,

@@ -88,6 +88,22 @@ impl Conv2dOptions {
 /// A 2-D convolution layer on NHWC input. TF1: `tf.layers.conv2d(x, filters, kernel_size, …)`.
 ///
 /// Variables `conv2d/kernel` `[kh, kw, in, filters]` and `conv2d/bias` `[filters]`.
+///
+/// ```
+/// use ferroflow_core::{shape, DType, Graph};
+/// use ferroflow_nn::layers::{self, Activation, BatchNormOptions, Conv2dOptions, DenseOptions};
+/// use ferroflow_ops::nn::Padding;
+/// use ferroflow_ops::state::placeholder;
+/// # fn main() -> ferroflow_core::Result<()> {
+/// let g = Graph::new();
+/// let s = g.root();
+/// let x = placeholder(&s, DType::F32, shape![None, 28, 28, 1])?;
+/// // TF1: tf.layers.conv2d(x, 8, (5, 5), strides=(2, 2), padding='same')
+/// let y = layers::conv2d(&s, x, 8, (5, 5), Conv2dOptions::default().strides(2, 2).padding(Padding::Same))?;
+/// # let _ = y;
+/// assert!(g.variable_by_name("conv2d/kernel").is_some() && g.variable_by_name("conv2d/bias").is_some());
+/// # Ok(()) }
+/// ```
 pub fn conv2d(
     s: &Scope,
     x: Tensor,

@@ -141,6 +141,22 @@ pub(crate) fn layer_scope<T>(
 ///
 /// # Errors
 /// `x` of rank < 2 or with an unknown last dimension.
+///
+/// ```
+/// use ferroflow_core::{shape, DType, Graph};
+/// use ferroflow_nn::layers::{self, Activation, BatchNormOptions, Conv2dOptions, DenseOptions};
+/// use ferroflow_ops::nn::Padding;
+/// use ferroflow_ops::state::placeholder;
+/// # fn main() -> ferroflow_core::Result<()> {
+/// let g = Graph::new();
+/// let s = g.root();
+/// let x = placeholder(&s, DType::F32, shape![None, 3])?;
+/// // TF1: tf.layers.dense(x, 4, activation=tf.nn.relu)
+/// let y = layers::dense(&s, x, 4, DenseOptions::default().activation(Activation::Relu))?;
+/// # let _ = y;
+/// assert!(g.variable_by_name("dense/kernel").is_some() && g.variable_by_name("dense/bias").is_some());
+/// # Ok(()) }
+/// ```
 pub fn dense(s: &Scope, x: Tensor, units: usize, opts: DenseOptions) -> Result<Tensor> {
     layer_scope(s, opts.name.as_deref(), "dense", |vs| dense_named(vs, x, units, &opts, "kernel", "bias"))
 }
