@@ -367,7 +367,11 @@ fn worker_equivalence() {
         for (x, y) in a.iter().zip(&b) {
             let d = (x - y).abs() / (1.0 + y.abs());
             worst = worst.max(d);
-            assert!(d <= EQUIV_TOL, "variable {}: {x} (2 ranks) vs {y} (1 rank), diff {d} > {EQUIV_TOL}", v.name());
+            assert!(
+                d <= EQUIV_TOL,
+                "variable {}: {x} (2 ranks) vs {y} (1 rank), diff {d} > {EQUIV_TOL}",
+                v.name(&g).unwrap()
+            );
         }
     }
     // The distributed loss on rank r is the mean over its half; the halves average to the
