@@ -22,14 +22,15 @@ const CHANNELS_TILE: usize = 4;
 /// Images per partial sum of the filter gradient: a fixed split, so that the result does not
 /// depend on the number of threads.
 const IMAGES_PER_PARTIAL: usize = 8;
-/// Layers below this many multiply-adds run on the calling thread (the GEMM's threshold,
-/// `kernels/gemm.rs`); above it, tasks of at least an eighth of it.
-const PAR_MIN_MACS: usize = 1 << 21;
+/// Layers below this many multiply-adds run on the calling thread (the GEMM's own threshold);
+/// above it, tasks of at least an eighth of it.
+const PAR_MIN_MACS: usize = super::gemm::PAR_MIN_FLOPS;
 
 /// True when the direct kernels beat im2col + GEMM for this layer: windows wider than 1×1 with
 /// at most 16 output channels. Measured on conv20's layers (`nn::conv` test
-/// `direct_vs_gemm_timings`, 1 thread, AVX2): direct took 0.5–1.06× GEMM's time up to 16
-/// output channels and 1.3–1.75× from 20 on (`docs/decisions.md`, "Direct convolution").
+/// `direct_vs_gemm_timings`, 1 thread, AVX2): direct took 0.50–1.06× GEMM's time up to 16
+/// output channels and 1.26–1.76× from 20 on (`docs/decisions/conv.md`, "Direct convolution
+/// for narrow layers").
 pub(crate) fn use_direct(g: &Geom) -> bool {
     g.o <= 16 && g.kh * g.kw > 1
 }

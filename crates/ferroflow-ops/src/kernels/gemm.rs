@@ -10,7 +10,7 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 /// dispatching them to the pool costs more than it gains. At 2^18, W1's batch-1 convolutions
 /// went to the pool and one image took 0.25–0.34 ms at 2 threads against 0.14 ms at 1 thread;
 /// at 2^21 it is 0.14 ms at both (`infer/w1_batch1`, docs/benchmarks.md).
-const PAR_MIN_FLOPS: usize = 1 << 21;
+pub(crate) const PAR_MIN_FLOPS: usize = 1 << 21;
 
 /// A float faer multiplies.
 pub(crate) trait GemmFloat: Copy + Send + Sync + num_traits::Float + 'static {

@@ -10,7 +10,8 @@
 //! `colsᵀ · dy` chunk by chunk. A 1×1 stride-1 convolution skips the unfolding.
 //! Narrow layers (at most 16 output channels, e.g. conv20's first four) run the register-tiled
 //! direct kernels of `kernels/direct_conv.rs` instead (f32; `direct_conv::use_direct`).
-//! `docs/decisions.md` ("Direct convolution") records the measurements behind these choices.
+//! `docs/decisions/conv.md` ("Direct convolution for narrow layers") records the measurements
+//! behind these choices.
 
 use crate::array::alloc::KernelAlloc;
 use crate::input::IntoInput;
